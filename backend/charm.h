@@ -1,0 +1,65 @@
+/*
+ * Charm archives: reading, validating, fingerprinting and storing the zip
+ * files that publish/ receives (SPEC §4.2).
+ *
+ * Calling sequence:
+ *   charm_open(path, &limits, &c, &errors, &warnings)   validate; -EINVAL/-EFBIG with messages
+ *   charm_name(c), charm_digest(c), charm_meta(c), charm_config(c)
+ *   charm_store(c, revision, zip_fd, tree_dir)          write the stored archive and its tree
+ *   charm_free(c)
+ *
+ * A struct charm keeps the validated metadata and entry list in memory, never
+ * the entry data: charm_store() reads the source archive again. Nothing here
+ * is shared between threads; separate charms may be used concurrently.
+ */
+#ifndef CHARMFS_CHARM_H
+#define CHARMFS_CHARM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+#include "yamlcfg.h"
+
+struct charm_limits {
+	uint64_t max_archive;  /* bytes of the zip itself (1 GiB) */
+	uint64_t max_expanded; /* sum of entry sizes (1 GiB) */
+	uint64_t max_ratio;    /* expanded / archive size, applied above 1 MiB expanded (100) */
+	uint64_t max_entries;  /* number of entries (10,000) */
+};
+
+/* The defaults of SPEC §2. */
+void charm_limits_default(struct charm_limits *l);
+
+struct charm;
+
+/*
+ * Reads and validates the zip at path against every rule of SPEC §4.2
+ * except the URL-name match (the caller knows the URLs). On success returns
+ * 0 and *ret; warnings (hooks made executable) are appended to warnings. On a
+ * rule failure returns -EINVAL, or -EFBIG for a size limit, with one message
+ * per problem appended to errors. -EIO/-ENOMEM for system failures.
+ */
+int charm_open(const char *path, const struct charm_limits *lim, struct charm **ret,
+	       struct strv *errors, struct strv *warnings) WUR;
+void charm_free(struct charm *c);
+
+/* metadata.yaml's name. */
+const char *charm_name(const struct charm *c);
+/* "sha256:" + hex of the content digest (SPEC §4.2; doc/internals.md). */
+const char *charm_digest(const struct charm *c);
+const struct charm_meta *charm_meta(const struct charm *c);
+/* NULL when the archive has no config.yaml. */
+const struct charm_config *charm_config(const struct charm *c);
+
+/*
+ * Writes the stored archive to zip_fd (a fresh, empty file): a `revision`
+ * entry holding the decimal revision first (no newline), then every other
+ * entry in archive order with normalised modes (0755/0644, symlinks 0777,
+ * known hooks executable). When tree_dir is not NULL, also extracts the same
+ * tree (including `revision`) under tree_dir, which must exist and be empty.
+ * Returns 0 or -errno (-EIO when the source changed or cannot be read).
+ */
+int charm_store(const struct charm *c, int revision, int zip_fd, const char *tree_dir) WUR;
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * Small helpers shared by every charmfs module: a growable list of
+ * messages (errors and warnings that travel back to events and replies),
+ * a bounded byte buffer, and checked number parsing.
+ *
+ * Conventions: functions returning int give 0 or -errno; output
+ * parameters come last and are named ret_*; destructors accept NULL.
+ */
+#ifndef CHARMFS_UTIL_H
+#define CHARMFS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#define WUR __attribute__((warn_unused_result))
+#define PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A list of owned, NUL-terminated strings. Zero-initialise before use. */
+struct strv {
+	char **v;
+	size_t n;
+};
+
+/* Appends a formatted message. Returns 0 or -ENOMEM. */
+int strv_pushf(struct strv *sv, const char *fmt, ...) PRINTF(2, 3);
+/* Appends a copy of s. Returns 0 or -ENOMEM. */
+int strv_push(struct strv *sv, const char *s);
+/* Frees every string and resets the list to empty. */
+void strv_clear(struct strv *sv);
+/* Joins the messages with sep into a new string (caller frees); NULL on ENOMEM. */
+char *strv_join(const struct strv *sv, const char *sep);
+
+/*
+ * A byte buffer that refuses to grow past max (curl's dynbuf). The data is
+ * always NUL-terminated for convenience; len excludes the terminator.
+ */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+};
+
+void buf_init(struct buf *b, size_t max);
+/* Appends n bytes. Returns 0, -EFBIG past max, or -ENOMEM. */
+int buf_add(struct buf *b, const void *p, size_t n) WUR;
+/* Appends formatted text. Returns 0, -EFBIG or -ENOMEM. */
+int buf_addf(struct buf *b, const char *fmt, ...) PRINTF(2, 3) WUR;
+/* Takes ownership of the data (caller frees) and resets the buffer. */
+char *buf_steal(struct buf *b, size_t *ret_len);
+void buf_free(struct buf *b);
+
+/*
+ * Parses a whole decimal number without sign, leading '+', spaces or
+ * trailing garbage. Returns 0, or -EINVAL (malformed) / -ERANGE (overflow).
+ */
+int parse_u64(const char *s, uint64_t *ret) WUR;
+/* Same, into an int between 0 and INT_MAX. */
+int parse_nonneg_int(const char *s, int *ret) WUR;
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Formats t (seconds since the epoch, UTC) as RFC 3339 "YYYY-MM-DDTHH:MM:SSZ" into out[32]. */
+void format_rfc3339(int64_t t, char out[32]);
+
+/* Writes all of n bytes to fd, retrying short writes and EINTR. 0 or -errno. */
+int write_all(int fd, const void *p, size_t n) WUR;
+/* Reads a whole file of at most max bytes. 0, -EFBIG or -errno. Caller frees *ret. */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len) WUR;
+/* mkdir -p with mode 0755. 0 or -errno. */
+int mkdir_p(const char *path) WUR;
+/* rm -rf of a path (directory trees and files); a missing path is fine. 0 or -errno. */
+int rm_rf(const char *path) WUR;
+
+/* Free-on-scope-exit helpers (systemd style). */
+static inline void freep(void *p)
+{
+	extern void free(void *);
+	free(*(void **)p);
+}
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _p_ = (p); \
+		(p) = NULL;              \
+		_p_;                     \
+	})
+
+#endif
