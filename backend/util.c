@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "util.h"
 #include "banned.h"
 
@@ -268,8 +270,13 @@ int mkdir_p(const char *path)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	if (mkdir(tmp, 0755) < 0) {
+		struct stat st;
+		if (errno != EEXIST || stat(tmp, &st) < 0)
+			return -errno;
+		if (!S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+	}
 	return 0;
 }
 
@@ -293,4 +300,58 @@ int rm_rf(const char *path)
 	if (nftw(path, rm_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
 		return errno ? -errno : -EIO;
 	return 0;
+}
+
+int sha256_fd(int fd, char hex[65], uint64_t *ret_size)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], tmp[65536];
+	unsigned int mdlen = 0;
+	uint64_t total = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int r = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		return -EIO;
+	}
+	for (;;) {
+		ssize_t n = read(fd, tmp, sizeof(tmp));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (EVP_DigestUpdate(ctx, tmp, (size_t)n) != 1) {
+			r = -EIO;
+			break;
+		}
+	}
+	if (r == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		r = -EIO;
+	EVP_MD_CTX_free(ctx);
+	if (r < 0)
+		return r;
+	hex_encode(md, mdlen, hex);
+	if (ret_size)
+		*ret_size = total;
+	return 0;
+}
+
+int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
 }

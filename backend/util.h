@@ -46,9 +46,9 @@ struct buf {
 
 void buf_init(struct buf *b, size_t max);
 /* Appends n bytes. Returns 0, -EFBIG past max, or -ENOMEM. */
-int buf_add(struct buf *b, const void *p, size_t n) WUR;
+int buf_add(struct buf *b, const void *p, size_t n);
 /* Appends formatted text. Returns 0, -EFBIG or -ENOMEM. */
-int buf_addf(struct buf *b, const char *fmt, ...) PRINTF(2, 3) WUR;
+int buf_addf(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
 /* Takes ownership of the data (caller frees) and resets the buffer. */
 char *buf_steal(struct buf *b, size_t *ret_len);
 void buf_free(struct buf *b);
@@ -74,7 +74,15 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len) WUR;
 /* mkdir -p with mode 0755. 0 or -errno. */
 int mkdir_p(const char *path) WUR;
 /* rm -rf of a path (directory trees and files); a missing path is fine. 0 or -errno. */
-int rm_rf(const char *path) WUR;
+int rm_rf(const char *path);
+
+/*
+ * SHA-256 of everything readable from fd (from its current offset) as lower-case
+ * hex into hex[65], and the byte count into *ret_size (may be NULL). 0 or -errno.
+ */
+int sha256_fd(int fd, char hex[65], uint64_t *ret_size) WUR;
+/* fsync of a directory by path. 0 or -errno. */
+int fsync_dir(const char *path) WUR;
 
 /* Free-on-scope-exit helpers (systemd style). */
 static inline void freep(void *p)

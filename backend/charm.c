@@ -1,0 +1,875 @@
+/*
+ * Charm archives (SPEC §4.2): charm_open() reads a published zip once,
+ * streaming, with libarchive's seekable zip reader so that the central
+ * directory is authoritative (no stray local headers, no garbage
+ * accepted). Every entry's data is decompressed in 64 KiB chunks, counted and
+ * hashed, never kept: sizes declared in headers are not trusted, and reading
+ * stops at the first chunk that crosses a limit, so a zip bomb costs at most
+ * max_expanded bytes of inflation. Only metadata.yaml and config.yaml are
+ * buffered (at most YAML_MAX_BYTES each). Memory is the entry list: at most
+ * max_entries names of at most CHARM_NAME_MAX bytes. Name, symlink and tree
+ * rules and the digest live in charmcheck.c; one rule needs the raw central
+ * directory too, because libarchive reports fifo entries as regular files.
+ *
+ * charm_store() reads the source again, re-hashing every entry against the
+ * list charm_open() made (the file may have changed in between: -EIO), and
+ * writes the stored zip and optionally the tree. Extraction works relative
+ * to a directory descriptor with O_NOFOLLOW on every component and
+ * O_CREAT|O_EXCL on every file, so even an unexpected symlink is never
+ * followed.
+ *
+ * The content digest ("sha256:" + 64 lower-case hex digits) is the SHA-256
+ * of this byte stream:
+ *   for each file and symlink entry of the archive, excluding directory
+ *   entries and the top-level `revision` entry, sorted by normalised name
+ *   in strcmp() (byte) order:
+ *     name      the normalised name (no "./" prefix, no trailing "/")
+ *     0x00
+ *     mode      the normalised mode as exactly 4 octal ASCII digits:
+ *               "0755" or "0644" for files (after known hooks are made
+ *               executable), "0777" for symlinks
+ *     0x00
+ *     hash      32 raw bytes: SHA-256 of the entry's data, or for a
+ *               symlink of its target path (no terminator)
+ * Directory entries, entry order, mtimes, compression and the `revision`
+ * entry do not change it, so a stored archive digests like its source.
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "charm.h"
+#include "charmcheck.h"
+#include "banned.h"
+
+#define CHUNK (64 * 1024)
+#define RATIO_FLOOR (1024 * 1024)
+
+struct charm {
+	char *path;
+	struct charm_entry *entries; /* archive order, root "./" left out */
+	size_t n_entries;
+	struct charm_meta *meta;
+	struct charm_config *config;
+	char digest[CHARM_DIGEST_LEN];
+};
+
+/* State of one charm_open() pass. */
+struct reader {
+	const struct charm_limits *lim;
+	struct archive *a;
+	uint64_t archive_size;
+	uint64_t expanded;
+	uint64_t headers;
+	unsigned char *chunk;
+	struct strv fifos; /* raw names the central directory calls fifos */
+	struct buf meta_yaml, config_yaml;
+	bool has_meta, has_config;
+	struct strv *errors;
+	int verdict; /* 0, -EINVAL or -EFBIG: the worst rule failure so far */
+};
+
+typedef int (*data_sink)(void *ctx, const void *p, size_t n);
+
+void charm_limits_default(struct charm_limits *l)
+{
+	l->max_archive = 1024ull * 1024 * 1024;
+	l->max_expanded = 1024ull * 1024 * 1024;
+	l->max_ratio = 100;
+	l->max_entries = 10000;
+}
+
+/*
+ * The one mapping from a libarchive failure to -errno. Reading: the data is
+ * at fault (-EINVAL) unless the system failed (-ENOMEM, -EIO). Writing: the
+ * system errno when libarchive kept one, else -EIO.
+ */
+static int archive_errno_of(struct archive *a, bool writing)
+{
+	int e = archive_errno(a);
+
+	if (e == ENOMEM)
+		return -ENOMEM;
+	if (!writing)
+		return e == EIO ? -EIO : -EINVAL;
+	/* EILSEQ and EINVAL are libarchive's format and programmer errors. */
+	if (e > 0 && e != EILSEQ && e != EINVAL)
+		return -e;
+	return -EIO;
+}
+
+static const char *archive_message(struct archive *a)
+{
+	const char *m = archive_error_string(a);
+
+	return m ? m : "unknown error";
+}
+
+/* The result of a size-limit failure whose message push returned pushed. */
+static int too_big(int pushed)
+{
+	return pushed < 0 ? -ENOMEM : -EFBIG;
+}
+
+static int count_expanded(struct reader *rd, size_t n)
+{
+	const struct charm_limits *lim = rd->lim;
+
+	rd->expanded += n;
+	if (rd->expanded > lim->max_expanded)
+		return too_big(strv_pushf(rd->errors, "archive expands to more than %llu bytes",
+					  (unsigned long long)lim->max_expanded));
+	if (rd->expanded > RATIO_FLOOR &&
+	    (unsigned __int128)lim->max_ratio * rd->archive_size < rd->expanded)
+		return too_big(strv_pushf(rd->errors,
+					  "archive expands to more than %llu times its size of %llu bytes",
+					  (unsigned long long)lim->max_ratio,
+					  (unsigned long long)rd->archive_size));
+	return 0;
+}
+
+/*
+ * Streams the current entry's data through sink in chunks, hashing it.
+ * Returns 0 with the hash and byte count, a sink error, or a libarchive
+ * failure mapped by archive_errno_of() (-EINVAL when reading).
+ */
+static int stream_data(struct archive *a, unsigned char *chunk, data_sink sink, void *ctx,
+		       unsigned char ret_sha[32], uint64_t *ret_size)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint64_t size = 0;
+	int r = 0;
+
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		r = -ENOMEM;
+	while (r == 0) {
+		la_ssize_t n = archive_read_data(a, chunk, CHUNK);
+		if (n < 0)
+			r = archive_errno_of(a, false);
+		if (n <= 0)
+			break;
+		size += (uint64_t)n;
+		r = sink(ctx, chunk, (size_t)n);
+		if (r == 0 && !EVP_DigestUpdate(md, chunk, (size_t)n))
+			r = -ENOMEM;
+	}
+	if (r == 0 && !EVP_DigestFinal_ex(md, ret_sha, NULL))
+		r = -ENOMEM;
+	EVP_MD_CTX_free(md);
+	if (r == 0)
+		*ret_size = size;
+	return r;
+}
+
+static int sha256_of(const char *s, unsigned char out[32])
+{
+	return EVP_Digest(s, strlen(s), out, NULL, EVP_sha256(), NULL) ? 0 : -ENOMEM;
+}
+
+struct open_sink {
+	struct reader *rd;
+	struct buf *yaml; /* NULL unless the entry is metadata.yaml or config.yaml */
+	const char *name;
+};
+
+static int open_sink_add(void *ctx, const void *p, size_t n)
+{
+	struct open_sink *s = ctx;
+	int r = count_expanded(s->rd, n);
+
+	if (r < 0 || !s->yaml)
+		return r;
+	r = buf_add(s->yaml, p, n);
+	if (r == -EFBIG)
+		return too_big(strv_pushf(s->rd->errors, "%s is bigger than %d bytes", s->name,
+					  YAML_MAX_BYTES));
+	return r;
+}
+
+/* A rule failure: head, the quoted s, tail; then -EINVAL (or -ENOMEM). */
+static int refuse(struct strv *errors, const char *head, const char *s, const char *tail)
+{
+	int r = charmcheck_complain(errors, head, s, tail);
+
+	return r < 0 ? r : -EINVAL;
+}
+
+/* Records a rule failure (-EINVAL, -EFBIG) and returns 0; other errors pass. */
+static int rule(struct reader *rd, int r)
+{
+	if (r != -EINVAL && r != -EFBIG)
+		return r;
+	if (rd->verdict != -EFBIG)
+		rd->verdict = r;
+	return 0;
+}
+
+static int fail_unreadable(struct strv *errors, struct archive *a)
+{
+	int r = archive_errno_of(a, false);
+
+	if (strv_pushf(errors, "archive is not a readable zip: %s", archive_message(a)) < 0)
+		return -ENOMEM;
+	return r;
+}
+
+/* Opens the archive file at path read-only. 0, -EINVAL (not a regular file) or -errno. */
+static int source_open(const char *path, int *ret_fd, uint64_t *ret_size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int r = fstat(fd, &st) < 0 ? -errno : -EINVAL;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	*ret_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/*
+ * Starts a seekable zip reader on fd; *ret_a is set even on failure so the
+ * caller can read libarchive's message. 0, -ENOMEM or the mapped failure.
+ */
+static int zip_reader(int fd, struct archive **ret_a)
+{
+	struct archive *a = archive_read_new();
+
+	*ret_a = a;
+	if (!a)
+		return -ENOMEM;
+	if (archive_read_support_format_zip_seekable(a) != ARCHIVE_OK ||
+	    archive_read_open_fd(a, fd, CHUNK) != ARCHIVE_OK)
+		return archive_errno_of(a, false);
+	return 0;
+}
+
+static const char *raw_name(struct archive_entry *ae)
+{
+	const char *n = archive_entry_pathname(ae);
+
+	return n ? n : archive_entry_pathname_utf8(ae);
+}
+
+static const char *raw_target(struct archive_entry *ae)
+{
+	const char *t = archive_entry_symlink(ae);
+
+	return t ? t : archive_entry_symlink_utf8(ae);
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Our type for an entry, or -EINVAL with the original juju/charm wording. */
+static int entry_type(struct archive_entry *ae, const char *name, const struct strv *fifos,
+		      struct strv *errors, enum charm_entry_type *ret)
+{
+	unsigned type = archive_entry_hardlink(ae) ? 0 : archive_entry_filetype(ae);
+	const char *raw = raw_name(ae);
+	const char *what;
+
+	if (type == AE_IFREG && fifos->n &&
+	    bsearch(&raw, fifos->v, fifos->n, sizeof(*fifos->v), cmp_strp))
+		type = AE_IFIFO;
+	switch (type) {
+	case AE_IFREG:
+		*ret = CE_FILE;
+		return 0;
+	case AE_IFDIR:
+		*ret = CE_DIR;
+		return 0;
+	case AE_IFLNK:
+		*ret = CE_SYMLINK;
+		return 0;
+	case AE_IFIFO:
+		what = "file is a named pipe: ";
+		break;
+	case AE_IFSOCK:
+		what = "file is a socket: ";
+		break;
+	case AE_IFCHR:
+	case AE_IFBLK:
+		what = "file is a device: ";
+		break;
+	default:
+		what = "file has an unsupported type: ";
+		break;
+	}
+	return refuse(errors, what, name, "");
+}
+
+/* metadata.yaml, config.yaml and revision must be regular files. */
+static int special_name_rule(const char *name, enum charm_entry_type type, struct strv *errors)
+{
+	static const char *const names[] = { "metadata.yaml", "config.yaml", "revision" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (type != CE_FILE && strcmp(name, names[i]) == 0)
+			return refuse(errors, "", name, " is not a regular file");
+	}
+	return 0;
+}
+
+static int read_symlink(struct reader *rd, struct archive_entry *ae, struct charm_entry *e)
+{
+	const char *t = raw_target(ae);
+	int r;
+
+	if (!t)
+		t = "";
+	r = count_expanded(rd, strlen(t));
+	if (r < 0)
+		return r;
+	r = charmcheck_symlink(e->name, t, rd->errors);
+	if (r < 0)
+		return rule(rd, r);
+	e->target = strdup(t);
+	if (!e->target)
+		return -ENOMEM;
+	return sha256_of(t, e->sha256);
+}
+
+static int read_file_data(struct reader *rd, struct charm_entry *e)
+{
+	struct open_sink s = { .rd = rd, .name = e->name };
+	int r;
+
+	if (strcmp(e->name, "metadata.yaml") == 0) {
+		s.yaml = &rd->meta_yaml;
+		rd->has_meta = true;
+	} else if (strcmp(e->name, "config.yaml") == 0) {
+		s.yaml = &rd->config_yaml;
+		rd->has_config = true;
+	}
+	r = stream_data(rd->a, rd->chunk, open_sink_add, &s, e->sha256, &e->size);
+	return r == -EINVAL ? fail_unreadable(rd->errors, rd->a) : r;
+}
+
+static struct charm_entry *new_entry(struct charm *c, size_t *cap)
+{
+	if (c->n_entries == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct charm_entry *v = reallocarray(c->entries, ncap, sizeof(*v));
+		if (!v)
+			return NULL;
+		c->entries = v;
+		*cap = ncap;
+	}
+	memset(&c->entries[c->n_entries], 0, sizeof(*c->entries));
+	return &c->entries[c->n_entries++];
+}
+
+static int add_entry(struct reader *rd, struct archive_entry *ae, char **name,
+		     enum charm_entry_type type, struct charm *c, size_t *cap)
+{
+	struct charm_entry *e = new_entry(c, cap);
+
+	if (!e)
+		return -ENOMEM;
+	e->name = TAKE_PTR(*name);
+	e->type = type;
+	e->mtime = archive_entry_mtime(ae);
+	switch (type) {
+	case CE_DIR:
+		e->mode = 0755;
+		return 0;
+	case CE_SYMLINK:
+		e->mode = 0777;
+		return read_symlink(rd, ae, e);
+	case CE_FILE:
+	default:
+		e->mode = (archive_entry_perm(ae) & 0100) ? 0755 : 0644;
+		return read_file_data(rd, e);
+	}
+}
+
+static int read_entry(struct reader *rd, struct archive_entry *ae, struct charm *c, size_t *cap)
+{
+	_cleanup_free_ char *name = NULL;
+	const char *raw = raw_name(ae);
+	enum charm_entry_type type = CE_FILE;
+	int r;
+
+	if (++rd->headers > rd->lim->max_entries)
+		return too_big(strv_pushf(rd->errors, "archive has more than %llu entries",
+					  (unsigned long long)rd->lim->max_entries));
+	if (!raw)
+		return rule(rd, strv_push(rd->errors, "archive has an entry with an unreadable name") < 0
+					? -ENOMEM : -EINVAL);
+	r = charmcheck_name(raw, rd->errors, &name);
+	if (r == 0 && name[0] == '\0') {
+		if (archive_entry_filetype(ae) == AE_IFDIR)
+			return 0;
+		r = refuse(rd->errors, "entry name is empty: ", raw, "");
+	}
+	if (r == 0)
+		r = entry_type(ae, name, &rd->fifos, rd->errors, &type);
+	if (r == 0)
+		r = special_name_rule(name, type, rd->errors);
+	if (r < 0)
+		return rule(rd, r);
+	return add_entry(rd, ae, &name, type, c, cap);
+}
+
+static int read_entries(struct reader *rd, struct charm *c)
+{
+	struct archive_entry *ae;
+	size_t cap = 0;
+
+	for (;;) {
+		int r = archive_read_next_header(rd->a, &ae);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r < ARCHIVE_WARN)
+			return fail_unreadable(rd->errors, rd->a);
+		r = read_entry(rd, ae, c, &cap);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int make_hooks_executable(struct charm *c, struct strv *warnings)
+{
+	for (size_t i = 0; i < c->n_entries; i++) {
+		struct charm_entry *e = &c->entries[i];
+		if (e->type != CE_FILE || e->mode == 0755 || strncmp(e->name, "hooks/", 6) != 0 ||
+		    strchr(e->name + 6, '/') || !meta_is_known_hook(c->meta, e->name + 6))
+			continue;
+		e->mode = 0755;
+		if (charmcheck_complain(warnings, "making ", e->name, " executable in charm") < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_yaml(struct reader *rd, struct charm *c)
+{
+	int r;
+
+	if (!rd->has_meta)
+		return rule(rd, strv_push(rd->errors, "archive has no metadata.yaml") < 0 ? -ENOMEM
+											 : -EINVAL);
+	r = rule(rd, meta_parse(rd->meta_yaml.data ? rd->meta_yaml.data : "", rd->meta_yaml.len,
+				&c->meta, rd->errors));
+	if (r < 0 || !rd->has_config)
+		return r;
+	return rule(rd, config_parse(rd->config_yaml.data ? rd->config_yaml.data : "",
+				     rd->config_yaml.len, &c->config, rd->errors));
+}
+
+static int check_contents(struct reader *rd, struct charm *c, struct strv *warnings)
+{
+	int r = rule(rd, charmcheck_tree(c->entries, c->n_entries, rd->errors));
+
+	if (r == 0)
+		r = parse_yaml(rd, c);
+	if (r == 0 && c->meta)
+		r = make_hooks_executable(c, warnings);
+	return r;
+}
+
+static int open_archive(struct reader *rd, const char *path, int *fd)
+{
+	int r = source_open(path, fd, &rd->archive_size);
+
+	if (r == -EINVAL)
+		return refuse(rd->errors, "archive is not a regular file: ", path, "");
+	if (r < 0)
+		return r;
+	if (rd->archive_size > rd->lim->max_archive)
+		return too_big(strv_pushf(rd->errors, "archive is %llu bytes, over the limit of %llu bytes",
+					  (unsigned long long)rd->archive_size,
+					  (unsigned long long)rd->lim->max_archive));
+	r = charmcheck_zip_fifos(*fd, rd->archive_size, rd->lim->max_entries, &rd->fifos);
+	if (rd->fifos.n)
+		qsort(rd->fifos.v, rd->fifos.n, sizeof(*rd->fifos.v), cmp_strp);
+	if (r == 0)
+		r = zip_reader(*fd, &rd->a);
+	if (r < 0 && rd->a)
+		return fail_unreadable(rd->errors, rd->a);
+	return r;
+}
+
+int charm_open(const char *path, const struct charm_limits *lim, struct charm **ret,
+	       struct strv *errors, struct strv *warnings)
+{
+	struct reader rd = { .lim = lim, .errors = errors };
+	struct charm *c = calloc(1, sizeof(*c));
+	int fd = -1, r;
+
+	buf_init(&rd.meta_yaml, YAML_MAX_BYTES);
+	buf_init(&rd.config_yaml, YAML_MAX_BYTES);
+	rd.chunk = malloc(CHUNK);
+	if (!c || !rd.chunk || !(c->path = strdup(path)))
+		r = -ENOMEM;
+	else
+		r = open_archive(&rd, path, &fd);
+	if (r == 0)
+		r = read_entries(&rd, c);
+	if (r == 0)
+		r = check_contents(&rd, c, warnings);
+	if (r == 0)
+		r = rd.verdict;
+	if (r == 0)
+		r = charmcheck_digest(c->entries, c->n_entries, c->digest);
+	archive_read_free(rd.a);
+	if (fd >= 0)
+		close(fd);
+	buf_free(&rd.meta_yaml);
+	buf_free(&rd.config_yaml);
+	strv_clear(&rd.fifos);
+	free(rd.chunk);
+	if (r < 0) {
+		charm_free(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+void charm_free(struct charm *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_entries; i++) {
+		free(c->entries[i].name);
+		free(c->entries[i].target);
+	}
+	free(c->entries);
+	meta_free(c->meta);
+	config_free(c->config);
+	free(c->path);
+	free(c);
+}
+
+const char *charm_name(const struct charm *c)
+{
+	return c->meta->name;
+}
+
+const char *charm_digest(const struct charm *c)
+{
+	return c->digest;
+}
+
+const struct charm_meta *charm_meta(const struct charm *c)
+{
+	return c->meta;
+}
+
+const struct charm_config *charm_config(const struct charm *c)
+{
+	return c->config;
+}
+
+/* One charm_store() pass: the source reader, the zip writer, the tree. */
+struct store {
+	const struct charm *c;
+	struct archive *src;
+	struct archive *w;
+	int root; /* tree_dir, or -1 */
+	unsigned char *chunk;
+};
+
+struct store_sink {
+	struct archive *w;
+	int fd;
+	uint64_t seen, expect;
+};
+
+static int store_sink_add(void *ctx, const void *p, size_t n)
+{
+	struct store_sink *s = ctx;
+
+	s->seen += n;
+	if (s->seen > s->expect)
+		return -EIO;
+	if (archive_write_data(s->w, p, n) != (la_ssize_t)n)
+		return archive_errno_of(s->w, true);
+	return s->fd >= 0 ? write_all(s->fd, p, n) : 0;
+}
+
+/* Opens (creating 0755 if missing) the directory comp below dfd, following no symlink. */
+static int tree_subdir(int dfd, const char *comp, int *ret_fd)
+{
+	int fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT) {
+		if (mkdirat(dfd, comp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && fchmod(fd, 0755) < 0) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+/*
+ * Opens the directory that holds name below root, creating missing ones;
+ * *ret_base points at name's last component. 0 or -errno.
+ */
+static int tree_parent(int root, const char *name, int *ret_fd, const char **ret_base)
+{
+	char comp[NAME_MAX + 1];
+	const char *p = name, *slash;
+	int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	while ((slash = strchr(p, '/'))) {
+		size_t len = (size_t)(slash - p);
+		int next, r = len <= NAME_MAX ? 0 : -ENAMETOOLONG;
+		if (r == 0) {
+			memcpy(comp, p, len);
+			comp[len] = '\0';
+			r = tree_subdir(fd, comp, &next);
+		}
+		close(fd);
+		if (r < 0)
+			return r;
+		fd = next;
+		p = slash + 1;
+	}
+	*ret_fd = fd;
+	*ret_base = p;
+	return 0;
+}
+
+static int tree_create(int root, const struct charm_entry *e, int *ret_fd)
+{
+	const char *base;
+	int pfd, fd = -1, r = tree_parent(root, e->name, &pfd, &base);
+
+	if (r < 0)
+		return r;
+	if (e->type == CE_DIR) {
+		r = tree_subdir(pfd, base, &fd);
+	} else if (e->type == CE_SYMLINK) {
+		struct timespec ts[2] = { { .tv_sec = e->mtime }, { .tv_sec = e->mtime } };
+		if (symlinkat(e->target, pfd, base) < 0 ||
+		    utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			r = -errno;
+	} else {
+		fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, e->mode);
+		if (fd < 0 || fchmod(fd, e->mode) < 0)
+			r = -errno;
+	}
+	close(pfd);
+	if (r < 0 || e->type != CE_FILE) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+static int tree_finish_file(int fd, int64_t mtime)
+{
+	struct timespec ts[2] = { { .tv_sec = mtime }, { .tv_sec = mtime } };
+	int r = futimens(fd, ts) < 0 ? -errno : 0;
+
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static int write_header(struct archive *w, const struct charm_entry *e)
+{
+	struct archive_entry *ae = archive_entry_new();
+	_cleanup_free_ char *dirname = NULL;
+	int r = 0;
+
+	if (!ae || (e->type == CE_DIR && asprintf(&dirname, "%s/", e->name) < 0)) {
+		archive_entry_free(ae);
+		return -ENOMEM;
+	}
+	archive_entry_copy_pathname(ae, dirname ? dirname : e->name);
+	archive_entry_set_filetype(ae, e->type == CE_DIR	   ? AE_IFDIR
+				       : e->type == CE_SYMLINK ? AE_IFLNK
+							       : AE_IFREG);
+	archive_entry_set_perm(ae, e->mode);
+	archive_entry_set_mtime(ae, e->mtime, 0);
+	archive_entry_set_size(ae, e->type == CE_FILE ? (la_int64_t)e->size : 0);
+	if (e->type == CE_SYMLINK)
+		archive_entry_copy_symlink(ae, e->target);
+	if (archive_write_header(w, ae) < ARCHIVE_WARN)
+		r = archive_errno_of(w, true);
+	archive_entry_free(ae);
+	return r;
+}
+
+/* Copies the source entry's data to the zip and the tree, re-checking its hash. */
+static int store_data(struct store *st, const struct charm_entry *e, int fd)
+{
+	struct store_sink s = { .w = st->w, .fd = fd, .expect = e->size };
+	unsigned char sha[32];
+	uint64_t size;
+	int r = stream_data(st->src, st->chunk, store_sink_add, &s, sha, &size);
+
+	if (r == -EINVAL)
+		return -EIO;
+	if (r == 0 && (size != e->size || memcmp(sha, e->sha256, sizeof(sha)) != 0))
+		r = -EIO;
+	return r;
+}
+
+static int store_entry(struct store *st, const struct charm_entry *e)
+{
+	int fd = -1, r = write_header(st->w, e);
+
+	if (r == 0 && st->root >= 0)
+		r = tree_create(st->root, e, &fd);
+	if (r == 0 && e->type == CE_FILE)
+		r = store_data(st, e, fd);
+	if (fd >= 0) {
+		int r2 = tree_finish_file(fd, e->mtime);
+		if (r == 0)
+			r = r2;
+	}
+	return r;
+}
+
+static int store_revision(struct store *st, int revision)
+{
+	struct charm_entry e = { .name = (char *)"revision", .type = CE_FILE, .mode = 0644 };
+	char text[16];
+	int n = snprintf(text, sizeof(text), "%d", revision), fd = -1, r;
+
+	for (size_t i = 0; i < st->c->n_entries; i++) {
+		if (st->c->entries[i].mtime > e.mtime)
+			e.mtime = st->c->entries[i].mtime;
+	}
+	e.size = (uint64_t)n;
+	r = write_header(st->w, &e);
+	if (r == 0 && archive_write_data(st->w, text, (size_t)n) != n)
+		r = archive_errno_of(st->w, true);
+	if (r == 0 && st->root >= 0)
+		r = tree_create(st->root, &e, &fd);
+	if (r == 0 && fd >= 0)
+		r = write_all(fd, text, (size_t)n);
+	if (fd >= 0) {
+		int r2 = tree_finish_file(fd, e.mtime);
+		if (r == 0)
+			r = r2;
+	}
+	return r;
+}
+
+/* The next source entry that charm_open() kept, or NULL at the end. -EIO if it differs. */
+static int next_source_entry(struct store *st, size_t idx, bool *ret_end)
+{
+	struct archive_entry *ae;
+	struct strv scratch = { 0 };
+	const struct charm_entry *want = idx < st->c->n_entries ? &st->c->entries[idx] : NULL;
+
+	for (;;) {
+		_cleanup_free_ char *name = NULL;
+		const char *raw;
+		int r = archive_read_next_header(st->src, &ae);
+		if (r == ARCHIVE_EOF) {
+			*ret_end = true;
+			return want ? -EIO : 0;
+		}
+		raw = r < ARCHIVE_WARN ? NULL : raw_name(ae);
+		r = raw ? charmcheck_name(raw, &scratch, &name) : -EIO;
+		strv_clear(&scratch);
+		if (r < 0)
+			return r == -ENOMEM ? r : -EIO;
+		if (name[0] == '\0' && archive_entry_filetype(ae) == AE_IFDIR)
+			continue;
+		*ret_end = false;
+		return want && strcmp(name, want->name) == 0 ? 0 : -EIO;
+	}
+}
+
+static int store_entries(struct store *st)
+{
+	const struct charm *c = st->c;
+
+	for (size_t i = 0;; i++) {
+		bool end;
+		int r = next_source_entry(st, i, &end);
+		if (r < 0 || end)
+			return r;
+		if (charmcheck_is_revision(&c->entries[i]))
+			continue;
+		r = store_entry(st, &c->entries[i]);
+		if (r < 0)
+			return r;
+	}
+}
+
+static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *src_fd)
+{
+	uint64_t size;
+	int r = source_open(st->c->path, src_fd, &size);
+
+	if (r == 0)
+		r = zip_reader(*src_fd, &st->src);
+	if (r == -EINVAL)
+		r = -EIO;
+	if (r < 0)
+		return r;
+	st->w = archive_write_new();
+	if (!st->w)
+		return -ENOMEM;
+	if (archive_write_set_format_zip(st->w) != ARCHIVE_OK ||
+	    archive_write_zip_set_compression_deflate(st->w) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(st->w, 1) != ARCHIVE_OK ||
+	    archive_write_open_fd(st->w, zip_fd) != ARCHIVE_OK)
+		return archive_errno_of(st->w, true);
+	if (tree_dir) {
+		st->root = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (st->root < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int charm_store(const struct charm *c, int revision, int zip_fd, const char *tree_dir)
+{
+	struct store st = { .c = c, .root = -1 };
+	int src_fd = -1, r;
+
+	if (revision < 0)
+		return -EINVAL;
+	st.chunk = malloc(CHUNK);
+	r = st.chunk ? store_open(&st, zip_fd, tree_dir, &src_fd) : -ENOMEM;
+	if (r == 0)
+		r = store_revision(&st, revision);
+	if (r == 0)
+		r = store_entries(&st);
+	if (r == 0 && archive_write_close(st.w) != ARCHIVE_OK)
+		r = archive_errno_of(st.w, true);
+	archive_write_free(st.w);
+	archive_read_free(st.src);
+	if (src_fd >= 0)
+		close(src_fd);
+	if (st.root >= 0)
+		close(st.root);
+	free(st.chunk);
+	return r;
+}

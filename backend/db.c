@@ -1,0 +1,374 @@
+/*
+ * SQLite access for the store. Every thread gets its own connection
+ * (created on first use, closed when the thread exits or the database is
+ * closed), so that readers run concurrently with the single writer under
+ * WAL. Writers are serialised by a mutex before BEGIN IMMEDIATE, which keeps
+ * SQLITE_BUSY out of the normal path; busy_timeout covers the --check tool
+ * and backups reading the same file from another process.
+ *
+ * The schema lives here, with its version in meta('schema'). Migrations run
+ * in db_open() inside one transaction; a store written by a newer charmfs is
+ * refused rather than guessed at.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "banned.h"
+
+#define STMT_CACHE 64
+
+struct conn {
+	sqlite3 *sql;
+	struct db *db;
+	struct conn *next;
+	struct conn *prev;
+	struct {
+		const char *key;
+		sqlite3_stmt *st;
+	} cache[STMT_CACHE];
+};
+
+struct db {
+	char *path;
+	bool sync_full;
+	pthread_key_t key;
+	pthread_mutex_t conns_lock;
+	struct conn *conns;
+	pthread_mutex_t write_lock;
+};
+
+static const char *const schema_v1[] = {
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+	/* One stored archive; shared by every URL it was published to. */
+	"CREATE TABLE IF NOT EXISTS revisions("
+	" id INTEGER PRIMARY KEY,"
+	" revision INTEGER NOT NULL,"
+	" sha256 TEXT NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" published INTEGER NOT NULL)", /* nanoseconds since the epoch */
+	"CREATE INDEX IF NOT EXISTS revisions_sha256 ON revisions(sha256)",
+	/* URL -> revision. user is '' for none. */
+	"CREATE TABLE IF NOT EXISTS url_revs("
+	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
+	" revision INTEGER NOT NULL, rev_id INTEGER NOT NULL REFERENCES revisions(id),"
+	" PRIMARY KEY(user, series, name, revision)) WITHOUT ROWID",
+	"CREATE INDEX IF NOT EXISTS url_revs_rev_id ON url_revs(rev_id)",
+	/* The highest revision ever assigned to a URL: numbers are never reused. */
+	"CREATE TABLE IF NOT EXISTS urls("
+	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
+	" max_revision INTEGER NOT NULL,"
+	" PRIMARY KEY(user, series, name)) WITHOUT ROWID",
+	/* Charm events; line is the JSON text shown in events files, off its byte offset there. */
+	"CREATE TABLE IF NOT EXISTS events("
+	" id INTEGER PRIMARY KEY,"
+	" kind INTEGER NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" revision INTEGER NOT NULL,"
+	" time INTEGER NOT NULL,"
+	" off INTEGER NOT NULL,"
+	" len INTEGER NOT NULL,"
+	" line TEXT NOT NULL)",
+	"CREATE INDEX IF NOT EXISTS events_off ON events(off)",
+	"CREATE TABLE IF NOT EXISTS event_urls("
+	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
+	" event_id INTEGER NOT NULL,"
+	" PRIMARY KEY(user, series, name, event_id)) WITHOUT ROWID",
+	NULL,
+};
+
+int db_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+		return -EACCES;
+	case SQLITE_TOOBIG:
+		return -EFBIG;
+	default:
+		return -EIO;
+	}
+}
+
+static void conn_free(struct conn *c)
+{
+	for (size_t i = 0; i < STMT_CACHE; i++)
+		if (c->cache[i].st)
+			sqlite3_finalize(c->cache[i].st);
+	sqlite3_close_v2(c->sql);
+	free(c);
+}
+
+static void conn_unlink(struct db *db, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		db->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
+static void conn_thread_exit(void *p)
+{
+	struct conn *c = p;
+	struct db *db = c->db;
+
+	pthread_mutex_lock(&db->conns_lock);
+	conn_unlink(db, c);
+	pthread_mutex_unlock(&db->conns_lock);
+	conn_free(c);
+}
+
+static int conn_setup(sqlite3 *sql, bool sync_full)
+{
+	static const char *const pragmas_normal[] = {
+		"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
+		"PRAGMA temp_store=MEMORY", NULL,
+	};
+	static const char *const pragmas_full[] = {
+		"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
+		"PRAGMA temp_store=MEMORY", NULL,
+	};
+	const char *const *p = sync_full ? pragmas_full : pragmas_normal;
+
+	sqlite3_busy_timeout(sql, 10000);
+	for (; *p; p++) {
+		int rc = sqlite3_exec(sql, *p, NULL, NULL, NULL);
+		if (rc != SQLITE_OK)
+			return db_errno(rc);
+	}
+	return 0;
+}
+
+static struct conn *conn_get(struct db *db)
+{
+	struct conn *c = pthread_getspecific(db->key);
+
+	if (c)
+		return c;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->db = db;
+	if (sqlite3_open_v2(db->path, &c->sql,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK ||
+	    conn_setup(c->sql, db->sync_full) < 0) {
+		conn_free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&db->conns_lock);
+	c->next = db->conns;
+	if (db->conns)
+		db->conns->prev = c;
+	db->conns = c;
+	pthread_mutex_unlock(&db->conns_lock);
+	pthread_setspecific(db->key, c);
+	return c;
+}
+
+sqlite3_stmt *db_prep(struct db *db, const char *sql)
+{
+	struct conn *c = conn_get(db);
+	size_t h, i;
+
+	if (!c)
+		return NULL;
+	h = ((uintptr_t)sql >> 3) % STMT_CACHE;
+	for (i = 0; i < STMT_CACHE; i++) {
+		size_t k = (h + i) % STMT_CACHE;
+		if (c->cache[k].key == sql)
+			return c->cache[k].st;
+		if (!c->cache[k].key) {
+			sqlite3_stmt *st = NULL;
+			if (sqlite3_prepare_v3(c->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+					       NULL) != SQLITE_OK)
+				return NULL;
+			c->cache[k].key = sql;
+			c->cache[k].st = st;
+			return st;
+		}
+	}
+	/* Cache full: should not happen with a fixed set of statements. */
+	return NULL;
+}
+
+void db_reset(sqlite3_stmt *st)
+{
+	if (!st)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+const char *db_errmsg(struct db *db)
+{
+	struct conn *c = conn_get(db);
+
+	return c ? sqlite3_errmsg(c->sql) : "cannot open database connection";
+}
+
+int db_exec(struct db *db, const char *sql)
+{
+	struct conn *c = conn_get(db);
+
+	if (!c)
+		return -EIO;
+	return db_errno(sqlite3_exec(c->sql, sql, NULL, NULL, NULL));
+}
+
+int db_write_begin(struct db *db)
+{
+	int r;
+
+	pthread_mutex_lock(&db->write_lock);
+	r = db_exec(db, "BEGIN IMMEDIATE");
+	if (r < 0)
+		pthread_mutex_unlock(&db->write_lock);
+	return r;
+}
+
+int db_write_end(struct db *db, int r)
+{
+	if (r == 0) {
+		r = db_exec(db, "COMMIT");
+		if (r < 0)
+			(void)db_exec(db, "ROLLBACK");
+	} else {
+		(void)db_exec(db, "ROLLBACK");
+	}
+	pthread_mutex_unlock(&db->write_lock);
+	return r;
+}
+
+int db_meta_get(struct db *db, const char *key, char **ret)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT value FROM meta WHERE key = ?");
+	int rc, r = -ENOENT;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		char *v = strdup((const char *)sqlite3_column_text(st, 0));
+		r = v ? 0 : -ENOMEM;
+		if (v)
+			*ret = v;
+	} else if (rc != SQLITE_DONE) {
+		r = db_errno(rc);
+	}
+	db_reset(st);
+	return r;
+}
+
+static int migrate(struct db *db, char *err, size_t errlen)
+{
+	char *v = NULL;
+	int version = 0, r;
+
+	r = db_write_begin(db);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot lock database: %s", db_errmsg(db));
+		return r;
+	}
+	r = db_exec(db, schema_v1[0]);
+	if (r == 0 && db_meta_get(db, "schema", &v) == 0) {
+		if (parse_nonneg_int(v, &version) < 0)
+			version = INT32_MAX;
+		free(v);
+	}
+	if (r == 0 && version > DB_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+			 "store schema version %d is newer than this charmfs supports (%d)",
+			 version, DB_SCHEMA_VERSION);
+		r = -EPROTO;
+	}
+	for (size_t i = 1; r == 0 && version < 1 && schema_v1[i]; i++)
+		r = db_exec(db, schema_v1[i]);
+	if (r == 0 && version < DB_SCHEMA_VERSION) {
+		sqlite3_stmt *st = db_prep(db, "INSERT OR REPLACE INTO meta VALUES('schema', ?)");
+		if (!st) {
+			r = -EIO;
+		} else {
+			sqlite3_bind_int(st, 1, DB_SCHEMA_VERSION);
+			r = db_errno(sqlite3_step(st));
+			db_reset(st);
+		}
+	}
+	if (r < 0 && r != -EPROTO)
+		snprintf(err, errlen, "cannot set up database schema: %s", db_errmsg(db));
+	return db_write_end(db, r);
+}
+
+int db_open(const char *path, bool sync_full, struct db **ret, char *err, size_t errlen)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	int r;
+
+	if (!db)
+		return -ENOMEM;
+	db->path = strdup(path);
+	db->sync_full = sync_full;
+	if (!db->path || pthread_key_create(&db->key, conn_thread_exit) != 0) {
+		free(db->path);
+		free(db);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&db->conns_lock, NULL);
+	pthread_mutex_init(&db->write_lock, NULL);
+	if (!conn_get(db)) {
+		snprintf(err, errlen, "cannot open database %s", path);
+		db_close(db);
+		return -EIO;
+	}
+	r = migrate(db, err, errlen);
+	if (r < 0) {
+		db_close(db);
+		return r;
+	}
+	*ret = db;
+	return 0;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	pthread_mutex_lock(&db->conns_lock);
+	while (db->conns) {
+		struct conn *c = db->conns;
+		conn_unlink(db, c);
+		conn_free(c);
+	}
+	pthread_mutex_unlock(&db->conns_lock);
+	pthread_setspecific(db->key, NULL);
+	pthread_key_delete(db->key);
+	pthread_mutex_destroy(&db->conns_lock);
+	pthread_mutex_destroy(&db->write_lock);
+	free(db->path);
+	free(db);
+}

@@ -1,0 +1,58 @@
+/*
+ * The SQLite layer under the store: one database file in WAL mode, one
+ * connection per thread (readers never wait for the writer), one writer at
+ * a time, a cache of prepared statements per connection, the schema and
+ * its version, and the single place where SQLite result codes become errno.
+ *
+ * Calling sequence for a change:
+ *   db_write_begin(db)      takes the writer mutex, BEGIN IMMEDIATE
+ *   db_prep(db, SQL) ...    bind, step, db_reset
+ *   db_write_end(db, r)     COMMIT when r == 0 (returns its result), else ROLLBACK
+ * Reads just use db_prep()/db_reset() outside any transaction.
+ */
+#ifndef CHARMFS_DB_H
+#define CHARMFS_DB_H
+
+#include <stdbool.h>
+#include <sqlite3.h>
+
+#include "util.h"
+
+#define DB_SCHEMA_VERSION 1
+
+struct db;
+
+/*
+ * Opens (creating if needed) the database at path, upgrading an older
+ * schema; a newer schema is refused with -EPROTO. sync_full selects
+ * synchronous=FULL (power-loss safe) instead of NORMAL (process-crash
+ * safe). Messages go to err.
+ */
+int db_open(const char *path, bool sync_full, struct db **ret, char *err, size_t errlen) WUR;
+/* Closes every connection. No other thread may use db during or after. */
+void db_close(struct db *db);
+
+/*
+ * A prepared statement for sql on the calling thread's connection, ready
+ * to bind (cached per connection, keyed by the sql pointer: pass string
+ * literals). NULL when the connection or statement cannot be made.
+ */
+sqlite3_stmt *db_prep(struct db *db, const char *sql);
+/* Resets a statement from db_prep() and clears its bindings. */
+void db_reset(sqlite3_stmt *st);
+
+/* Maps an SQLite result code to -errno (0 for OK/ROW/DONE). */
+int db_errno(int rc);
+/* The calling thread's connection's last error message. */
+const char *db_errmsg(struct db *db);
+
+int db_write_begin(struct db *db) WUR;
+int db_write_end(struct db *db, int r) WUR;
+
+/* Runs one statement without results (for simple writes inside a transaction). */
+int db_exec(struct db *db, const char *sql);
+
+/* Reads meta.value for key into a new string (caller frees); -ENOENT when absent. */
+int db_meta_get(struct db *db, const char *key, char **ret) WUR;
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * The charm store: revisions of charm URLs, their archives and trees,
+ * publishing, deletion and the event log (SPEC §4.1–§4.3). All SQL stays
+ * behind this interface (and db.h), so that another database can replace
+ * SQLite without touching fs/.
+ *
+ * STOREDIR layout:
+ *   charmfs.db          SQLite database (WAL)
+ *   charmfs.lock        held (flock) by the running daemon
+ *   blobs/SHA256.charm  stored archives, one per distinct SHA-256
+ *   trees/SHA256/       the extracted tree of each stored archive
+ *   tmp/                work in progress; emptied at start
+ *   scratch/            publish/ scratch files; emptied at start
+ *
+ * Thread-safety: every function may be called from any thread. Publishes
+ * are serialised among themselves; reads never wait for them.
+ */
+#ifndef CHARMFS_STORE_H
+#define CHARMFS_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "charm.h"
+#include "url.h"
+#include "util.h"
+
+struct store;
+
+struct store_opts {
+	struct charm_limits limits;
+	bool sync_full;  /* fsync blobs and use synchronous=FULL */
+	bool read_only;  /* --check: never write */
+};
+
+void store_opts_default(struct store_opts *o);
+
+/*
+ * Opens STOREDIR (creating it on first use) and takes its daemon lock.
+ * -EBUSY when another charmfs holds it; -EPROTO for a newer schema. A
+ * message for the user goes to err. With read_only, neither the lock nor
+ * any change is made.
+ */
+int store_open(const char *dir, const struct store_opts *o, struct store **ret, char *err,
+	       size_t errlen) WUR;
+void store_close(struct store *s);
+
+/* The directory under which publish/ scratch files live (STOREDIR/scratch). */
+const char *store_scratch_dir(const struct store *s);
+
+/* Time of the most recent change to the store (ns since the epoch). */
+int64_t store_changed_ns(const struct store *s);
+
+/* ---- reading ------------------------------------------------------------ */
+
+typedef int (*store_name_cb)(void *ud, const char *name);
+
+/* Users ("" excluded) that have at least one revision, sorted. */
+int store_list_users(struct store *s, store_name_cb cb, void *ud) WUR;
+/* Series with at least one revision for user ("" = no user), sorted. */
+int store_list_series(struct store *s, const char *user, store_name_cb cb, void *ud) WUR;
+/* Charm names with at least one revision for user/series, sorted. */
+int store_list_names(struct store *s, const char *user, const char *series, store_name_cb cb,
+		     void *ud) WUR;
+/* Revisions of u, ascending, into a new array (caller frees). -ENOENT when none. */
+int store_list_revisions(struct store *s, const struct url *u, int **ret, size_t *ret_n) WUR;
+/* Highest stored revision of u; -ENOENT when none. */
+int store_latest(struct store *s, const struct url *u, int *ret) WUR;
+
+struct store_rev {
+	int revision;
+	char sha256[65];
+	char digest[160];
+	uint64_t size;
+	int64_t published_ns;
+};
+
+/* One revision of u; -ENOENT when u has no such revision. */
+int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret) WUR;
+/* Paths of a stored archive and its extracted tree. */
+void store_blob_path(const struct store *s, const char *sha256, char *out, size_t len);
+void store_tree_path(const struct store *s, const char *sha256, char *out, size_t len);
+
+/* ---- events --------------------------------------------------------------- */
+
+/* Bytes in the events file of u (NULL: the whole store's). */
+int store_events_size(struct store *s, const struct url *u, uint64_t *ret) WUR;
+/*
+ * Appends to out the bytes [off, off+len) of the events file of u (NULL:
+ * all). Lines are immutable once written, so successive reads of a growing
+ * file are consistent.
+ */
+int store_events_read(struct store *s, const struct url *u, uint64_t off, size_t len,
+		      struct buf *out) WUR;
+
+/* ---- changing --------------------------------------------------------------- */
+
+struct store_publish_req {
+	const char *path;       /* the archive to publish */
+	const struct url *urls; /* target URLs, without revision */
+	size_t n_urls;
+	const char *digest;     /* NULL: the content digest */
+	const char *lock_id;    /* a lock the publisher holds, or NULL */
+};
+
+/*
+ * Publishes an archive (SPEC §4.2): validates it, assigns the revision,
+ * stores archive and tree, records the event; durable on return.
+ * Returns 0 and *ret_revision; -EINVAL/-EFBIG (bad archive; a publish-error
+ * event is logged), -EEXIST (redundant: nothing stored, no event), -EBUSY
+ * (a URL is locked), -ENOSPC/-EIO. Messages are appended to errors.
+ */
+int store_publish(struct store *s, const struct store_publish_req *req, int *ret_revision,
+		  struct strv *errors) WUR;
+
+/*
+ * Deletes one revision of u (revision >= 0) or all of them (-1). Archives
+ * and trees no other URL references are removed. -ENOENT when nothing matched.
+ */
+int store_delete(struct store *s, const struct url *u, int revision) WUR;
+
+/* ---- checking ------------------------------------------------------------ */
+
+/*
+ * Verifies the store (charmfs --check): database integrity, every
+ * referenced archive present with its SHA-256 and its tree present.
+ * Problems go to problems, leftovers of interrupted work to notes. With
+ * repair, fixes what can be fixed (recreates a missing tree from its
+ * archive, removes leftovers). Returns 0 when no problem remains.
+ */
+int store_check(struct store *s, bool repair, struct strv *problems, struct strv *notes) WUR;
+
+#endif

@@ -1,0 +1,472 @@
+/*
+ * FUSE low-level operations. Each handler turns its inode number into a
+ * path (inode.c), resolves the path (node.c), calls the store or the
+ * scratch area, invalidates what the kernel may have cached when the store
+ * changed (notify.c), and replies exactly once.
+ *
+ * Caching: entries and attributes are cached for a long time, negative
+ * entries too; whatever the daemon changes on its own (a publish, a
+ * deletion) is invalidated before the reply. Immutable payloads (archives,
+ * extracted files, info) use keep_cache; generated and control files use
+ * direct_io and are never cached.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "fsfile.h"
+#include "banned.h"
+
+#define TIMEOUT 86400.0
+
+static bool log_stderr;
+
+void fs_log_init(bool to_stderr)
+{
+	log_stderr = to_stderr;
+	if (!to_stderr)
+		openlog("charmfs", LOG_PID, LOG_DAEMON);
+}
+
+void fs_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (log_stderr) {
+		char line[2048];
+		vsnprintf(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "charmfs: %s\n", line);
+	} else {
+		vsyslog(prio, fmt, ap);
+	}
+	va_end(ap);
+}
+
+struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+char *fs_child_path(const char *parent, const char *name)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%s", parent, name) < 0)
+		return NULL;
+	return p;
+}
+
+void fs_fail(const char *op, const char *path, int err, const char *why)
+{
+	fs_log(LOG_WARNING, "%s %s: %s%s%s", op, path[0] ? path : "/", strerror(err),
+	       why && *why ? ": " : "", why ? why : "");
+}
+
+/* Resolves ino to a node; the path is returned for logging and children. */
+int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *ret)
+{
+	char *path = inode_path(fs->inodes, ino);
+	int r;
+
+	if (!path)
+		return -ESTALE;
+	r = node_resolve(&fs->ctx, path, ret);
+	if (r < 0) {
+		free(path);
+		return r;
+	}
+	*ret_path = path;
+	return 0;
+}
+
+static double attr_timeout(const struct node *n)
+{
+	return node_volatile(n) ? 0.0 : TIMEOUT;
+}
+
+int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
+		  struct fuse_entry_param *e)
+{
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	r = node_stat(&fs->ctx, n, &e->attr);
+	if (r < 0)
+		return r;
+	e->ino = inode_ref(fs->inodes, path);
+	if (!e->ino)
+		return -ENOMEM;
+	e->attr.st_ino = e->ino;
+	e->attr_timeout = attr_timeout(n);
+	e->entry_timeout = TIMEOUT;
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	char *ppath = inode_path(fs->inodes, parent), *path = NULL;
+	struct node n;
+	int r;
+
+	if (!ppath) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	path = fs_child_path(ppath, name);
+	r = path ? node_resolve(&fs->ctx, path, &n) : -ENOMEM;
+	if (r == 0)
+		r = fs_make_entry(fs, path, &n, &e);
+	if (r == -ENOENT) {
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = TIMEOUT;
+		r = 0;
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, &e);
+	free(path);
+	free(ppath);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inode_forget(fs_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *v)
+{
+	struct fs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		inode_forget(fs->inodes, v[i].ino, v[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct stat st;
+	struct node n;
+	char *path;
+	int r = fs_resolve_ino(fs, ino, &path, &n);
+
+	if (r == 0) {
+		r = node_stat(&fs->ctx, &n, &st);
+		free(path);
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	st.st_ino = ino;
+	fuse_reply_attr(req, &st, attr_timeout(&n));
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	char target[PATH_MAX];
+	struct node n;
+	char *path;
+	int r = fs_resolve_ino(fs, ino, &path, &n);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (n.kind == N_CH_LATEST) {
+		snprintf(target, sizeof(target), "%d", n.revision);
+	} else if (n.kind == N_CH_TREE) {
+		char real[PATH_MAX];
+		ssize_t len;
+		node_real_path(&fs->ctx, &n, real, sizeof(real));
+		len = readlink(real, target, sizeof(target) - 1);
+		if (len < 0)
+			r = -errno;
+		else
+			target[len] = '\0';
+	} else {
+		r = -EINVAL;
+	}
+	free(path);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+/* ---- directories ----------------------------------------------------------- */
+
+struct dir_entry {
+	char *name;
+	mode_t type;
+};
+
+struct dir_handle {
+	char *path;
+	struct dir_entry *v;
+	size_t n;
+};
+
+static int collect(void *ud, const char *name, mode_t type)
+{
+	struct dir_handle *d = ud;
+	struct dir_entry *nv = realloc(d->v, (d->n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	d->v = nv;
+	nv[d->n].name = strdup(name);
+	nv[d->n].type = type;
+	if (!nv[d->n].name)
+		return -ENOMEM;
+	d->n++;
+	return 0;
+}
+
+static void dir_free(struct dir_handle *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].name);
+	free(d->v);
+	free(d->path);
+	free(d);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct dir_handle *d = calloc(1, sizeof(*d));
+	struct node n;
+	int r = d ? fs_resolve_ino(fs, ino, &d->path, &n) : -ENOMEM;
+
+	if (r == 0)
+		r = node_list(&fs->ctx, &n, collect, d);
+	if (r < 0) {
+		dir_free(d);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+/* A stable, non-zero d_ino for entries the kernel has not looked up. */
+static ino_t dir_ino(struct fs *fs, const char *parent, const char *name)
+{
+	char *p = fs_child_path(parent, name);
+	uint64_t h = 1469598103934665603ULL, ino;
+
+	if (!p)
+		return 1;
+	ino = inode_find(fs->inodes, p);
+	for (const char *s = p; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	free(p);
+	return ino ? ino : (h | (1ULL << 62)) & ~(1ULL << 63);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p = buf;
+	size_t left = size;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n + 2; i++) {
+		struct stat st = { 0 };
+		const char *name = i == 0 ? "." : i == 1 ? ".." : d->v[i - 2].name;
+		size_t need;
+		st.st_mode = i < 2 ? S_IFDIR : d->v[i - 2].type;
+		st.st_ino = i == 0 ? ino : i == 1 ? 1 : dir_ino(fs, d->path, name);
+		need = fuse_add_direntry(req, p, left, name, &st, (off_t)i + 1);
+		if (need > left)
+			break;
+		p += need;
+		left -= need;
+	}
+	fuse_reply_buf(req, buf, size - left);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	dir_free((struct dir_handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static int check_mkdir(const struct fs *fs, const char *path, const struct node *parent,
+		       const char *name)
+{
+	struct node n;
+
+	if (node_resolve(&fs->ctx, path, &n) == 0)
+		return -EEXIST;
+	switch (parent->kind) {
+	case N_CHARMS:
+	case N_CH_USER:
+	case N_PUBLISH:
+	case N_PUB_USER:
+		/* Valid series and ~user names always exist; anything else is not a URL part. */
+		return -EINVAL;
+	default:
+		return -EACCES;
+	}
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fs *fs = fs_of(req);
+	char *ppath, *path = NULL;
+	struct node pn;
+	int r = fs_resolve_ino(fs, parent, &ppath, &pn);
+
+	if (r == 0) {
+		path = fs_child_path(ppath, name);
+		r = path ? check_mkdir(fs, path, &pn, name) : -ENOMEM;
+		if (r < 0 && r != -EEXIST)
+			fs_fail("mkdir", path ? path : ppath, -r, NULL);
+		free(ppath);
+	}
+	free(path);
+	fuse_reply_err(req, -r);
+}
+
+static void invalidate_url(struct fs *fs, struct notify_batch *b, const struct url *u,
+			   int revision)
+{
+	char dir[128], name[256], child[320];
+
+	snprintf(dir, sizeof(dir), "/charms%s%s/%s", u->user[0] ? "/~" : "", u->user, u->series);
+	snprintf(name, sizeof(name), "%s/%s", dir, u->name);
+	notify_entry(b, dir, u->name);
+	notify_inode(b, dir);
+	notify_inode(b, name);
+	if (revision >= 0) {
+		snprintf(child, sizeof(child), "%d", revision);
+		notify_entry(b, name, child);
+	}
+	snprintf(child, sizeof(child), "%s/latest", name);
+	notify_inode(b, child);
+	snprintf(child, sizeof(child), "%s/events", name);
+	notify_inode(b, child);
+}
+
+void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision)
+{
+	struct notify_batch *b = notify_batch_new(fs->notifier);
+
+	for (size_t i = 0; i < n; i++)
+		invalidate_url(fs, b, &urls[i], revision);
+	notify_inode(b, "/events");
+	notify_batch_run(b);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	char *ppath, *path = NULL;
+	struct node n;
+	int r = fs_resolve_ino(fs, parent, &ppath, &n);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	path = fs_child_path(ppath, name);
+	r = path ? node_resolve(&fs->ctx, path, &n) : -ENOMEM;
+	if (r == 0 && n.kind != N_CH_REV && n.kind != N_CH_NAME)
+		r = -EACCES;
+	if (r == 0)
+		r = store_delete(fs->ctx.store, &n.url, n.kind == N_CH_REV ? n.revision : -1);
+	if (r == 0) {
+		struct notify_batch *b = notify_batch_new(fs->notifier);
+		char name_dir[PATH_MAX], latest[PATH_MAX];
+		int last;
+		inode_detach(fs->inodes, path);
+		if (n.kind == N_CH_REV) {
+			snprintf(name_dir, sizeof(name_dir), "%s", ppath);
+			snprintf(latest, sizeof(latest), "%s/latest", ppath);
+			notify_inode(b, latest);
+			notify_inode(b, name_dir);
+			if (store_latest(fs->ctx.store, &n.url, &last) == -ENOENT) {
+				char *slash = strrchr(name_dir, '/');
+				*slash = '\0';
+				notify_entry(b, name_dir, slash + 1);
+			}
+		}
+		notify_batch_run(b);
+	} else if (r != -ENOENT) {
+		fs_fail("rmdir", path ? path : ppath, -r, NULL);
+	}
+	free(path);
+	free(ppath);
+	fuse_reply_err(req, -r);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct statvfs sv;
+
+	if (statvfs(store_scratch_dir(fs->ctx.store), &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->max_write = 1024 * 1024;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = fsfile_setattr,
+	.readlink = op_readlink,
+	.mkdir = op_mkdir,
+	.unlink = fsfile_unlink,
+	.rmdir = op_rmdir,
+	.rename = fsfile_rename,
+	.open = fsfile_open,
+	.read = fsfile_read,
+	.write = fsfile_write,
+	.flush = fsfile_flush,
+	.release = fsfile_release,
+	.fsync = fsfile_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.create = fsfile_create,
+};

@@ -1,0 +1,595 @@
+/*
+ * Open files. A file handle is one of: a read-only descriptor on a stored
+ * archive or extracted file, a snapshot of a small generated file, a view
+ * of an events log (read live, so `tail -f` sees growth), a scratch file in
+ * publish/, or a transaction file (publish/ctl) holding its last reply.
+ *
+ * Publishing from publish/ happens at the first flush (close) after data
+ * was written, or at a rename onto a "*.charm" name, and that call returns
+ * the result. An inode's INODE_DIRTY flag records "written since the last
+ * publish", so data published at a rename is not published again at the
+ * following close, and closing an untouched file publishes nothing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "fsfile.h"
+#include "request.h"
+#include "banned.h"
+
+#define GENERATED_MAX (1 << 20)
+
+enum fh_kind { FH_FD, FH_BUF, FH_EVENTS, FH_CTL, FH_SCRATCH };
+
+struct fh {
+	enum fh_kind kind;
+	int fd;
+	int accmode;
+	struct buf data;      /* FH_BUF: content; FH_CTL: the last reply */
+	size_t cursor;        /* FH_CTL: read position in the reply */
+	bool all_events;      /* FH_EVENTS: the root events file */
+	struct url url;       /* FH_EVENTS: whose events */
+	pthread_mutex_t lock; /* FH_CTL */
+};
+
+static struct fh *fh_new(enum fh_kind kind, int accmode)
+{
+	struct fh *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->fd = -1;
+	h->accmode = accmode;
+	buf_init(&h->data, GENERATED_MAX);
+	pthread_mutex_init(&h->lock, NULL);
+	return h;
+}
+
+static void fh_free(struct fh *h)
+{
+	if (!h)
+		return;
+	if (h->fd >= 0)
+		close(h->fd);
+	buf_free(&h->data);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+static struct fh *fh_of(struct fuse_file_info *fi)
+{
+	return (struct fh *)(uintptr_t)fi->fh;
+}
+
+/* ---- publishing from scratch files ------------------------------------------ */
+
+/*
+ * Publishes the scratch file at src to cs:[~user/]series/NAME where leaf is
+ * "NAME.charm". Returns 0 or -errno; logs failures against log_path.
+ */
+static int publish_scratch(struct fs *fs, const struct url *dir, const char *leaf,
+			   const char *src, const char *log_path)
+{
+	char name[NAME_MAX + 1];
+	struct strv errors = { 0 };
+	struct url u;
+	size_t len = strlen(leaf) - strlen(".charm");
+	int rev = -1, r;
+
+	snprintf(name, sizeof(name), "%.*s", (int)len, leaf);
+	r = url_from_parts(dir->user, dir->series, name, &u);
+	if (r < 0) {
+		fs_fail("publish", log_path, EINVAL, "not a valid charm name");
+		return -EINVAL;
+	}
+	struct store_publish_req req = { .path = src, .urls = &u, .n_urls = 1 };
+	r = store_publish(fs->ctx.store, &req, &rev, &errors);
+	if (r == 0 || r == -EINVAL || r == -EFBIG)
+		fs_invalidate_publish(fs, &u, 1, r == 0 ? rev : -1);
+	if (r < 0) {
+		char *why = strv_join(&errors, "; ");
+		fs_fail("publish", log_path, -r, why);
+		free(why);
+	}
+	strv_clear(&errors);
+	return r;
+}
+
+static int publish_node(struct fs *fs, const struct node *n, const char *path)
+{
+	char src[PATH_MAX];
+
+	scratch_path(fs->ctx.scratch, n->sub, src, sizeof(src));
+	return publish_scratch(fs, &n->url, n->leaf, src, path);
+}
+
+/* ---- publish/ctl -------------------------------------------------------------- */
+
+static int ctl_publish(struct fs *fs, const struct req_publish *rq, struct buf *reply)
+{
+	char rel[REQ_FILE_MAX + 16], src[PATH_MAX];
+	struct strv errors = { 0 };
+	struct stat st;
+	int rev = -1, r;
+
+	snprintf(rel, sizeof(rel), "incoming/%s", rq->file);
+	if (scratch_stat(fs->ctx.scratch, rel, &st) < 0 || !S_ISREG(st.st_mode)) {
+		(void)buf_addf(reply, "error no such file: %s\n", rel);
+		return -ENOENT;
+	}
+	scratch_path(fs->ctx.scratch, rel, src, sizeof(src));
+	struct store_publish_req req = {
+		.path = src,
+		.urls = rq->urls,
+		.n_urls = rq->n_urls,
+		.digest = rq->digest,
+		.lock_id = rq->lock[0] ? rq->lock : NULL,
+	};
+	r = store_publish(fs->ctx.store, &req, &rev, &errors);
+	if (r == 0 || r == -EINVAL || r == -EFBIG)
+		fs_invalidate_publish(fs, rq->urls, rq->n_urls, r == 0 ? rev : -1);
+	if (r == 0) {
+		(void)buf_addf(reply, "ok %d\n", rev);
+	} else {
+		char *why = strv_join(&errors, "; ");
+		(void)buf_addf(reply, "error %s\n", why && *why ? why : strerror(-r));
+		fs_fail("publish", "/publish/ctl", -r, why);
+		free(why);
+	}
+	strv_clear(&errors);
+	return r;
+}
+
+static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t size)
+{
+	struct fs *fs = fs_of(req);
+	struct req_publish rq;
+	char err[256];
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	buf_free(&h->data);
+	h->cursor = 0;
+	r = req_parse_publish(data, size, &rq, err, sizeof(err));
+	if (r < 0) {
+		(void)buf_addf(&h->data, "error %s\n", err);
+		fs_fail("write", "/publish/ctl", EINVAL, err);
+	} else {
+		r = ctl_publish(fs, &rq, &h->data);
+		/* A failed request is a reply, unless nobody can read it. */
+		if (h->accmode != O_WRONLY)
+			r = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, size);
+}
+
+/* ---- open / create --------------------------------------------------------- */
+
+static int open_real(struct fs *fs, const struct node *n, struct fh *h)
+{
+	char real[PATH_MAX];
+
+	node_real_path(&fs->ctx, n, real, sizeof(real));
+	h->fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return h->fd < 0 ? -errno : 0;
+}
+
+static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info *fi,
+		     struct fh **ret)
+{
+	int acc = fi->flags & O_ACCMODE;
+	struct fh *h = NULL;
+	int r = 0;
+
+	switch (n->kind) {
+	case N_CH_FILE:
+	case N_CH_TREE:
+		if (acc != O_RDONLY)
+			return -EACCES;
+		bool real = n->kind == N_CH_TREE || n->file == RF_ARCHIVE ||
+			    n->file == RF_METADATA || n->file == RF_CONFIG;
+		h = fh_new(real ? FH_FD : FH_BUF, acc);
+		if (!h)
+			return -ENOMEM;
+		r = real ? open_real(fs, n, h) : node_content(&fs->ctx, n, &h->data);
+		fi->keep_cache = 1;
+		break;
+	case N_EVENTS:
+	case N_CH_EVENTS:
+		if (acc != O_RDONLY)
+			return -EACCES;
+		h = fh_new(FH_EVENTS, acc);
+		if (!h)
+			return -ENOMEM;
+		h->all_events = n->kind == N_EVENTS;
+		h->url = n->url;
+		fi->direct_io = 1;
+		break;
+	case N_PUB_CTL:
+		h = fh_new(FH_CTL, acc);
+		if (!h)
+			return -ENOMEM;
+		fi->direct_io = 1;
+		break;
+	case N_PUB_FILE:
+		h = fh_new(FH_SCRATCH, acc);
+		if (!h)
+			return -ENOMEM;
+		r = scratch_openat(fs->ctx.scratch, n->sub, fi->flags & (O_ACCMODE | O_TRUNC), 0, 0,
+				   0, &h->fd);
+		break;
+	default:
+		return -EISDIR;
+	}
+	if (r < 0) {
+		fh_free(h);
+		return r;
+	}
+	*ret = h;
+	return 0;
+}
+
+void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fh *h = NULL;
+	struct node n;
+	char *path;
+	int r = fs_resolve_ino(fs, ino, &path, &n);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = open_node(fs, &n, fi, &h);
+	if (r < 0 && (fi->flags & O_ACCMODE) != O_RDONLY)
+		fs_fail("open", path, -r, NULL);
+	free(path);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fh_free(h);
+}
+
+void fsfile_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		   struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	struct fh *h = NULL;
+	char *ppath, *path = NULL, *rel = NULL;
+	struct node pn, n;
+	int r = fs_resolve_ino(fs, parent, &ppath, &pn);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	path = fs_child_path(ppath, name);
+	if (!path)
+		r = -ENOMEM;
+	else if (pn.kind != N_PUB_DIR)
+		r = -EACCES;
+	if (r == 0) {
+		rel = fs_child_path(pn.sub, name);
+		h = fh_new(FH_SCRATCH, fi->flags & O_ACCMODE);
+		r = rel && h ? 0 : -ENOMEM;
+	}
+	if (r == 0)
+		r = scratch_openat(fs->ctx.scratch, rel,
+				   O_CREAT | (fi->flags & (O_ACCMODE | O_EXCL | O_TRUNC)), mode,
+				   ctx->uid, ctx->gid, &h->fd);
+	if (r == 0)
+		r = node_resolve(&fs->ctx, path, &n);
+	if (r == 0)
+		r = fs_make_entry(fs, path, &n, &e);
+	if (r < 0) {
+		fs_fail("create", path ? path : ppath, -r, NULL);
+		fh_free(h);
+		fuse_reply_err(req, -r);
+	} else {
+		fi->fh = (uintptr_t)h;
+		if (fuse_reply_create(req, &e, fi) == -ENOENT)
+			fh_free(h);
+	}
+	free(rel);
+	free(path);
+	free(ppath);
+}
+
+/* ---- read / write ------------------------------------------------------------ */
+
+static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t off, size_t size)
+{
+	if (off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off, len - off < size ? len - off : size);
+}
+
+void fsfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+	struct buf b;
+	int r;
+
+	switch (h->kind) {
+	case FH_FD:
+	case FH_SCRATCH: {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = h->fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, 0);
+		return;
+	}
+	case FH_BUF:
+		reply_slice(req, h->data.data, h->data.len, (size_t)off, size);
+		return;
+	case FH_EVENTS:
+		buf_init(&b, size);
+		r = store_events_read(fs_of(req)->ctx.store, h->all_events ? NULL : &h->url,
+				      (uint64_t)off, size, &b);
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_buf(req, b.data, b.len);
+		buf_free(&b);
+		return;
+	case FH_CTL:
+		pthread_mutex_lock(&h->lock);
+		reply_slice(req, h->data.data, h->data.len, h->cursor, size);
+		h->cursor += h->cursor < h->data.len ? (h->data.len - h->cursor < size
+								 ? h->data.len - h->cursor
+								 : size)
+						     : 0;
+		pthread_mutex_unlock(&h->lock);
+		return;
+	}
+}
+
+void fsfile_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+		  struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fh *h = fh_of(fi);
+	ssize_t n;
+
+	switch (h->kind) {
+	case FH_SCRATCH:
+		n = pwrite(h->fd, data, size, off);
+		if (n < 0) {
+			int err = errno;
+			char *path = inode_path(fs->inodes, ino);
+			fs_fail("write", path ? path : "?", err, NULL);
+			free(path);
+			fuse_reply_err(req, err);
+			return;
+		}
+		if (n > 0)
+			inode_flag_set(fs->inodes, ino, INODE_DIRTY, true);
+		fuse_reply_write(req, (size_t)n);
+		return;
+	case FH_CTL:
+		ctl_write(req, h, data, size);
+		return;
+	default:
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+}
+
+void fsfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fh *h = fh_of(fi);
+	struct node n;
+	char *path;
+	int r;
+
+	if (h->kind != FH_SCRATCH || !inode_flag_set(fs->inodes, ino, INODE_DIRTY, false)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	r = fs_resolve_ino(fs, ino, &path, &n);
+	if (r < 0) {
+		/* Unlinked before it was closed: nothing to publish. */
+		fuse_reply_err(req, 0);
+		return;
+	}
+	r = node_publishes(&n) ? publish_node(fs, &n, path) : 0;
+	free(path);
+	fuse_reply_err(req, -r);
+}
+
+void fsfile_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fh_free(fh_of(fi));
+	fuse_reply_err(req, 0);
+}
+
+void fsfile_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fh *h = fh_of(fi);
+	int r = 0;
+
+	if (h->kind == FH_SCRATCH && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+		r = errno;
+	fuse_reply_err(req, r);
+}
+
+/* ---- setattr / unlink / rename --------------------------------------------------- */
+
+static int setattr_scratch(struct fs *fs, const struct node *n, const struct stat *a,
+			   int to_set, struct fuse_file_info *fi)
+{
+	int r = 0;
+
+	if (to_set & FUSE_SET_ATTR_MODE)
+		r = scratch_chmod(fs->ctx.scratch, n->sub, a->st_mode);
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		r = scratch_chown(fs->ctx.scratch, n->sub,
+				  to_set & FUSE_SET_ATTR_UID ? a->st_uid : (uid_t)-1,
+				  to_set & FUSE_SET_ATTR_GID ? a->st_gid : (gid_t)-1);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+		struct fh *h = fi ? fh_of(fi) : NULL;
+		if (h && h->kind == FH_SCRATCH)
+			r = ftruncate(h->fd, a->st_size) < 0 ? -errno : 0;
+		else
+			r = scratch_truncate(fs->ctx.scratch, n->sub, a->st_size);
+	}
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec t[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			t[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			t[0] = a->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			t[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			t[1] = a->st_mtim;
+		r = scratch_utimens(fs->ctx.scratch, n->sub, t);
+	}
+	return r;
+}
+
+void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		    struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct stat st;
+	struct node n;
+	char *path;
+	int r = fs_resolve_ino(fs, ino, &path, &n);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (n.kind == N_PUB_FILE)
+		r = setattr_scratch(fs, &n, attr, to_set, fi);
+	else if (n.kind == N_PUB_CTL)
+		r = to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+			       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)
+			    ? -EACCES
+			    : 0;
+	else
+		r = -EACCES;
+	if (r == 0)
+		r = node_stat(&fs->ctx, &n, &st);
+	if (r < 0) {
+		fs_fail("setattr", path, -r, NULL);
+		fuse_reply_err(req, -r);
+	} else {
+		st.st_ino = ino;
+		fuse_reply_attr(req, &st, n.kind == N_PUB_FILE ? 86400.0 : 0.0);
+	}
+	free(path);
+}
+
+void fsfile_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	char *ppath, *path = NULL;
+	struct node n;
+	int r = fs_resolve_ino(fs, parent, &ppath, &n);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	path = fs_child_path(ppath, name);
+	r = path ? node_resolve(&fs->ctx, path, &n) : -ENOMEM;
+	if (r == 0 && n.kind != N_PUB_FILE)
+		r = -EACCES;
+	if (r == 0)
+		r = scratch_unlink(fs->ctx.scratch, n.sub);
+	if (r == 0)
+		inode_detach(fs->inodes, path);
+	else
+		fs_fail("unlink", path ? path : ppath, -r, NULL);
+	free(path);
+	free(ppath);
+	fuse_reply_err(req, -r);
+}
+
+static int do_rename(struct fs *fs, const char *from, const char *to, unsigned flags)
+{
+	struct node src, dst_dir, dst;
+	char *to_dir = strdup(to), *slash;
+	const char *leaf;
+	int r;
+
+	if (!to_dir)
+		return -ENOMEM;
+	slash = strrchr(to_dir, '/');
+	*slash = '\0';
+	leaf = slash + 1;
+	r = node_resolve(&fs->ctx, from, &src);
+	if (r == 0)
+		r = node_resolve(&fs->ctx, to_dir, &dst_dir);
+	if (r == 0 && (src.kind != N_PUB_FILE || dst_dir.kind != N_PUB_DIR))
+		r = -EACCES;
+	if (r == 0) {
+		dst = dst_dir;
+		dst.kind = N_PUB_FILE;
+		dst.leaf = leaf;
+		if ((size_t)snprintf(dst.sub, sizeof(dst.sub), "%s/%s", dst_dir.sub, leaf) >=
+		    sizeof(dst.sub))
+			r = -ENAMETOOLONG;
+	}
+	if (r == 0 && !(flags & RENAME_EXCHANGE) && node_publishes(&dst)) {
+		struct stat st;
+		uint64_t ino = inode_find(fs->inodes, from);
+		if (scratch_stat(fs->ctx.scratch, src.sub, &st) == 0 && st.st_size > 0) {
+			char abs[PATH_MAX];
+			scratch_path(fs->ctx.scratch, src.sub, abs, sizeof(abs));
+			r = publish_scratch(fs, &dst.url, leaf, abs, to);
+			if (r == 0 && ino)
+				inode_flag_set(fs->inodes, ino, INODE_DIRTY, false);
+		}
+	}
+	if (r == 0)
+		r = scratch_rename(fs->ctx.scratch, src.sub, dst.sub, flags);
+	if (r == 0 && !(flags & RENAME_EXCHANGE))
+		inode_rename(fs->inodes, from, to);
+	free(to_dir);
+	return r;
+}
+
+void fsfile_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		   const char *newname, unsigned int flags)
+{
+	struct fs *fs = fs_of(req);
+	char *p1 = inode_path(fs->inodes, parent), *p2 = inode_path(fs->inodes, newparent);
+	char *from = p1 ? fs_child_path(p1, name) : NULL;
+	char *to = p2 ? fs_child_path(p2, newname) : NULL;
+	int r = from && to ? do_rename(fs, from, to, flags) : -ESTALE;
+
+	if (r < 0 && r != -EEXIST && r != -EINVAL && r != -EFBIG && r != -EBUSY)
+		fs_fail("rename", from ? from : "?", -r, to);
+	fuse_reply_err(req, -r);
+	free(from);
+	free(to);
+	free(p1);
+	free(p2);
+}

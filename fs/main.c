@@ -1,0 +1,343 @@
+/*
+ * charmfs: command line, store opening, mounting and the FUSE session.
+ *
+ *   charmfs [options] STOREDIR MOUNTPOINT
+ *   charmfs --check [--repair] STOREDIR
+ *   charmfs --version | --help
+ *
+ * charmfs options are -o NAME=VALUE; every other option goes to libfuse
+ * unchanged. The session is always multi-threaded (-s is refused) with a
+ * thread limit high enough that long waits never starve other requests.
+ * Exit status: 0 success, 1 failure (store, mount, --check problems),
+ * 2 usage errors.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "store.h"
+#include "banned.h"
+
+#define MAX_THREADS 256
+
+struct cmdline {
+	char *storedir;
+	char *lock_timeout, *stats, *hook_timeout, *upgrade_interval, *upgrade_auto;
+	char *prune_age, *sync, *max_archive, *max_expanded, *max_ratio, *max_entries;
+	char *upgrade_url, *upgrade_key, *http;
+	int nonopts;
+};
+
+#define OPT(t, f) { t, offsetof(struct cmdline, f), 0 }
+
+static const struct fuse_opt charmfs_opts[] = {
+	OPT("lock_timeout=%s", lock_timeout),
+	OPT("stats=%s", stats),
+	OPT("hook_timeout=%s", hook_timeout),
+	OPT("upgrade_url=%s", upgrade_url),
+	OPT("upgrade_key=%s", upgrade_key),
+	OPT("upgrade_interval=%s", upgrade_interval),
+	OPT("upgrade_auto=%s", upgrade_auto),
+	OPT("http=%s", http),
+	OPT("prune_age=%s", prune_age),
+	OPT("sync=%s", sync),
+	OPT("max_archive=%s", max_archive),
+	OPT("max_expanded=%s", max_expanded),
+	OPT("max_ratio=%s", max_ratio),
+	OPT("max_entries=%s", max_entries),
+	FUSE_OPT_END,
+};
+
+static void cmdline_free(struct cmdline *c)
+{
+	char **fields[] = {
+		&c->storedir, &c->lock_timeout, &c->stats, &c->hook_timeout, &c->upgrade_interval,
+		&c->upgrade_auto, &c->prune_age, &c->sync, &c->max_archive, &c->max_expanded,
+		&c->max_ratio, &c->max_entries, &c->upgrade_url, &c->upgrade_key, &c->http,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		free(*fields[i]);
+		*fields[i] = NULL;
+	}
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: charmfs [options] STOREDIR MOUNTPOINT\n"
+		"       charmfs --check [--repair] STOREDIR\n"
+		"       charmfs --version | --help\n"
+		"\n"
+		"charmfs options (-o NAME=VALUE):\n"
+		"    lock_timeout=SECONDS    update lock lifetime (600)\n"
+		"    stats=0|1               count downloads (1)\n"
+		"    hook_timeout=SECONDS    hook time limit (300)\n"
+		"    upgrade_url=URL         release publisher base URL\n"
+		"    upgrade_key=PEMFILE     Ed25519 public key for release signatures\n"
+		"    upgrade_interval=SECONDS  release check interval (600)\n"
+		"    upgrade_auto=0|1        apply new releases automatically (0)\n"
+		"    http=ADDR:PORT          serve the charm store HTTP API (off)\n"
+		"    prune_age=SECONDS       age of ready changes to prune (86400)\n"
+		"    sync=normal|full        durability against process crash or power loss (normal)\n"
+		"    max_archive=BYTES       largest archive (1 GiB)\n"
+		"    max_expanded=BYTES      largest expanded archive (1 GiB)\n"
+		"    max_ratio=N             largest expansion ratio above 1 MiB (100)\n"
+		"    max_entries=N           most archive entries (10000)\n"
+		"\n"
+		"FUSE options: -f (foreground), -d (debug), -o OPT[,OPT...]; see mount.fuse3(8).\n");
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *c = data;
+
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		c->nonopts++;
+		if (!c->storedir) {
+			c->storedir = strdup(arg);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int parse_uint(const char *name, const char *v, uint64_t def, uint64_t max,
+		      uint64_t *ret)
+{
+	uint64_t x;
+
+	if (!v) {
+		*ret = def;
+		return 0;
+	}
+	if (parse_u64(v, &x) < 0 || x > max) {
+		fprintf(stderr, "charmfs: invalid value for -o %s: %s\n", name, v);
+		return -EINVAL;
+	}
+	*ret = x;
+	return 0;
+}
+
+static int parse_bool(const char *name, const char *v, bool def, bool *ret)
+{
+	if (!v) {
+		*ret = def;
+		return 0;
+	}
+	if (strcmp(v, "0") && strcmp(v, "1")) {
+		fprintf(stderr, "charmfs: -o %s takes 0 or 1, not %s\n", name, v);
+		return -EINVAL;
+	}
+	*ret = v[0] == '1';
+	return 0;
+}
+
+static int build_config(const struct cmdline *c, struct fs_config *cfg)
+{
+	uint64_t v[8];
+	int r = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	r |= parse_uint("lock_timeout", c->lock_timeout, 600, UINT32_MAX, &v[0]);
+	r |= parse_uint("hook_timeout", c->hook_timeout, 300, UINT32_MAX, &v[1]);
+	r |= parse_uint("upgrade_interval", c->upgrade_interval, 600, UINT32_MAX, &v[2]);
+	r |= parse_uint("prune_age", c->prune_age, 86400, UINT32_MAX, &v[3]);
+	r |= parse_uint("max_archive", c->max_archive, 1ULL << 30, UINT64_MAX, &v[4]);
+	r |= parse_uint("max_expanded", c->max_expanded, 1ULL << 30, UINT64_MAX, &v[5]);
+	r |= parse_uint("max_ratio", c->max_ratio, 100, UINT64_MAX, &v[6]);
+	r |= parse_uint("max_entries", c->max_entries, 10000, UINT64_MAX, &v[7]);
+	r |= parse_bool("stats", c->stats, true, &cfg->stats);
+	r |= parse_bool("upgrade_auto", c->upgrade_auto, false, &cfg->upgrade_auto);
+	if (c->sync && strcmp(c->sync, "normal") && strcmp(c->sync, "full")) {
+		fprintf(stderr, "charmfs: -o sync takes normal or full, not %s\n", c->sync);
+		r = -EINVAL;
+	}
+	if (r)
+		return -EINVAL;
+	cfg->sync_full = c->sync && strcmp(c->sync, "full") == 0;
+	cfg->lock_timeout = (unsigned)v[0];
+	cfg->hook_timeout = (unsigned)v[1];
+	cfg->upgrade_interval = (unsigned)v[2];
+	cfg->prune_age = (unsigned)v[3];
+	cfg->limits.max_archive = v[4];
+	cfg->limits.max_expanded = v[5];
+	cfg->limits.max_ratio = v[6];
+	cfg->limits.max_entries = v[7];
+	cfg->upgrade_url = c->upgrade_url;
+	cfg->upgrade_key = c->upgrade_key;
+	cfg->http = c->http;
+	return 0;
+}
+
+static int run_check(int argc, char **argv)
+{
+	struct store_opts o;
+	struct strv problems = { 0 }, notes = { 0 };
+	struct store *s = NULL;
+	const char *dir = NULL;
+	bool repair = false;
+	char err[512] = "";
+	int r;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--check") == 0)
+			continue;
+		if (strcmp(argv[i], "--repair") == 0)
+			repair = true;
+		else if (!dir && argv[i][0] != '-')
+			dir = argv[i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!dir) {
+		usage(stderr);
+		return 2;
+	}
+	store_opts_default(&o);
+	o.read_only = !repair;
+	r = store_open(dir, &o, &s, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "charmfs: %s\n", err[0] ? err : strerror(-r));
+		return 1;
+	}
+	r = store_check(s, repair, &problems, &notes);
+	for (size_t i = 0; i < notes.n; i++)
+		printf("note: %s\n", notes.v[i]);
+	for (size_t i = 0; i < problems.n; i++)
+		printf("problem: %s\n", problems.v[i]);
+	printf("%s: %zu problem%s\n", dir, problems.n, problems.n == 1 ? "" : "s");
+	store_close(s);
+	strv_clear(&problems);
+	strv_clear(&notes);
+	return r < 0 ? 1 : 0;
+}
+
+static int mount_and_run(struct fuse_args *args, struct cmdline *c)
+{
+	struct fuse_cmdline_opts opts = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	struct store_opts so;
+	struct fs fs = { 0 };
+	char err[512] = "";
+	int r, ret = 1;
+
+	if (fuse_parse_cmdline(args, &opts) != 0)
+		return 2;
+	if (opts.show_help) {
+		usage(stdout);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (opts.show_version) {
+		printf("charmfs %s\n", CHARMFS_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out;
+	}
+	if (!c->storedir || !opts.mountpoint || c->nonopts != 2) {
+		usage(stderr);
+		ret = 2;
+		goto out;
+	}
+	if (opts.singlethread) {
+		fprintf(stderr, "charmfs: -s (single-threaded) is not supported: long operations "
+				"would block the whole filesystem\n");
+		ret = 2;
+		goto out;
+	}
+	if (build_config(c, &fs.cfg) < 0) {
+		ret = 2;
+		goto out;
+	}
+	fs_log_init(opts.foreground);
+	store_opts_default(&so);
+	so.limits = fs.cfg.limits;
+	so.sync_full = fs.cfg.sync_full;
+	r = store_open(c->storedir, &so, &fs.ctx.store, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "charmfs: %s\n", err[0] ? err : strerror(-r));
+		goto out;
+	}
+	r = scratch_open(store_scratch_dir(fs.ctx.store), &fs.ctx.scratch);
+	fs.inodes = inode_table_new();
+	if (r < 0 || !fs.inodes) {
+		fprintf(stderr, "charmfs: cannot set up: %s\n", strerror(r < 0 ? -r : ENOMEM));
+		goto out;
+	}
+	fs.ctx.uid = getuid();
+	fs.ctx.gid = getgid();
+	fs.se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!fs.se)
+		goto out;
+	if (fuse_set_signal_handlers(fs.se) != 0)
+		goto out_session;
+	if (fuse_session_mount(fs.se, opts.mountpoint) != 0)
+		goto out_signals;
+	if (notify_start(fs.se, fs.inodes, &fs.notifier) < 0)
+		goto out_unmount;
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out_notify;
+	fs_log(LOG_INFO, "serving %s on %s", c->storedir, opts.mountpoint);
+	loop = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
+	if (opts.max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+	fuse_loop_cfg_set_max_threads(loop, MAX_THREADS);
+	ret = fuse_session_loop_mt(fs.se, loop) == 0 ? 0 : 1;
+	fuse_loop_cfg_destroy(loop);
+	fs_log(LOG_INFO, "unmounted %s", opts.mountpoint);
+out_notify:
+	notify_stop(fs.notifier);
+out_unmount:
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out:
+	scratch_close(fs.ctx.scratch);
+	store_close(fs.ctx.store);
+	inode_table_free(fs.inodes);
+	free(opts.mountpoint);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cmdline c = { 0 };
+	int ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--check") == 0)
+			return run_check(argc, argv);
+		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("charmfs %s\n", CHARMFS_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+	}
+	if (fuse_opt_parse(&args, &c, charmfs_opts, opt_proc) != 0)
+		return 2;
+	ret = mount_and_run(&args, &c);
+	fuse_opt_free_args(&args);
+	cmdline_free(&c);
+	return ret;
+}

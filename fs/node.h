@@ -1,0 +1,82 @@
+/*
+ * What a path below the mount means. node_resolve() turns a path such as
+ * "/charms/~bob/trusty/wordpress/3/files/hooks/install" into a typed node,
+ * asking the store whether it exists; node_stat() and node_list() give its
+ * attributes and children. No FUSE request state is involved, so every
+ * handler resolves the path it is given afresh.
+ */
+#ifndef CHARMFS_NODE_H
+#define CHARMFS_NODE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "scratch.h"
+#include "store.h"
+#include "url.h"
+
+enum node_kind {
+	N_ROOT,
+	N_EVENTS,     /* /events */
+	N_CHARMS,     /* /charms */
+	N_CH_USER,    /* /charms/~user */
+	N_CH_SERIES,  /* /charms/[~user/]series */
+	N_CH_NAME,    /* .../name */
+	N_CH_LATEST,  /* .../name/latest */
+	N_CH_EVENTS,  /* .../name/events */
+	N_CH_REV,     /* .../name/N */
+	N_CH_FILE,    /* .../name/N/{archive.charm,metadata.yaml,...} */
+	N_CH_TREE,    /* .../name/N/files[/...] */
+	N_PUBLISH,    /* /publish */
+	N_PUB_CTL,    /* /publish/ctl */
+	N_PUB_USER,   /* /publish/~user */
+	N_PUB_DIR,    /* /publish/[~user/]series, /publish/incoming */
+	N_PUB_FILE,   /* a scratch file in a N_PUB_DIR */
+};
+
+enum rev_file { RF_ARCHIVE, RF_METADATA, RF_CONFIG, RF_INFO, RF_SHA256, RF_DIGEST, RF_SIZE };
+
+struct node {
+	enum node_kind kind;
+	struct url url;       /* user, series, name as far as the path goes */
+	int revision;         /* N_CH_REV and below */
+	enum rev_file file;   /* N_CH_FILE */
+	struct store_rev rev; /* N_CH_REV and below */
+	bool incoming;        /* N_PUB_DIR / N_PUB_FILE under publish/incoming */
+	char sub[PATH_MAX];   /* N_CH_TREE: path inside files/ ("" for files/ itself);
+				 N_PUB_DIR / N_PUB_FILE: the scratch-relative path */
+	const char *leaf;     /* last path component (points into the resolved path) */
+};
+
+struct node_ctx {
+	struct store *store;
+	struct scratch *scratch;
+	uid_t uid;
+	gid_t gid;
+	int64_t start_ns;
+};
+
+/* Resolves path ("" is the root). -ENOENT when it names nothing. */
+int node_resolve(const struct node_ctx *c, const char *path, struct node *ret);
+
+/* Attributes of a resolved node (st_ino is left 0 for the caller). */
+int node_stat(const struct node_ctx *c, const struct node *n, struct stat *ret);
+
+/* Generated content of N_CH_FILE info/sha256/digest/size into out. */
+int node_content(const struct node_ctx *c, const struct node *n, struct buf *out);
+
+/* The on-disk path behind archive.charm, metadata.yaml, config.yaml and files/... */
+void node_real_path(const struct node_ctx *c, const struct node *n, char *out, size_t len);
+
+/* True for kinds whose attributes change without the kernel seeing it. */
+bool node_volatile(const struct node *n);
+
+typedef int (*node_list_cb)(void *ud, const char *name, mode_t type);
+/* Calls cb for each child of a directory node in a stable order. */
+int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
+
+/* For N_PUB_FILE: is the leaf a "*.charm" name in a series directory? */
+bool node_publishes(const struct node *n);
+
+#endif
