@@ -78,7 +78,9 @@ static int quote_seq(struct buf *b, const unsigned char *p, size_t *ret_n)
 			return buf_add(b, "\\n", 2);
 		if (cp == '\t' && n)
 			return buf_add(b, "\\t", 2);
-		return buf_addf(b, "\\x%02x", n == 1 ? cp : p[0]);
+		if (n > 1)
+			return buf_addf(b, "\\u%04x", (unsigned)cp);
+		return buf_addf(b, "\\x%02x", (unsigned)p[0]);
 	}
 	if (cp == '"' || cp == '\\') {
 		int r = buf_add(b, "\\", 1);

@@ -480,6 +480,8 @@ static const struct reject_case REJECTS[] = {
 	  .err = -EINVAL, .msg = "entry name is not valid UTF-8" },
 	{ .name = "control character", ENTRIES(META_E, F("a\x01z", 0644, "x")), .err = -EINVAL,
 	  .msg = "entry name contains a control character: \"a\\x01z\"" },
+	{ .name = "C1 control character", ENTRIES(META_E, F("a\xc2\x85z", 0644, "x")), .err = -EINVAL,
+	  .msg = "entry name contains a control character: \"a\\u0085z\"" },
 	{ .name = "too many entries",
 	  ENTRIES(META_E, F("a", 0644, "1"), F("b", 0644, "2"), F("c", 0644, "3")),
 	  .lim = { .max_entries = 3 }, .err = -EFBIG, .msg = "archive has more than 3 entries" },
