@@ -6,9 +6,9 @@
  * SQLITE_BUSY out of the normal path; busy_timeout covers the --check tool
  * and backups reading the same file from another process.
  *
- * The schema lives here, with its version in meta('schema'). Migrations run
- * in db_open() inside one transaction; a store written by a newer charmfs is
- * refused rather than guessed at.
+ * Each backend module owns the CREATE statements of its tables; db_open()
+ * runs them, with the version in meta('schema'), inside one transaction. A
+ * store written by a newer charmfs is refused rather than guessed at.
  */
 #include "config.h"
 
@@ -37,6 +37,7 @@ struct conn {
 
 struct db {
 	char *path;
+	const char *const *const *schema;
 	bool sync_full;
 	pthread_key_t key;
 	pthread_mutex_t conns_lock;
@@ -44,45 +45,6 @@ struct db {
 	pthread_mutex_t write_lock;
 };
 
-static const char *const schema_v1[] = {
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-	/* One stored archive; shared by every URL it was published to. */
-	"CREATE TABLE IF NOT EXISTS revisions("
-	" id INTEGER PRIMARY KEY,"
-	" revision INTEGER NOT NULL,"
-	" sha256 TEXT NOT NULL,"
-	" digest TEXT NOT NULL,"
-	" size INTEGER NOT NULL,"
-	" published INTEGER NOT NULL)", /* nanoseconds since the epoch */
-	"CREATE INDEX IF NOT EXISTS revisions_sha256 ON revisions(sha256)",
-	/* URL -> revision. user is '' for none. */
-	"CREATE TABLE IF NOT EXISTS url_revs("
-	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
-	" revision INTEGER NOT NULL, rev_id INTEGER NOT NULL REFERENCES revisions(id),"
-	" PRIMARY KEY(user, series, name, revision)) WITHOUT ROWID",
-	"CREATE INDEX IF NOT EXISTS url_revs_rev_id ON url_revs(rev_id)",
-	/* The highest revision ever assigned to a URL: numbers are never reused. */
-	"CREATE TABLE IF NOT EXISTS urls("
-	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
-	" max_revision INTEGER NOT NULL,"
-	" PRIMARY KEY(user, series, name)) WITHOUT ROWID",
-	/* Charm events; line is the JSON text shown in events files, off its byte offset there. */
-	"CREATE TABLE IF NOT EXISTS events("
-	" id INTEGER PRIMARY KEY,"
-	" kind INTEGER NOT NULL,"
-	" digest TEXT NOT NULL,"
-	" revision INTEGER NOT NULL,"
-	" time INTEGER NOT NULL,"
-	" off INTEGER NOT NULL,"
-	" len INTEGER NOT NULL,"
-	" line TEXT NOT NULL)",
-	"CREATE INDEX IF NOT EXISTS events_off ON events(off)",
-	"CREATE TABLE IF NOT EXISTS event_urls("
-	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
-	" event_id INTEGER NOT NULL,"
-	" PRIMARY KEY(user, series, name, event_id)) WITHOUT ROWID",
-	NULL,
-};
 
 int db_errno(int rc)
 {
@@ -295,7 +257,8 @@ static int migrate(struct db *db, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot lock database: %s", db_errmsg(db));
 		return r;
 	}
-	r = db_exec(db, schema_v1[0]);
+	r = db_exec(db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
+			" value TEXT NOT NULL)");
 	if (r == 0 && db_meta_get(db, "schema", &v) == 0) {
 		if (parse_nonneg_int(v, &version) < 0)
 			version = INT32_MAX;
@@ -307,8 +270,9 @@ static int migrate(struct db *db, char *err, size_t errlen)
 			 version, DB_SCHEMA_VERSION);
 		r = -EPROTO;
 	}
-	for (size_t i = 1; r == 0 && version < 1 && schema_v1[i]; i++)
-		r = db_exec(db, schema_v1[i]);
+	for (size_t p = 0; r == 0 && version < 1 && db->schema[p]; p++)
+		for (size_t i = 0; r == 0 && db->schema[p][i]; i++)
+			r = db_exec(db, db->schema[p][i]);
 	if (r == 0 && version < DB_SCHEMA_VERSION) {
 		sqlite3_stmt *st = db_prep(db, "INSERT OR REPLACE INTO meta VALUES('schema', ?)");
 		if (!st) {
@@ -324,13 +288,15 @@ static int migrate(struct db *db, char *err, size_t errlen)
 	return db_write_end(db, r);
 }
 
-int db_open(const char *path, bool sync_full, struct db **ret, char *err, size_t errlen)
+int db_open(const char *path, bool sync_full, const char *const *const *schema, struct db **ret,
+	    char *err, size_t errlen)
 {
 	struct db *db = calloc(1, sizeof(*db));
 	int r;
 
 	if (!db)
 		return -ENOMEM;
+	db->schema = schema;
 	db->path = strdup(path);
 	db->sync_full = sync_full;
 	if (!db->path || pthread_key_create(&db->key, conn_thread_exit) != 0) {

@@ -23,12 +23,14 @@
 struct db;
 
 /*
- * Opens (creating if needed) the database at path, upgrading an older
- * schema; a newer schema is refused with -EPROTO. sync_full selects
- * synchronous=FULL (power-loss safe) instead of NORMAL (process-crash
- * safe). Messages go to err.
+ * Opens (creating if needed) the database at path, creating or upgrading
+ * the schema: schema is a NULL-terminated list of NULL-terminated lists of
+ * idempotent SQL statements, one list per module, kept by reference. A
+ * newer schema is refused with -EPROTO. sync_full selects synchronous=FULL
+ * (power-loss safe) instead of NORMAL (process-crash safe). Messages go to err.
  */
-int db_open(const char *path, bool sync_full, struct db **ret, char *err, size_t errlen) WUR;
+int db_open(const char *path, bool sync_full, const char *const *const *schema, struct db **ret,
+	    char *err, size_t errlen) WUR;
 /* Closes every connection. No other thread may use db during or after. */
 void db_close(struct db *db);
 

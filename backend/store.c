@@ -40,6 +40,48 @@
 
 enum { EVENT_PUBLISHED = 1, EVENT_PUBLISH_ERROR = 2 };
 
+/* The store's tables; the other modules bring theirs (db_open()). */
+static const char *const store_schema[] = {
+	/* One stored archive; shared by every URL it was published to. */
+	"CREATE TABLE IF NOT EXISTS revisions("
+	" id INTEGER PRIMARY KEY,"
+	" revision INTEGER NOT NULL,"
+	" sha256 TEXT NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" published INTEGER NOT NULL)", /* nanoseconds since the epoch */
+	"CREATE INDEX IF NOT EXISTS revisions_sha256 ON revisions(sha256)",
+	/* URL -> revision. user is '' for none. */
+	"CREATE TABLE IF NOT EXISTS url_revs("
+	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
+	" revision INTEGER NOT NULL, rev_id INTEGER NOT NULL REFERENCES revisions(id),"
+	" PRIMARY KEY(user, series, name, revision)) WITHOUT ROWID",
+	"CREATE INDEX IF NOT EXISTS url_revs_rev_id ON url_revs(rev_id)",
+	/* The highest revision ever assigned to a URL: numbers are never reused. */
+	"CREATE TABLE IF NOT EXISTS urls("
+	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
+	" max_revision INTEGER NOT NULL,"
+	" PRIMARY KEY(user, series, name)) WITHOUT ROWID",
+	/* Charm events; line is the JSON text shown in events files, off its byte offset there. */
+	"CREATE TABLE IF NOT EXISTS events("
+	" id INTEGER PRIMARY KEY,"
+	" kind INTEGER NOT NULL,"
+	" digest TEXT NOT NULL,"
+	" revision INTEGER NOT NULL,"
+	" time INTEGER NOT NULL,"
+	" off INTEGER NOT NULL,"
+	" len INTEGER NOT NULL,"
+	" line TEXT NOT NULL)",
+	"CREATE INDEX IF NOT EXISTS events_off ON events(off)",
+	"CREATE TABLE IF NOT EXISTS event_urls("
+	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
+	" event_id INTEGER NOT NULL,"
+	" PRIMARY KEY(user, series, name, event_id)) WITHOUT ROWID",
+	NULL,
+};
+
+static const char *const *const schemas[] = { store_schema, NULL };
+
 struct store {
 	char *dir;
 	char scratch[PATH_MAX];
@@ -62,6 +104,16 @@ void store_opts_default(struct store_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	charm_limits_default(&o->limits);
+}
+
+struct db *store_db(struct store *s)
+{
+	return s->db;
+}
+
+const char *store_dir(const struct store *s)
+{
+	return s->dir;
 }
 
 const char *store_scratch_dir(const struct store *s)
@@ -260,7 +312,7 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		}
 		snprintf(path, sizeof(path), "%s/charmfs.db", s->dir);
 	}
-	r = db_open(path, o->sync_full, &s->db, err, errlen);
+	r = db_open(path, o->sync_full, schemas, &s->db, err, errlen);
 	if (r < 0)
 		goto fail;
 	if (!o->read_only) {

@@ -45,6 +45,11 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	       size_t errlen) WUR;
 void store_close(struct store *s);
 
+/* The database, for the other backend modules (counters, locks). */
+struct db *store_db(struct store *s);
+/* STOREDIR as an absolute path. */
+const char *store_dir(const struct store *s);
+
 /* The directory under which publish/ scratch files live (STOREDIR/scratch). */
 const char *store_scratch_dir(const struct store *s);
 
