@@ -1,0 +1,312 @@
+/*
+ * Unit tests for the store (backend/store.c) on a real SQLite file in a
+ * temporary STOREDIR: revision assignment over URL sets, the redundant
+ * update rule, name checks, deletion without reuse, the event log, the
+ * daemon lock, reopening, and --check with and without damage.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "zipgen.h"
+
+struct fx {
+	char dir[64];
+	char zips[3][128];
+	struct store *s;
+};
+
+static const char meta_fmt[] = "name: %s\nsummary: s\ndescription: d\n";
+
+static void write_charm(const char *path, const char *name, const char *payload)
+{
+	char meta[128];
+	struct zg_entry e[] = {
+		{ .name = "metadata.yaml", .kind = ZG_FILE, .data = meta },
+		{ .name = "hooks/install", .kind = ZG_FILE, .mode = 0644, .data = "#!/bin/sh\n" },
+		{ .name = "payload", .kind = ZG_FILE, .data = payload },
+	};
+
+	snprintf(meta, sizeof(meta), meta_fmt, name);
+	assert_int_equal(zipgen_write(path, e, 3), 0);
+}
+
+static struct store *open_store(const char *dir)
+{
+	struct store_opts o;
+	struct store *s = NULL;
+	char err[256];
+
+	store_opts_default(&o);
+	assert_int_equal(store_open(dir, &o, &s, err, sizeof(err)), 0);
+	return s;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/charmfs-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	for (int i = 0; i < 3; i++) {
+		char payload[16];
+		snprintf(f->zips[i], sizeof(f->zips[i]), "%s/in%d.zip", f->dir, i);
+		snprintf(payload, sizeof(payload), "v%d", i);
+		write_charm(f->zips[i], "foo", payload);
+	}
+	f->s = open_store(f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	store_close(f->s);
+	assert_int_equal(rm_rf(f->dir), 0);
+	free(f);
+	return 0;
+}
+
+static struct url mkurl(const char *s)
+{
+	struct url u;
+
+	assert_int_equal(url_parse(s, &u, NULL, 0), 0);
+	return u;
+}
+
+/* Publishes zip to the URLs; returns the revision or -errno. */
+static int publish(struct fx *f, int zip, const char *digest, int n, ...)
+{
+	struct url urls[4];
+	struct strv errors = { 0 };
+	va_list ap;
+	int rev = -1, r;
+
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		urls[i] = mkurl(va_arg(ap, const char *));
+	va_end(ap);
+	struct store_publish_req req = {
+		.path = f->zips[zip], .urls = urls, .n_urls = (size_t)n, .digest = digest,
+	};
+	r = store_publish(f->s, &req, &rev, &errors);
+	if (r < 0)
+		assert_true(errors.n > 0);
+	strv_clear(&errors);
+	return r < 0 ? r : rev;
+}
+
+static int latest(struct fx *f, const char *url)
+{
+	struct url u = mkurl(url);
+	int rev = -1, r = store_latest(f->s, &u, &rev);
+
+	return r < 0 ? r : rev;
+}
+
+/* The original's TestRevisioning and TestRedundantUpdate, on content digests. */
+static void test_revisions(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(publish(f, 0, NULL, 2, "cs:trusty/foo", "cs:~bob/trusty/foo"), 0);
+	assert_int_equal(publish(f, 1, NULL, 1, "cs:~bob/trusty/foo"), 1);
+	assert_int_equal(publish(f, 2, NULL, 2, "cs:trusty/foo", "cs:~bob/trusty/foo"), 2);
+	assert_int_equal(latest(f, "cs:trusty/foo"), 2);
+	assert_int_equal(latest(f, "cs:~bob/trusty/foo"), 2);
+	/* Revisions are per target set: a new URL starts at 0. */
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:xenial/foo"), 0);
+	/* Same content again: redundant. */
+	assert_int_equal(publish(f, 2, NULL, 1, "cs:trusty/foo"), -EEXIST);
+	/* Redundant only when every URL's latest has the digest. */
+	assert_int_equal(publish(f, 2, NULL, 2, "cs:trusty/foo", "cs:xenial/foo"), 3);
+	assert_int_equal(latest(f, "cs:trusty/foo"), 3);
+	assert_int_equal(latest(f, "cs:xenial/foo"), 3);
+	assert_int_equal(publish(f, 2, NULL, 2, "cs:trusty/foo", "cs:xenial/foo"), -EEXIST);
+	/* An explicit digest replaces the content digest. */
+	assert_int_equal(publish(f, 2, "rev-7", 1, "cs:trusty/foo"), 4);
+	assert_int_equal(publish(f, 0, "rev-7", 1, "cs:trusty/foo"), -EEXIST);
+}
+
+static void test_revision_contents(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo");
+	struct store_rev rev;
+	char path[4096];
+	struct stat st;
+
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
+	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
+	assert_int_equal(strlen(rev.sha256), 64);
+	assert_memory_equal(rev.digest, "sha256:", 7);
+	store_blob_path(f->s, rev.sha256, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, rev.size);
+	store_tree_path(f->s, rev.sha256, path, sizeof(path));
+	strncat(path, "/hooks/install", sizeof(path) - strlen(path) - 1);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_mode & S_IXUSR);
+	assert_int_equal(store_get_rev(f->s, &u, 1, &rev), -ENOENT);
+}
+
+static void test_bad_archives(void **state)
+{
+	struct fx *f = *state;
+	uint64_t before, after;
+
+	assert_int_equal(zipgen_write_raw(f->zips[1], "garbage", 7), 0);
+	assert_int_equal(store_events_size(f->s, NULL, &before), 0);
+	assert_int_equal(publish(f, 1, NULL, 1, "cs:trusty/foo"), -EINVAL);
+	assert_int_equal(latest(f, "cs:trusty/foo"), -ENOENT);
+	assert_int_equal(store_events_size(f->s, NULL, &after), 0);
+	assert_true(after > before);
+	/* The archive's name must match every URL's. */
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/bar"), -EINVAL);
+	assert_int_equal(latest(f, "cs:trusty/bar"), -ENOENT);
+}
+
+static void test_delete_never_reuses(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo");
+	int *revs = NULL;
+	size_t n = 0;
+
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
+	assert_int_equal(publish(f, 1, NULL, 1, "cs:trusty/foo"), 1);
+	assert_int_equal(store_delete(f->s, &u, 1), 0);
+	assert_int_equal(store_delete(f->s, &u, 1), -ENOENT);
+	assert_int_equal(latest(f, "cs:trusty/foo"), 0);
+	assert_int_equal(publish(f, 2, NULL, 1, "cs:trusty/foo"), 2);
+	assert_int_equal(store_list_revisions(f->s, &u, &revs, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(revs[0], 0);
+	assert_int_equal(revs[1], 2);
+	free(revs);
+	assert_int_equal(store_delete(f->s, &u, -1), 0);
+	assert_int_equal(latest(f, "cs:trusty/foo"), -ENOENT);
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 3);
+}
+
+static void test_shared_revision_delete(void **state)
+{
+	struct fx *f = *state;
+	struct url a = mkurl("cs:trusty/foo");
+	struct strv problems = { 0 }, notes = { 0 };
+
+	assert_int_equal(publish(f, 0, NULL, 2, "cs:trusty/foo", "cs:~bob/trusty/foo"), 0);
+	assert_int_equal(store_delete(f->s, &a, 0), 0);
+	assert_int_equal(latest(f, "cs:~bob/trusty/foo"), 0);
+	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
+	strv_clear(&problems);
+	strv_clear(&notes);
+}
+
+static void test_events(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo");
+	uint64_t size = 0, usize = 0;
+	struct buf b, part;
+
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
+	assert_int_equal(publish(f, 1, NULL, 1, "cs:trusty/other"), -EINVAL);
+	assert_int_equal(store_events_size(f->s, NULL, &size), 0);
+	assert_int_equal(store_events_size(f->s, &u, &usize), 0);
+	assert_true(usize > 0 && usize < size);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(store_events_read(f->s, NULL, 0, (size_t)size, &b), 0);
+	assert_int_equal(b.len, size);
+	assert_non_null(strstr(b.data, "\"kind\":\"published\""));
+	assert_non_null(strstr(b.data, "\"kind\":\"publish-error\""));
+	assert_true(strchr(b.data, '\n') < b.data + b.len - 1);
+	/* A read at any offset returns the same bytes. */
+	buf_init(&part, 1 << 20);
+	assert_int_equal(store_events_read(f->s, NULL, 10, 25, &part), 0);
+	assert_int_equal(part.len, 25);
+	assert_memory_equal(part.data, b.data + 10, 25);
+	buf_free(&part);
+	buf_free(&b);
+}
+
+static void test_lock_and_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct store_opts o;
+	struct store *other = NULL;
+	char err[256] = "";
+
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
+	store_opts_default(&o);
+	assert_int_equal(store_open(f->dir, &o, &other, err, sizeof(err)), -EBUSY);
+	assert_non_null(strstr(err, "in use"));
+	store_close(f->s);
+	f->s = open_store(f->dir);
+	assert_int_equal(latest(f, "cs:trusty/foo"), 0);
+}
+
+static void test_check_finds_damage(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo");
+	struct strv problems = { 0 }, notes = { 0 };
+	struct store_rev rev;
+	char path[4096];
+	struct stat st;
+	int fd;
+
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
+	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
+	assert_int_equal(problems.n, 0);
+	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
+	/* A missing tree is a problem that repair fixes. */
+	store_tree_path(f->s, rev.sha256, path, sizeof(path));
+	assert_int_equal(rm_rf(path), 0);
+	assert_int_equal(store_check(f->s, false, &problems, &notes), -EIO);
+	strv_clear(&problems);
+	assert_int_equal(store_check(f->s, true, &problems, &notes), 0);
+	assert_int_equal(stat(path, &st), 0);
+	/* A damaged archive is a problem. */
+	store_blob_path(f->s, rev.sha256, path, sizeof(path));
+	assert_int_equal(chmod(path, 0644), 0);
+	fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "XX", 2, 40), 2);
+	close(fd);
+	assert_int_equal(store_check(f->s, false, &problems, &notes), -EIO);
+	assert_true(problems.n >= 1);
+	strv_clear(&problems);
+	strv_clear(&notes);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_revisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_revision_contents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_archives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_never_reuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_revision_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_finds_damage, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
