@@ -310,6 +310,55 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/*
+ * READDIRPLUS: entries with their attributes, so that `ls -l` and `find`
+ * need no LOOKUP per entry. Each entry returned takes a lookup reference.
+ */
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p = buf;
+	size_t left = size;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = (size_t)off; i < d->n + 2; i++) {
+		struct fuse_entry_param e = { 0 };
+		const char *name = i == 0 ? "." : i == 1 ? ".." : d->v[i - 2].name;
+		char *path = NULL;
+		struct node n;
+		size_t need;
+		if (i < 2) {
+			e.attr.st_mode = S_IFDIR;
+			e.attr.st_ino = i == 0 ? ino : 1;
+		} else {
+			path = fs_child_path(d->path, name);
+			if (!path || node_resolve(&fs->ctx, path, &n) < 0 ||
+			    fs_make_entry(fs, path, &n, &e) < 0) {
+				/* Gone since opendir: skip it. */
+				free(path);
+				continue;
+			}
+		}
+		need = fuse_add_direntry_plus(req, p, left, name, &e, (off_t)i + 1);
+		if (need > left) {
+			if (e.ino)
+				inode_forget(fs->inodes, e.ino, 1);
+			free(path);
+			break;
+		}
+		free(path);
+		p += need;
+		left -= need;
+	}
+	fuse_reply_buf(req, buf, size - left);
+	free(buf);
+}
+
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	dir_free((struct dir_handle *)(uintptr_t)fi->fh);
@@ -466,6 +515,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = fsfile_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
 	.releasedir = op_releasedir,
 	.statfs = op_statfs,
 	.create = fsfile_create,

@@ -154,3 +154,97 @@ copy_charm() {
 	rm -rf "$2"
 	cp -a "$SRCDIR/tests/data/charms/$1" "$2"
 }
+
+# pyzip OUT: builds the zip archive OUT from Python statements read on
+# stdin, which may call:
+#   add(name, data, mode=0o644, kind=stat.S_IFREG)  one entry (str or bytes)
+#   link(name, target)                               a symlink entry
+#   tree(src, skip=(), edit={}, prefix="")           a directory's files and
+#       symlinks, minus the relative paths in skip, with the contents of
+#       those in edit replaced (None drops the entry)
+#   sample(name, ...)                                tree() of tests/data/charms/NAME
+# Entries are deflated; duplicate names are allowed (for hostile archives).
+pyzip() {
+	python3 -W ignore -c '
+import os, stat, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED)
+SRCDIR = sys.argv[2]
+def add(name, data, mode=0o644, kind=stat.S_IFREG):
+    zi = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+    zi.create_system = 3
+    zi.external_attr = ((kind | mode) & 0xFFFF) << 16
+    zi.compress_type = zipfile.ZIP_DEFLATED
+    z.writestr(zi, data.encode() if isinstance(data, str) else data)
+def link(name, target):
+    add(name, target, 0o777, stat.S_IFLNK)
+def tree(src, skip=(), edit={}, prefix=""):
+    for root, dirs, files in os.walk(src):
+        dirs.sort()
+        for f in sorted(files + [d for d in dirs if os.path.islink(os.path.join(root, d))]):
+            p = os.path.join(root, f)
+            rel = os.path.relpath(p, src)
+            if rel in skip:
+                continue
+            if rel in edit:
+                if edit[rel] is not None:
+                    add(prefix + rel, edit[rel], os.lstat(p).st_mode & 0o777)
+            elif os.path.islink(p):
+                link(prefix + rel, os.readlink(p))
+            else:
+                add(prefix + rel, open(p, "rb").read(), os.lstat(p).st_mode & 0o777)
+    for rel, data in edit.items():
+        if data is not None and not os.path.lexists(os.path.join(src, rel)):
+            add(prefix + rel, data)
+def sample(name, **kw):
+    tree(os.path.join(SRCDIR, "tests/data/charms", name), **kw)
+exec(sys.stdin.read())
+z.close()
+' "$1" "$SRCDIR"
+}
+
+# metadata_of NAME: prints a sample charm's metadata.yaml.
+metadata_of() {
+	cat "$SRCDIR/tests/data/charms/$1/metadata.yaml"
+}
+
+# event_count: the number of lines in the root events file.
+event_count() {
+	wc -l <"$MNT/events"
+}
+
+# events_since N: the event lines after the first N.
+events_since() {
+	tail -n +"$(($1 + 1))" "$MNT/events"
+}
+
+# json_field JSONLINE EXPR: evaluates a Python expression over the object d.
+json_field() {
+	python3 -c 'import json, sys; d = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# store_state: a listing of charms/ (names, types, link targets; not the
+# files/ trees, not event sizes) to compare before and after an operation.
+store_state() {
+	(cd "$MNT/charms" && find . -mindepth 1 -path '*/files' -prune -o -printf '%p %y %l\n' | LC_ALL=C sort)
+}
+
+# wait_for_grep FILE PATTERN [TENTHS]: polls until FILE holds a line matching
+# PATTERN (a fixed string), for at most TENTHS tenths of a second (default 100).
+wait_for_grep() {
+	local i
+	for i in $(seq 1 "${3:-100}"); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# daemon_alive: the daemon started by start_daemon is still running.
+daemon_alive() {
+	[ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null
+}
