@@ -270,7 +270,8 @@ static int migrate(struct db *db, char *err, size_t errlen)
 			 version, DB_SCHEMA_VERSION);
 		r = -EPROTO;
 	}
-	for (size_t p = 0; r == 0 && version < 1 && db->schema[p]; p++)
+	/* Every statement is idempotent: new tables appear in older stores too. */
+	for (size_t p = 0; r == 0 && db->schema[p]; p++)
 		for (size_t i = 0; r == 0 && db->schema[p][i]; i++)
 			r = db_exec(db, db->schema[p][i]);
 	if (r == 0 && version < DB_SCHEMA_VERSION) {

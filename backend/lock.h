@@ -46,7 +46,7 @@ extern const char *const lock_schema[];
 
 /* Who takes a lock: described by the caller, stored as given. */
 struct lock_holder {
-	pid_t pid;           /* 0: no process (mkdir) */
+	pid_t pid; /* 0: no process (mkdir) */
 	uid_t uid;
 	const char *command; /* NULL or "": unknown; truncated to LOCK_COMMAND_MAX */
 };
@@ -57,7 +57,7 @@ struct lock_info {
 	pid_t pid;
 	uid_t uid;
 	char command[LOCK_COMMAND_MAX + 1];
-	int64_t since;   /* unix seconds */
+	int64_t since;	 /* unix seconds */
 	int64_t expires; /* unix seconds; the lock is gone from this second on */
 };
 
@@ -120,8 +120,7 @@ typedef int (*lock_name_cb)(void *ud, const char *name);
 /* Users ("" excluded) that hold at least one unexpired lock, sorted. */
 int lock_list_users(struct db *db, int64_t now, lock_name_cb cb, void *ud) WUR;
 /* Series with an unexpired lock under user ("" = no user), sorted. */
-int lock_list_series(struct db *db, const char *user, int64_t now, lock_name_cb cb,
-		     void *ud) WUR;
+int lock_list_series(struct db *db, const char *user, int64_t now, lock_name_cb cb, void *ud) WUR;
 /* Charm names with an unexpired lock under user/series, sorted. */
 int lock_list_names(struct db *db, const char *user, const char *series, int64_t now,
 		    lock_name_cb cb, void *ud) WUR;
@@ -152,9 +151,9 @@ enum lock_req_kind {
 
 struct lock_req {
 	enum lock_req_kind kind;
-	size_t n_urls;                        /* LOCK_REQ_LOCK: 1..LOCK_REQ_URLS_MAX */
-	struct url urls[LOCK_REQ_URLS_MAX];   /* in request order, duplicates kept */
-	char id[LOCK_ID_LEN + 1];             /* LOCK_REQ_UNLOCK */
+	size_t n_urls;			    /* LOCK_REQ_LOCK: 1..LOCK_REQ_URLS_MAX */
+	struct url urls[LOCK_REQ_URLS_MAX]; /* in request order, duplicates kept */
+	char id[LOCK_ID_LEN + 1];	    /* LOCK_REQ_UNLOCK */
 };
 
 /*

@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "lock.h"
 #include "store.h"
 #include "banned.h"
 
@@ -80,7 +81,7 @@ static const char *const store_schema[] = {
 	NULL,
 };
 
-static const char *const *const schemas[] = { store_schema, NULL };
+static const char *const *const schemas[] = { store_schema, lock_schema, NULL };
 
 struct store {
 	char *dir;
@@ -104,6 +105,7 @@ void store_opts_default(struct store_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	charm_limits_default(&o->limits);
+	o->lock_timeout = 600;
 }
 
 struct db *store_db(struct store *s)
@@ -916,16 +918,42 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 	return 0;
 }
 
+/*
+ * Takes the target URLs' update locks for the publish (id receives the
+ * lock to release, "" when the caller's own lock_id covers them).
+ */
+static int publish_lock(struct store *s, const struct store_publish_req *req,
+			char id[LOCK_ID_LEN + 1], struct strv *errors)
+{
+	struct lock_holder h = { .pid = getpid(), .uid = getuid(), .command = "charmfs publish" };
+	int r;
+
+	id[0] = '\0';
+	if (req->lock_id)
+		r = lock_check(s->db, req->urls, req->n_urls, req->lock_id, lock_now());
+	else
+		r = lock_take(s->db, req->urls, req->n_urls, &h, lock_now(), s->opts.lock_timeout,
+			      id, NULL);
+	if (r == -EEXIST || r == -EBUSY) {
+		(void)strv_push(errors, "charm update in progress");
+		r = -EBUSY;
+	}
+	return r;
+}
+
 int store_publish(struct store *s, const struct store_publish_req *req, int *ret_revision,
 		  struct strv *errors)
 {
 	struct strv warnings = { 0 };
 	struct charm *c = NULL;
-	char digest[160] = "";
+	char digest[160] = "", lock_id[LOCK_ID_LEN + 1];
 	int r;
 
 	if (req->n_urls == 0)
 		return -EINVAL;
+	r = publish_lock(s, req, lock_id, errors);
+	if (r < 0)
+		return r;
 	r = charm_open(req->path, &s->opts.limits, &c, errors, &warnings);
 	if (r == 0)
 		r = check_names(c, req, errors);
@@ -948,6 +976,8 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 	if (r == 0)
 		atomic_store(&s->changed_ns, now_ns());
 out:
+	if (lock_id[0] && lock_release(s->db, lock_id) < 0)
+		(void)strv_push(errors, "cannot release the publish's update lock");
 	charm_free(c);
 	strv_clear(&warnings);
 	return r;

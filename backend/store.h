@@ -31,6 +31,7 @@ struct store_opts {
 	struct charm_limits limits;
 	bool sync_full;  /* fsync blobs and use synchronous=FULL */
 	bool read_only;  /* --check: never write */
+	unsigned lock_timeout; /* seconds a publish's own URL locks last (600) */
 };
 
 void store_opts_default(struct store_opts *o);
@@ -111,9 +112,12 @@ struct store_publish_req {
 /*
  * Publishes an archive (SPEC §4.2): validates it, assigns the revision,
  * stores archive and tree, records the event; durable on return.
+ * The URLs' update locks are held while it runs (taken here, or, with
+ * lock_id, held by the caller already).
  * Returns 0 and *ret_revision; -EINVAL/-EFBIG (bad archive; a publish-error
  * event is logged), -EEXIST (redundant: nothing stored, no event), -EBUSY
- * (a URL is locked), -ENOSPC/-EIO. Messages are appended to errors.
+ * (a URL is locked by another: nothing stored, no event), -ENOSPC/-EIO.
+ * Messages are appended to errors.
  */
 int store_publish(struct store *s, const struct store_publish_req *req, int *ret_revision,
 		  struct strv *errors) WUR;

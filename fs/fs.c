@@ -20,13 +20,14 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "fsfile.h"
 #include "banned.h"
 
-#define TIMEOUT 86400.0
+#define TIMEOUT NODE_TIMEOUT
 
 static bool log_stderr;
 
@@ -91,7 +92,7 @@ int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *
 
 static double attr_timeout(const struct node *n)
 {
-	return node_volatile(n) ? 0.0 : TIMEOUT;
+	return node_volatile(n) ? 0.0 : node_entry_timeout(n);
 }
 
 int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
@@ -108,7 +109,7 @@ int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
 		return -ENOMEM;
 	e->attr.st_ino = e->ino;
 	e->attr_timeout = attr_timeout(n);
-	e->entry_timeout = TIMEOUT;
+	e->entry_timeout = node_entry_timeout(n);
 	return 0;
 }
 
@@ -129,8 +130,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == 0)
 		r = fs_make_entry(fs, path, &n, &e);
 	if (r == -ENOENT) {
+		/* Locks come and go by the clock and by other front ends: no negative caching. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = TIMEOUT;
+		e.entry_timeout = strncmp(ppath, "/locks", 6) == 0 ? 0.0 : TIMEOUT;
 		r = 0;
 	}
 	if (r < 0)
@@ -365,18 +367,62 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static int check_mkdir(const struct fs *fs, const char *path, const struct node *parent,
-		       const char *name)
+/* The holder of a lock taken by this request: its process, user and command. */
+void req_holder(fuse_req_t req, struct lock_holder *h, char *comm, size_t len)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char path[64];
+	FILE *f;
+
+	h->pid = ctx->pid;
+	h->uid = ctx->uid;
+	comm[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)ctx->pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, (int)len, f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	h->command = comm;
+}
+
+static int take_lock_dir(fuse_req_t req, struct fs *fs, const struct node *parent,
+			 const char *name)
+{
+	struct strv over = { 0 };
+	struct lock_holder h;
+	char comm[64], id[LOCK_ID_LEN + 1];
+	struct url u;
+	int r = url_from_parts(parent->url.user, parent->url.series, name, &u);
+
+	if (r < 0)
+		return -EINVAL;
+	req_holder(req, &h, comm, sizeof(comm));
+	r = lock_take(store_db(fs->ctx.store), &u, 1, &h, lock_now(), fs->ctx.lock_timeout, id,
+		      &over);
+	for (size_t i = 0; i < over.n; i++)
+		fs_log(LOG_NOTICE, "lock-expired %s", over.v[i]);
+	strv_clear(&over);
+	return r;
+}
+
+static int do_mkdir(fuse_req_t req, struct fs *fs, const char *path, const struct node *parent,
+		    const char *name)
 {
 	struct node n;
 
 	if (node_resolve(&fs->ctx, path, &n) == 0)
 		return -EEXIST;
 	switch (parent->kind) {
+	case N_LK_SERIES:
+		return take_lock_dir(req, fs, parent, name);
 	case N_CHARMS:
 	case N_CH_USER:
 	case N_PUBLISH:
 	case N_PUB_USER:
+	case N_LOCKS:
+	case N_LK_USER:
 		/* Valid series and ~user names always exist; anything else is not a URL part. */
 		return -EINVAL;
 	default:
@@ -387,19 +433,29 @@ static int check_mkdir(const struct fs *fs, const char *path, const struct node 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
 	char *ppath, *path = NULL;
-	struct node pn;
+	struct node pn, n;
 	int r = fs_resolve_ino(fs, parent, &ppath, &pn);
 
-	if (r == 0) {
-		path = fs_child_path(ppath, name);
-		r = path ? check_mkdir(fs, path, &pn, name) : -ENOMEM;
-		if (r < 0 && r != -EEXIST)
-			fs_fail("mkdir", path ? path : ppath, -r, NULL);
-		free(ppath);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	path = fs_child_path(ppath, name);
+	r = path ? do_mkdir(req, fs, path, &pn, name) : -ENOMEM;
+	if (r == 0)
+		r = node_resolve(&fs->ctx, path, &n);
+	if (r == 0)
+		r = fs_make_entry(fs, path, &n, &e);
+	if (r < 0) {
+		fs_fail("mkdir", path ? path : ppath, -r, NULL);
+		fuse_reply_err(req, -r);
+	} else {
+		fuse_reply_entry(req, &e);
 	}
 	free(path);
-	fuse_reply_err(req, -r);
+	free(ppath);
 }
 
 static void invalidate_url(struct fs *fs, struct notify_batch *b, const struct url *u,
@@ -420,6 +476,9 @@ static void invalidate_url(struct fs *fs, struct notify_batch *b, const struct u
 	notify_inode(b, child);
 	snprintf(child, sizeof(child), "%s/events", name);
 	notify_inode(b, child);
+	/* The publish held the URL's lock while it ran. */
+	snprintf(dir, sizeof(dir), "/locks%s%s/%s", u->user[0] ? "/~" : "", u->user, u->series);
+	notify_entry(b, dir, u->name);
 }
 
 void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision)
@@ -445,6 +504,17 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	path = fs_child_path(ppath, name);
 	r = path ? node_resolve(&fs->ctx, path, &n) : -ENOMEM;
+	if (r == 0 && n.kind == N_LK_NAME) {
+		r = lock_release_url(store_db(fs->ctx.store), &n.url, lock_now());
+		if (r == 0)
+			inode_detach(fs->inodes, path);
+		else
+			fs_fail("rmdir", path, -r, NULL);
+		free(path);
+		free(ppath);
+		fuse_reply_err(req, -r);
+		return;
+	}
 	if (r == 0 && n.kind != N_CH_REV && n.kind != N_CH_NAME)
 		r = -EACCES;
 	if (r == 0)

@@ -38,6 +38,7 @@ struct fh {
 	size_t cursor;        /* FH_CTL: read position in the reply */
 	bool all_events;      /* FH_EVENTS: the root events file */
 	struct url url;       /* FH_EVENTS: whose events */
+	enum node_kind ctl;   /* FH_CTL: which transaction file */
 	pthread_mutex_t lock; /* FH_CTL */
 };
 
@@ -150,26 +151,100 @@ static int ctl_publish(struct fs *fs, const struct req_publish *rq, struct buf *
 	return r;
 }
 
+/* publish/ctl: returns 0, -EINVAL (unparsable: the write fails) or the request's error. */
+static int ctl_publish_line(struct fs *fs, const char *data, size_t size, struct buf *reply)
+{
+	struct req_publish rq;
+	char err[256];
+	int r = req_parse_publish(data, size, &rq, err, sizeof(err));
+
+	if (r < 0) {
+		(void)buf_addf(reply, "error %s\n", err);
+		fs_fail("write", "/publish/ctl", EINVAL, err);
+		return r;
+	}
+	return ctl_publish(fs, &rq, reply);
+}
+
+static void invalidate_lock_urls(struct fs *fs, const struct url *urls, size_t n)
+{
+	struct notify_batch *b = notify_batch_new(fs->notifier);
+	char dir[128];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(dir, sizeof(dir), "/locks%s%s/%s", urls[i].user[0] ? "/~" : "",
+			 urls[i].user, urls[i].series);
+		notify_entry(b, dir, urls[i].name);
+	}
+	notify_batch_run(b);
+}
+
+/* locks/ctl: `lock URL...` replies "ok LOCKID"; `unlock LOCKID` replies "ok". */
+static int ctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_t size,
+			  struct buf *reply)
+{
+	struct db *db = store_db(fs->ctx.store);
+	struct strv over = { 0 };
+	struct lock_holder h;
+	struct lock_req *rq = malloc(sizeof(*rq));
+	char err[256], comm[64], id[LOCK_ID_LEN + 1];
+	int r;
+
+	if (!rq)
+		return -ENOMEM;
+	r = lock_parse_request(data, size, rq, err, sizeof(err));
+	if (r < 0) {
+		(void)buf_addf(reply, "error %s\n", err);
+		fs_fail("write", "/locks/ctl", EINVAL, err);
+		free(rq);
+		return r;
+	}
+	if (rq->kind == LOCK_REQ_LOCK) {
+		req_holder(req, &h, comm, sizeof(comm));
+		r = lock_take(db, rq->urls, rq->n_urls, &h, lock_now(), fs->ctx.lock_timeout, id,
+			      &over);
+		if (r == 0) {
+			(void)buf_addf(reply, "ok %s\n", id);
+			invalidate_lock_urls(fs, rq->urls, rq->n_urls);
+		} else if (r == -EEXIST) {
+			r = -EBUSY;
+			(void)buf_addf(reply, "error charm update in progress\n");
+		}
+		for (size_t i = 0; i < over.n; i++)
+			fs_log(LOG_NOTICE, "lock-expired %s", over.v[i]);
+	} else {
+		/* Unlocking a lock that expired and was taken over is a no-op. */
+		r = lock_release(db, rq->id);
+		if (r == -ENOENT)
+			r = 0;
+		if (r == 0)
+			(void)buf_addf(reply, "ok\n");
+		/* Which URLs it held is gone with it: let their entries be looked up again. */
+	}
+	if (r < 0 && !reply->len)
+		(void)buf_addf(reply, "error %s\n", strerror(-r));
+	if (r < 0 && r != -EINVAL)
+		fs_fail("write", "/locks/ctl", -r, NULL);
+	strv_clear(&over);
+	free(rq);
+	return r;
+}
+
 static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t size)
 {
 	struct fs *fs = fs_of(req);
-	struct req_publish rq;
-	char err[256];
 	int r;
 
 	pthread_mutex_lock(&h->lock);
 	buf_free(&h->data);
 	h->cursor = 0;
-	r = req_parse_publish(data, size, &rq, err, sizeof(err));
-	if (r < 0) {
-		(void)buf_addf(&h->data, "error %s\n", err);
-		fs_fail("write", "/publish/ctl", EINVAL, err);
-	} else {
-		r = ctl_publish(fs, &rq, &h->data);
-		/* A failed request is a reply, unless nobody can read it. */
-		if (h->accmode != O_WRONLY)
-			r = 0;
-	}
+	if (h->ctl == N_LOCK_CTL)
+		r = ctl_locks_line(req, fs, data, size, &h->data);
+	else
+		r = ctl_publish_line(fs, data, size, &h->data);
+	/* A failed request is a reply, unless nobody can read it. */
+	if (r < 0 && r != -EINVAL && h->accmode != O_WRONLY)
+		r = 0;
 	pthread_mutex_unlock(&h->lock);
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -220,9 +295,20 @@ static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info 
 		fi->direct_io = 1;
 		break;
 	case N_PUB_CTL:
+	case N_LOCK_CTL:
 		h = fh_new(FH_CTL, acc);
 		if (!h)
 			return -ENOMEM;
+		h->ctl = n->kind;
+		fi->direct_io = 1;
+		break;
+	case N_LK_FILE:
+		if (acc != O_RDONLY)
+			return -EACCES;
+		h = fh_new(FH_BUF, acc);
+		if (!h)
+			return -ENOMEM;
+		r = node_content_locks(n, &h->data);
 		fi->direct_io = 1;
 		break;
 	case N_PUB_FILE:
@@ -487,13 +573,17 @@ void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 	}
 	if (n.kind == N_PUB_FILE)
 		r = setattr_scratch(fs, &n, attr, to_set, fi);
-	else if (n.kind == N_PUB_CTL)
+	else if (n.kind == N_LK_NAME && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+		r = lock_renew(store_db(fs->ctx.store), &n.url, lock_now(), fs->ctx.lock_timeout);
+	else if (n.kind == N_PUB_CTL || n.kind == N_LOCK_CTL)
 		r = to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)
 			    ? -EACCES
 			    : 0;
 	else
 		r = -EACCES;
+	if (r == 0 && n.kind == N_LK_NAME)
+		r = node_resolve(&fs->ctx, path, &n);
 	if (r == 0)
 		r = node_stat(&fs->ctx, &n, &st);
 	if (r < 0) {
@@ -501,7 +591,9 @@ void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 		fuse_reply_err(req, -r);
 	} else {
 		st.st_ino = ino;
-		fuse_reply_attr(req, &st, n.kind == N_PUB_FILE ? 86400.0 : 0.0);
+		fuse_reply_attr(req, &st, n.kind == N_PUB_CTL || n.kind == N_LOCK_CTL
+						  ? 0.0
+						  : node_entry_timeout(&n));
 	}
 	free(path);
 }

@@ -267,6 +267,7 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	store_opts_default(&so);
 	so.limits = fs.cfg.limits;
 	so.sync_full = fs.cfg.sync_full;
+	so.lock_timeout = fs.cfg.lock_timeout;
 	r = store_open(c->storedir, &so, &fs.ctx.store, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "charmfs: %s\n", err[0] ? err : strerror(-r));
@@ -278,6 +279,8 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		fprintf(stderr, "charmfs: cannot set up: %s\n", strerror(r < 0 ? -r : ENOMEM));
 		goto out;
 	}
+	fs.ctx.lock_timeout = fs.cfg.lock_timeout;
+	fs.ctx.stats = fs.cfg.stats;
 	fs.ctx.uid = getuid();
 	fs.ctx.gid = getgid();
 	fs.se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), &fs);

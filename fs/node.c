@@ -237,6 +237,8 @@ int node_resolve(const struct node_ctx *c, const char *path, struct node *ret)
 		return resolve_charms(c, &cp, ret);
 	if (strcmp(cp.v[0], "publish") == 0)
 		return resolve_publish(c, &cp, ret);
+	if (strcmp(cp.v[0], "locks") == 0)
+		return node_resolve_locks(c, cp.v, cp.n, ret);
 	return -ENOENT;
 }
 
@@ -295,6 +297,15 @@ int node_content(const struct node_ctx *c, const struct node *n, struct buf *out
 bool node_volatile(const struct node *n)
 {
 	return n->kind == N_EVENTS || n->kind == N_CH_EVENTS;
+}
+
+double node_entry_timeout(const struct node *n)
+{
+	if (n->kind == N_LK_NAME || n->kind == N_LK_FILE) {
+		int64_t left = n->lock.expires - lock_now();
+		return left > 0 ? (double)left : 0.0;
+	}
+	return NODE_TIMEOUT;
 }
 
 bool node_publishes(const struct node *n)
@@ -400,8 +411,9 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 		return stat_generated(c, n, st);
 	case N_CH_TREE:
 		return stat_real(c, n, st);
+	default:
+		return node_stat_locks(c, n, st);
 	}
-	return -ENOENT;
 }
 
 /* ---- listing ---------------------------------------------------------------- */
@@ -513,6 +525,8 @@ int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, v
 		r = cb(ud, "charms", S_IFDIR);
 		if (r == 0)
 			r = cb(ud, "events", S_IFREG);
+		if (r == 0)
+			r = cb(ud, "locks", S_IFDIR);
 		return r ? r : cb(ud, "publish", S_IFDIR);
 	case N_CHARMS:
 		a.prefix = "~";
@@ -543,6 +557,11 @@ int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, v
 	case N_PUB_DIR:
 		a.type = S_IFREG;
 		return scratch_list(c->scratch, n->sub, list_scratch, &a);
+	case N_LOCKS:
+	case N_LK_USER:
+	case N_LK_SERIES:
+	case N_LK_NAME:
+		return node_list_locks(c, n, cb, ud);
 	default:
 		return -ENOTDIR;
 	}

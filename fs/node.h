@@ -12,6 +12,10 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 
+/* Cache lifetime of entries and attributes the daemon invalidates itself. */
+#define NODE_TIMEOUT 86400.0
+
+#include "lock.h"
 #include "scratch.h"
 #include "store.h"
 #include "url.h"
@@ -33,7 +37,15 @@ enum node_kind {
 	N_PUB_USER,   /* /publish/~user */
 	N_PUB_DIR,    /* /publish/[~user/]series, /publish/incoming */
 	N_PUB_FILE,   /* a scratch file in a N_PUB_DIR */
+	N_LOCKS,      /* /locks */
+	N_LOCK_CTL,   /* /locks/ctl */
+	N_LK_USER,    /* /locks/~user */
+	N_LK_SERIES,  /* /locks/[~user/]series */
+	N_LK_NAME,    /* /locks/[~user/]series/name: a held lock */
+	N_LK_FILE,    /* .../name/{id,holder,since,expires} */
 };
+
+enum lock_file { LF_EXPIRES, LF_HOLDER, LF_ID, LF_SINCE };
 
 enum rev_file { RF_ARCHIVE, RF_METADATA, RF_CONFIG, RF_INFO, RF_SHA256, RF_DIGEST, RF_SIZE };
 
@@ -43,6 +55,8 @@ struct node {
 	int revision;         /* N_CH_REV and below */
 	enum rev_file file;   /* N_CH_FILE */
 	struct store_rev rev; /* N_CH_REV and below */
+	struct lock_info lock; /* N_LK_NAME, N_LK_FILE */
+	enum lock_file lfile;  /* N_LK_FILE */
 	bool incoming;        /* N_PUB_DIR / N_PUB_FILE under publish/incoming */
 	char sub[PATH_MAX];   /* N_CH_TREE: path inside files/ ("" for files/ itself);
 				 N_PUB_DIR / N_PUB_FILE: the scratch-relative path */
@@ -55,10 +69,21 @@ struct node_ctx {
 	uid_t uid;
 	gid_t gid;
 	int64_t start_ns;
+	unsigned lock_timeout; /* seconds */
+	bool stats;            /* count downloads */
 };
 
 /* Resolves path ("" is the root). -ENOENT when it names nothing. */
 int node_resolve(const struct node_ctx *c, const char *path, struct node *ret);
+
+/* The state trees (nodestate.c): counters/ and locks/, below the root. */
+int node_resolve_locks(const struct node_ctx *c, const char *const *v, size_t n,
+		       struct node *ret);
+int node_stat_locks(const struct node_ctx *c, const struct node *n, struct stat *st);
+int node_content_locks(const struct node *n, struct buf *out);
+
+/* How long the kernel may cache the entry and attributes of n (seconds). */
+double node_entry_timeout(const struct node *n);
 
 /* Attributes of a resolved node (st_ino is left 0 for the caller). */
 int node_stat(const struct node_ctx *c, const struct node *n, struct stat *ret);
@@ -75,6 +100,7 @@ bool node_volatile(const struct node *n);
 typedef int (*node_list_cb)(void *ud, const char *name, mode_t type);
 /* Calls cb for each child of a directory node in a stable order. */
 int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
+int node_list_locks(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
 
 /* For N_PUB_FILE: is the leaf a "*.charm" name in a series directory? */
 bool node_publishes(const struct node *n);

@@ -7,7 +7,7 @@
         each revision/run is a new digest. --pad adds an incompressible file of
         BYTES bytes (stored), to reach a target archive size.
     gencharms.py big OUTDIR NAME SIZE
-        OUTDIR/NAME.charm holding files/blob.bin of SIZE incompressible bytes.
+        OUTDIR/NAME.charm holding data/blob.bin of SIZE incompressible bytes.
 
 Each charm: metadata.yaml, config.yaml, README.md, hooks/install (0755) and
 hooks/start -> install (symlink).
@@ -61,7 +61,7 @@ def main(argv):
         outdir, name, size = argv[2], argv[3], int(argv[4])
         os.makedirs(outdir, exist_ok=True)
         def blob(z):
-            zi = zipfile.ZipInfo("files/blob.bin", date_time=(2024, 1, 1, 0, 0, 0))
+            zi = zipfile.ZipInfo("data/blob.bin", date_time=(2024, 1, 1, 0, 0, 0))
             zi.create_system = 3
             zi.external_attr = 0o100644 << 16
             with z.open(zi, "w", force_zip64=True) as f:

@@ -2,7 +2,7 @@
 #
 # Layout (all under $OUT, default tests/bench/out/, gitignored):
 #   gen/r0 gen/r1 gen/r2   1,000 charms each, revisions 0..2 of cs:trusty/cNNNNN
-#   gen/big/big.charm      cs:bionic/big, files/blob.bin = 100 MiB random
+#   gen/big/big.charm      cs:bionic/big, files/data/blob.bin = 100 MiB random
 #   store/                 the charmfs store after publishing all of the above
 #   ref/charms/            the same tree as a plain directory (cp -a of the mount)
 #   ref.sqfs               squashfs image of ref/

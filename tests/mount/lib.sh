@@ -59,12 +59,13 @@ expect_errno() {
 	fi
 }
 
-# errno_of PYTHON-OS-CALL: prints the errno name a syscall fails with, or OK.
+# errno_of PYTHON-CODE: runs Python statements (os imported) and prints the
+# errno name of the first OSError they raise, or OK.
 errno_of() {
 	python3 - "$@" <<'PY'
 import errno, os, sys
 try:
-    eval(sys.argv[1])
+    exec(sys.argv[1])
     print("OK")
 except OSError as e:
     print(errno.errorcode.get(e.errno, str(e.errno)))

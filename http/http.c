@@ -1,0 +1,352 @@
+/*
+ * The HTTP server: its lifecycle, the listening socket, resource limits,
+ * routing by path, per-request state, and the helpers every handler uses.
+ *
+ * libmicrohttpd runs a fixed pool of threads, each with its own epoll set
+ * and share of the connections; a handler never blocks on the network (a
+ * download is handed to MHD as a file descriptor and sent with sendfile),
+ * so a slow client costs a connection slot and its memory pool, never a
+ * thread. Connections, connections per client address, the memory per
+ * connection (request line and headers) and idle time are all capped by
+ * http_opts; request bodies are counted, dropped, and refused past
+ * max_body with 413.
+ *
+ * The listening socket is made here rather than by MHD, so that a failure
+ * (address in use, bad address) reaches the user with its errno, and so
+ * that port 0 can be asked for and then reported.
+ *
+ * Downloads are counted in the completion callback, only when MHD reports
+ * the response sent in full (MHD_REQUEST_TERMINATED_COMPLETED_OK): an
+ * aborted transfer or a HEAD does not count (SPEC §4.11).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "counter.h"
+#include "internal.h"
+#include "query.h"
+#include "banned.h"
+
+#define CHARM_PREFIX "/charm/"
+#define STATS_PREFIX "/stats/counter/"
+#define BLITZ_PATH "/mu-35700a31-6bf320ca-a800b670-05f845ee"
+
+void http_opts_default(struct http_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->stats = true;
+	o->max_connections = 1024;
+	o->max_per_ip = 512;
+	o->timeout = 30;
+	o->conn_memory = 64 * 1024;
+	o->max_body = 64 * 1024;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *ctype,
+			     struct MHD_Response *resp)
+{
+	enum MHD_Result ret;
+
+	if (!resp)
+		return MHD_NO;
+	if (ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+enum MHD_Result http_reply_take(struct MHD_Connection *c, unsigned status, const char *ctype,
+				char *body, size_t len)
+{
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	return queue(c, status, ctype, resp);
+}
+
+enum MHD_Result http_reply_text(struct MHD_Connection *c, unsigned status, const char *ctype,
+				const char *text)
+{
+	return queue(c, status, ctype,
+		     MHD_create_response_from_buffer(strlen(text), (void *)text,
+						     MHD_RESPMEM_MUST_COPY));
+}
+
+static enum MHD_Result reply_redirect(struct MHD_Connection *c, const char *location)
+{
+	static const char body[] = "<a href=\"https://juju.ubuntu.com\">See Other</a>.\n\n";
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+
+	if (resp && MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	return queue(c, MHD_HTTP_SEE_OTHER, "text/html; charset=utf-8", resp);
+}
+
+static enum MHD_Result reply_blitz(struct MHD_Connection *c)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(2, (void *)"42",
+								    MHD_RESPMEM_PERSISTENT);
+
+	if (resp && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	return queue(c, MHD_HTTP_OK, "text/plain", resp);
+}
+
+/* ---- counting and resolution ------------------------------------------- */
+
+bool http_stats_enabled(const struct http_server *hs, struct MHD_Connection *c)
+{
+	const char *v;
+
+	if (!hs->opts.stats)
+		return false;
+	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "stats");
+	return !v || strcmp(v, "0") != 0;
+}
+
+void http_count(struct http_server *hs, const char *kind, const struct url *u)
+{
+	const char *tokens[4] = { kind, u->series, u->name, u->user };
+	size_t n = u->user[0] ? 4 : 3;
+
+	int r = counter_inc(store_db(hs->store), tokens, n, 1, (int64_t)time(NULL));
+
+	(void)r; /* dropped, as the original dropped it: counting never fails a request */
+}
+
+int http_resolve(struct http_server *hs, struct url *u)
+{
+	if (u->series[0])
+		return 0;
+	return query_resolve_series(hs->store, u, u->series, sizeof(u->series));
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+static enum MHD_Result route(struct http_server *hs, struct http_req *rq,
+			     struct MHD_Connection *c, const char *path)
+{
+	if (strcmp(path, "/") == 0)
+		return reply_redirect(c, "https://juju.ubuntu.com");
+	if (strcmp(path, "/charm-info") == 0)
+		return http_serve_info(hs, c);
+	if (strcmp(path, "/charm-event") == 0)
+		return http_serve_event(hs, c);
+	if (strncmp(path, CHARM_PREFIX, strlen(CHARM_PREFIX)) == 0)
+		return http_serve_charm(hs, rq, c, path + strlen(CHARM_PREFIX));
+	if (strncmp(path, STATS_PREFIX, strlen(STATS_PREFIX)) == 0)
+		return http_serve_stats(hs, c, path + strlen(STATS_PREFIX));
+	if (strcmp(path, BLITZ_PATH) == 0)
+		return reply_blitz(c);
+	return http_reply_text(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
+			       "404 page not found\n");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *path,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct http_server *hs = cls;
+	struct http_req *rq = *con_cls;
+
+	(void)version;
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		rq->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		(void)upload_data;
+		rq->body += *upload_data_size;
+		*upload_data_size = 0;
+		if (rq->body > hs->opts.max_body && !rq->too_large) {
+			rq->too_large = true;
+			return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
+					       "text/plain; charset=utf-8",
+					       "request body too large\n");
+		}
+		return MHD_YES;
+	}
+	if (rq->too_large || rq->started)
+		return MHD_YES;
+	rq->started = true;
+	return route(hs, rq, c, path);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *hs = cls;
+	struct http_req *rq = *con_cls;
+
+	(void)c;
+	if (!rq)
+		return;
+	if (rq->count_bundle && !rq->head && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		http_count(hs, "charm-bundle", &rq->bundle_url);
+	free(rq);
+	*con_cls = NULL;
+}
+
+/* ---- the listening socket -------------------------------------------------- */
+
+/* Splits ADDR:PORT, [V6]:PORT, :PORT or PORT into host and port strings. */
+static int split_addr(const char *s, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon, *h = "127.0.0.1";
+	size_t hlen = strlen(h);
+	uint64_t p;
+
+	if (s[0] == '[') {
+		const char *end = strstr(s, "]:");
+		if (!end)
+			return -EINVAL;
+		h = s + 1;
+		hlen = (size_t)(end - h);
+		colon = end + 1;
+	} else if ((colon = strrchr(s, ':'))) {
+		if (colon != s) {
+			h = s;
+			hlen = (size_t)(colon - s);
+		}
+		if (memchr(h, ':', hlen))
+			return -EINVAL;
+	}
+	if (hlen == 0 || hlen >= hostlen)
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	s = colon ? colon + 1 : s;
+	if (parse_u64(s, &p) < 0 || p > 65535 || strlen(s) >= portlen)
+		return -EINVAL;
+	memcpy(port, s, strlen(s) + 1);
+	return 0;
+}
+
+static int listen_on(const char *addr_port, int *ret_fd, int *ret_port, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[8];
+	int fd = -1, one = 1, r, gai;
+
+	if (split_addr(addr_port, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, errlen, "http: bad address \"%s\": use ADDR:PORT, [ADDR]:PORT or PORT",
+			 addr_port);
+		return -EINVAL;
+	}
+	gai = getaddrinfo(host, port, &hints, &ai);
+	if (gai != 0) {
+		snprintf(err, errlen, "http: %s: %s", host, gai_strerror(gai));
+		return -EINVAL;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "http: cannot listen on %s: %s", addr_port, strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return r;
+	}
+	freeaddrinfo(ai);
+	*ret_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	*ret_fd = fd;
+	return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static unsigned pool_size(const struct http_opts *o)
+{
+	long n;
+
+	if (o->threads)
+		return o->threads;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 2 ? 2 : n > 16 ? 16 : (unsigned)n;
+}
+
+int http_start(struct store *s, const char *addr_port, const struct http_opts *o,
+	       struct http_server **ret, char *err, size_t errlen)
+{
+	struct http_server *hs;
+	int fd = -1, r;
+
+	if (!o->max_connections || !o->conn_memory || !o->timeout) {
+		snprintf(err, errlen, "http: connection limits must be positive");
+		return -EINVAL;
+	}
+	hs = calloc(1, sizeof(*hs));
+	if (!hs)
+		return -ENOMEM;
+	hs->store = s;
+	hs->opts = *o;
+	r = listen_on(addr_port, &fd, &hs->port, err, errlen);
+	if (r < 0) {
+		free(hs);
+		return r;
+	}
+	hs->daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO, 0, NULL, NULL,
+		on_request, hs, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
+		pool_size(o), MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, o->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		o->conn_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs, MHD_OPTION_END);
+	if (!hs->daemon) {
+		/* MHD may or may not have closed fd on its way out; leave it rather than risk
+		 * closing a descriptor another thread has since been given. */
+		snprintf(err, errlen, "http: cannot start the server on %s", addr_port);
+		free(hs);
+		return -EIO;
+	}
+	*ret = hs;
+	return 0;
+}
+
+int http_port(const struct http_server *hs)
+{
+	return hs->port;
+}
+
+void http_stop(struct http_server *hs)
+{
+	if (!hs)
+		return;
+	MHD_stop_daemon(hs->daemon);
+	free(hs);
+}

@@ -1,0 +1,62 @@
+/*
+ * Shared between the files of the HTTP front end (not part of its API):
+ * the server, the per-request state, reply helpers and the handlers.
+ *
+ * Every handler queues exactly one response on the connection and returns
+ * what MHD_queue_response() returned (MHD_NO closes the connection).
+ */
+#ifndef CHARMFS_HTTP_INTERNAL_H
+#define CHARMFS_HTTP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "store.h"
+#include "url.h"
+
+struct http_server {
+	struct store *store;
+	struct http_opts opts;
+	struct MHD_Daemon *daemon;
+	int port;
+};
+
+/* One request, from its headers to MHD's completion notice. */
+struct http_req {
+	bool head;            /* HEAD: headers only, never counted */
+	bool started;         /* the handler ran its first (headers) call */
+	bool too_large;       /* the body went past max_body */
+	size_t body;          /* body bytes seen (and dropped) */
+	bool count_bundle;    /* count bundle_url when the body was sent in full */
+	struct url bundle_url;
+};
+
+/* Queues status with a body the response takes (free()d by MHD). */
+enum MHD_Result http_reply_take(struct MHD_Connection *c, unsigned status, const char *ctype,
+				char *body, size_t len);
+/* Queues status with a copy of text (may be "" for an empty body). */
+enum MHD_Result http_reply_text(struct MHD_Connection *c, unsigned status, const char *ctype,
+				const char *text);
+
+/* Whether this request may count: -o stats and no stats=0 in the query. */
+bool http_stats_enabled(const struct http_server *hs, struct MHD_Connection *c);
+/*
+ * Adds 1 to kind:series:name[:user] for u. Failures are dropped, as the
+ * original dropped them; counting never fails a request.
+ */
+void http_count(struct http_server *hs, const char *kind, const struct url *u);
+
+/* Resolves the series of u in place when it has none: 0 or -ENOENT/-EIO. */
+int http_resolve(struct http_server *hs, struct url *u);
+
+enum MHD_Result http_serve_info(struct http_server *hs, struct MHD_Connection *c);
+enum MHD_Result http_serve_event(struct http_server *hs, struct MHD_Connection *c);
+enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *c,
+				 const char *key);
+enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
+				 struct MHD_Connection *c, const char *path);
+
+#endif
