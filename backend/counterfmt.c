@@ -30,16 +30,16 @@ enum counter_fmt counter_fmt_resolve(const struct counter_req *req, enum counter
 	return COUNTER_FMT_TEXT;
 }
 
-static void format_date(int64_t t, char out[16])
+static void format_date(int64_t t, char out[40])
 {
 	struct tm tm;
 	time_t tt = (time_t)t;
 
 	if (!gmtime_r(&tt, &tm)) {
-		snprintf(out, 16, "?");
+		snprintf(out, 40, "?");
 		return;
 	}
-	snprintf(out, 16, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+	snprintf(out, 40, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
 static bool has_key(const struct counter_row *row)
@@ -66,7 +66,7 @@ static int json_str(struct buf *out, const char *s)
 static int format_text(const struct counter_result *res, struct buf *out)
 {
 	size_t width = 0;
-	char date[16];
+	char date[40];
 	int r = 0;
 
 	for (size_t i = 0; i < res->n; i++)
@@ -88,7 +88,7 @@ static int format_text(const struct counter_result *res, struct buf *out)
 
 static int format_csv(const struct counter_result *res, struct buf *out)
 {
-	char date[16];
+	char date[40];
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < res->n; i++) {
@@ -107,7 +107,7 @@ static int format_csv(const struct counter_result *res, struct buf *out)
 
 static int format_json(const struct counter_result *res, struct buf *out)
 {
-	char date[16];
+	char date[40];
 	int r = buf_add(out, "[", 1);
 
 	for (size_t i = 0; r == 0 && i < res->n; i++) {

@@ -486,6 +486,18 @@ int lock_list_names(struct db *db, const char *user, const char *series, int64_t
 	return each_text(st, cb, ud);
 }
 
+int lock_list_urls(struct db *db, const char *id, lock_name_cb cb, void *ud)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT url FROM lock_urls WHERE lock_id = ? ORDER BY url");
+
+	if (!lock_id_valid(id))
+		return -EINVAL;
+	if (!st)
+		return -EIO;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	return each_text(st, cb, ud);
+}
+
 int lock_check(struct db *db, const struct url *urls, size_t n, const char *lock_id, int64_t now)
 {
 	char id[LOCK_ID_LEN + 1];

@@ -125,6 +125,9 @@ int lock_list_series(struct db *db, const char *user, int64_t now, lock_name_cb 
 int lock_list_names(struct db *db, const char *user, const char *series, int64_t now,
 		    lock_name_cb cb, void *ud) WUR;
 
+/* The URLs (cs:... strings) lock id holds, expired or not, sorted. */
+int lock_list_urls(struct db *db, const char *id, lock_name_cb cb, void *ud);
+
 /*
  * For publishing (§4.2): 0 when every URL is unlocked, expired or held by
  * lock_id (may be NULL: no lock named); -EBUSY when any is held by

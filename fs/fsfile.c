@@ -179,6 +179,24 @@ static void invalidate_lock_urls(struct fs *fs, const struct url *urls, size_t n
 	notify_batch_run(b);
 }
 
+struct url_list {
+	struct url *v;
+	size_t n;
+};
+
+static int collect_url(void *ud, const char *s)
+{
+	struct url_list *l = ud;
+	struct url *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -ENOMEM;
+	l->v = nv;
+	if (url_parse(s, &nv[l->n], NULL, 0) == 0)
+		l->n++;
+	return 0;
+}
+
 /* locks/ctl: `lock URL...` replies "ok LOCKID"; `unlock LOCKID` replies "ok". */
 static int ctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_t size,
 			  struct buf *reply)
@@ -213,13 +231,16 @@ static int ctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_
 		for (size_t i = 0; i < over.n; i++)
 			fs_log(LOG_NOTICE, "lock-expired %s", over.v[i]);
 	} else {
+		struct url_list held = { 0 };
+		(void)lock_list_urls(db, rq->id, collect_url, &held);
 		/* Unlocking a lock that expired and was taken over is a no-op. */
 		r = lock_release(db, rq->id);
+		invalidate_lock_urls(fs, held.v, held.n);
+		free(held.v);
 		if (r == -ENOENT)
 			r = 0;
 		if (r == 0)
 			(void)buf_addf(reply, "ok\n");
-		/* Which URLs it held is gone with it: let their entries be looked up again. */
 	}
 	if (r < 0 && !reply->len)
 		(void)buf_addf(reply, "error %s\n", strerror(-r));
