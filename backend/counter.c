@@ -698,6 +698,7 @@ int counter_query(struct db *db, const struct counter_req *req, struct counter_r
 	if (r == 0) {
 		*ret = q->res;
 		q->res.rows = NULL;
+		q->res.n = 0;
 	}
 	counter_result_free(&q->res);
 	free(q);

@@ -512,7 +512,6 @@ static void test_parse_query(void **state)
 		char err[256] = "";
 		int r = counter_parse_query(c->line, strlen(c->line), &req, &fmt, err, sizeof(err));
 
-		print_message("query %zu: %s\n", i, c->line);
 		assert_int_equal(r, c->r);
 		if (r < 0) {
 			if (c->err)

@@ -637,11 +637,11 @@ static void test_range_etag(void **state)
 	resp_free(&r);
 
 	/* Conditional requests. */
-	static const char *const match[] = { "%s", "W/%s", "\"x\", %s", "*" };
+	static const char *const match[][2] = { { "", "" }, { "W/", "" }, { "\"x\", ", "" },
+						{ "*", NULL } };
 	for (size_t i = 0; i < ARRAY_SIZE(match); i++) {
-		char v[128];
-		snprintf(v, sizeof(v), match[i], etag);
-		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", v);
+		snprintf(hdr, sizeof(hdr), "If-None-Match: %s%s", match[i][0],
+			 match[i][1] ? etag : "");
 		request("GET", "/charm/precise/wordpress", (const char *const[]){ hdr, NULL }, NULL,
 			&r);
 		assert_int_equal(r.status, 304);
