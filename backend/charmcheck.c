@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,9 @@ static const char *component_problem(const char *name)
 			return "entry name has an empty component: ";
 		if (len == 1 && p[0] == '.')
 			return "entry name has a \".\" component: ";
+		/* charm_store() creates each component in the tree: keep it creatable. */
+		if (len > NAME_MAX)
+			return "entry name has a component longer than 255 bytes: ";
 		if (!slash)
 			return NULL;
 		p = slash + 1;
@@ -242,7 +246,8 @@ int charmcheck_symlink(const char *name, const char *target, struct strv *errors
 {
 	if (target[0] == '\0')
 		return refuse2(errors, "symlink ", name, " has an empty target", NULL, "");
-	if (strlen(target) > CHARM_NAME_MAX)
+	/* symlinkat() refuses targets of PATH_MAX bytes or more (ENAMETOOLONG). */
+	if (strlen(target) > CHARM_NAME_MAX || strlen(target) >= PATH_MAX)
 		return refuse2(errors, "symlink ", name, " has a target that is too long", NULL, "");
 	if (target[0] == '/')
 		return refuse2(errors, "symlink ", name, " is absolute: ", target, "");

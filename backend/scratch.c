@@ -199,7 +199,7 @@ int scratch_list(struct scratch *sc, const char *reldir, scratch_cb cb, void *ud
 		n++;
 	}
 	closedir(d);
-	if (r == 0)
+	if (r == 0 && n > 1)
 		qsort(v, n, sizeof(*v), cmp_entry);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = cb(ud, v[i].name, &v[i].st);

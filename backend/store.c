@@ -34,6 +34,7 @@
 
 #include <jansson.h>
 
+#include "counter.h"
 #include "db.h"
 #include "lock.h"
 #include "store.h"
@@ -81,7 +82,7 @@ static const char *const store_schema[] = {
 	NULL,
 };
 
-static const char *const *const schemas[] = { store_schema, lock_schema, NULL };
+static const char *const *const schemas[] = { store_schema, lock_schema, counter_schema, NULL };
 
 struct store {
 	char *dir;
@@ -91,6 +92,7 @@ struct store {
 	int lock_fd;
 	pthread_mutex_t pub_lock;
 	_Atomic int64_t changed_ns;
+	_Atomic int64_t events_ns;
 };
 
 static int64_t now_ns(void)
@@ -126,6 +128,11 @@ const char *store_scratch_dir(const struct store *s)
 int64_t store_changed_ns(const struct store *s)
 {
 	return atomic_load(&((struct store *)s)->changed_ns);
+}
+
+int64_t store_events_ns(const struct store *s)
+{
+	return atomic_load(&((struct store *)s)->events_ns);
 }
 
 void store_blob_path(const struct store *s, const char *sha256, char *out, size_t len)
@@ -250,6 +257,18 @@ static int sweep_orphans(struct store *s, const char *sub, const char *suffix, b
 	return 0;
 }
 
+/* The newest time in a one-value query, or fallback when there is none. */
+static int64_t newest_ns(struct store *s, const char *sql, int64_t fallback)
+{
+	sqlite3_stmt *st = db_prep(s->db, sql);
+	int64_t t = 0;
+
+	if (st && sqlite3_step(st) == SQLITE_ROW)
+		t = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	return t > 0 ? t : fallback;
+}
+
 static int fresh_dir(const char *dir, const char *sub, char *out, size_t len)
 {
 	int r;
@@ -328,7 +347,11 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 			goto fail;
 		}
 	}
-	atomic_store(&s->changed_ns, now_ns());
+	atomic_store(&s->events_ns, newest_ns(s, "SELECT max(time) FROM events", now_ns()));
+	atomic_store(&s->changed_ns,
+		     newest_ns(s, "SELECT max(published) FROM revisions", s->events_ns));
+	if (s->events_ns > s->changed_ns)
+		atomic_store(&s->changed_ns, s->events_ns);
 	*ret = s;
 	return 0;
 fail:
@@ -560,6 +583,15 @@ int store_events_read(struct store *s, const struct url *u, uint64_t off, size_t
 	return r;
 }
 
+static json_t *strv_json(const struct strv *sv)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; sv && a && i < sv->n; i++)
+		json_array_append_new(a, json_string(sv->v[i]));
+	return a;
+}
+
 /* Builds an event's JSON line (with its newline). Caller frees. */
 static char *event_line(int kind, const struct url *urls, size_t n_urls, int revision,
 			const char *digest, const struct strv *errors, const struct strv *warnings,
@@ -579,18 +611,8 @@ static char *event_line(int kind, const struct url *urls, size_t n_urls, int rev
 	json_object_set(o, "urls", a);
 	json_object_set_new(o, "revision", json_integer(revision));
 	json_object_set_new(o, "digest", json_string(digest));
-	if (errors && errors->n) {
-		json_t *e = json_array();
-		for (size_t i = 0; i < errors->n; i++)
-			json_array_append_new(e, json_string(errors->v[i]));
-		json_object_set_new(o, "errors", e);
-	}
-	if (warnings && warnings->n) {
-		json_t *w = json_array();
-		for (size_t i = 0; i < warnings->n; i++)
-			json_array_append_new(w, json_string(warnings->v[i]));
-		json_object_set_new(o, "warnings", w);
-	}
+	json_object_set_new(o, "errors", strv_json(errors));
+	json_object_set_new(o, "warnings", strv_json(warnings));
 	format_rfc3339(t_ns / 1000000000, ts);
 	json_object_set_new(o, "time", json_string(ts));
 	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
@@ -653,15 +675,17 @@ static int log_error_event(struct store *s, const struct url *urls, size_t n_url
 			   const char *digest, const struct strv *errors,
 			   const struct strv *warnings)
 {
+	int64_t t = now_ns();
 	int r = db_write_begin(s->db);
 
 	if (r < 0)
 		return r;
-	r = event_insert(s, EVENT_PUBLISH_ERROR, urls, n_urls, 0, digest, errors, warnings,
-			 now_ns());
+	r = event_insert(s, EVENT_PUBLISH_ERROR, urls, n_urls, 0, digest, errors, warnings, t);
 	r = db_write_end(s->db, r);
-	if (r == 0)
-		atomic_store(&s->changed_ns, now_ns());
+	if (r == 0) {
+		atomic_store(&s->changed_ns, t);
+		atomic_store(&s->events_ns, t);
+	}
 	return r;
 }
 
@@ -858,7 +882,12 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 	if (r == 0)
 		r = event_insert(s, EVENT_PUBLISHED, req->urls, req->n_urls, revision, digest,
 				 NULL, warnings, t);
-	return db_write_end(s->db, r);
+	r = db_write_end(s->db, r);
+	if (r == 0) {
+		atomic_store(&s->changed_ns, t);
+		atomic_store(&s->events_ns, t);
+	}
+	return r;
 }
 
 static int raw_digest(const char *path, char *out, size_t len)
@@ -973,8 +1002,6 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 	pthread_mutex_lock(&s->pub_lock);
 	r = publish_locked(s, req, c, digest, &warnings, ret_revision, errors);
 	pthread_mutex_unlock(&s->pub_lock);
-	if (r == 0)
-		atomic_store(&s->changed_ns, now_ns());
 out:
 	if (lock_id[0] && lock_release(s->db, lock_id) < 0)
 		(void)strv_push(errors, "cannot release the publish's update lock");

@@ -56,6 +56,8 @@ const char *store_scratch_dir(const struct store *s);
 
 /* Time of the most recent change to the store (ns since the epoch). */
 int64_t store_changed_ns(const struct store *s);
+/* Time of the newest event (ns since the epoch). */
+int64_t store_events_ns(const struct store *s);
 
 /* ---- reading ------------------------------------------------------------ */
 

@@ -132,7 +132,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == -ENOENT) {
 		/* Locks come and go by the clock and by other front ends: no negative caching. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = strncmp(ppath, "/locks", 6) == 0 ? 0.0 : TIMEOUT;
+		e.entry_timeout = strncmp(ppath, "/locks", 6) == 0 || strncmp(ppath, "/counters", 9) == 0
+					  ? 0.0
+					  : TIMEOUT;
 		r = 0;
 	}
 	if (r < 0)
@@ -407,6 +409,17 @@ static int take_lock_dir(fuse_req_t req, struct fs *fs, const struct node *paren
 	return r;
 }
 
+static int make_counter_key(struct fs *fs, const struct node *parent, const char *name)
+{
+	const char *tok[COUNTER_MAX_DEPTH];
+	size_t n = node_tokens(parent, tok);
+
+	if (n == COUNTER_MAX_DEPTH || counter_token_valid(name) < 0)
+		return -EINVAL;
+	tok[n++] = name;
+	return counter_mkkey(store_db(fs->ctx.store), tok, n);
+}
+
 static int do_mkdir(fuse_req_t req, struct fs *fs, const char *path, const struct node *parent,
 		    const char *name)
 {
@@ -417,6 +430,8 @@ static int do_mkdir(fuse_req_t req, struct fs *fs, const char *path, const struc
 	switch (parent->kind) {
 	case N_LK_SERIES:
 		return take_lock_dir(req, fs, parent, name);
+	case N_CNT_DIR:
+		return make_counter_key(fs, parent, name);
 	case N_CHARMS:
 	case N_CH_USER:
 	case N_PUBLISH:
@@ -515,6 +530,18 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	if (r == 0 && n.kind == N_CNT_DIR) {
+		const char *tok[COUNTER_MAX_DEPTH];
+		r = counter_rmkey(store_db(fs->ctx.store), tok, node_tokens(&n, tok));
+		if (r == 0)
+			inode_detach(fs->inodes, path);
+		else
+			fs_fail("rmdir", path, -r, NULL);
+		free(path);
+		free(ppath);
+		fuse_reply_err(req, -r);
+		return;
+	}
 	if (r == 0 && n.kind != N_CH_REV && n.kind != N_CH_NAME)
 		r = -EACCES;
 	if (r == 0)
@@ -542,6 +569,34 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	free(path);
 	free(ppath);
 	fuse_reply_err(req, -r);
+}
+
+/* Links, symlinks and device nodes have no place anywhere in the tree. */
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	char *ppath = inode_path(fs_of(req)->inodes, parent);
+
+	fs_fail("symlink", ppath ? ppath : "?", EACCES, name);
+	free(ppath);
+	fuse_reply_err(req, EACCES);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	char *ppath = inode_path(fs_of(req)->inodes, parent);
+
+	fs_fail("link", ppath ? ppath : "?", EACCES, name);
+	free(ppath);
+	fuse_reply_err(req, EACCES);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	char *ppath = inode_path(fs_of(req)->inodes, parent);
+
+	fs_fail("mknod", ppath ? ppath : "?", EACCES, name);
+	free(ppath);
+	fuse_reply_err(req, EACCES);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -574,6 +629,9 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.setattr = fsfile_setattr,
 	.readlink = op_readlink,
 	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.mknod = op_mknod,
 	.unlink = fsfile_unlink,
 	.rmdir = op_rmdir,
 	.rename = fsfile_rename,

@@ -50,6 +50,8 @@ int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
 		  struct fuse_entry_param *e);
 /* Describes the process behind req as a lock holder; comm receives its command. */
 void req_holder(fuse_req_t req, struct lock_holder *h, char *comm, size_t len);
+/* Counts one download of u's archive (unless -o stats=0). */
+void fs_count_download(struct fs *fs, const struct url *u);
 /* Invalidates what a publish to urls (revision, or -1 after a failure) changed. */
 void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -28,7 +29,7 @@
 
 #define GENERATED_MAX (1 << 20)
 
-enum fh_kind { FH_FD, FH_BUF, FH_EVENTS, FH_CTL, FH_SCRATCH };
+enum fh_kind { FH_FD, FH_BUF, FH_EVENTS, FH_CTL, FH_SCRATCH, FH_INC };
 
 struct fh {
 	enum fh_kind kind;
@@ -39,6 +40,7 @@ struct fh {
 	bool all_events;      /* FH_EVENTS: the root events file */
 	struct url url;       /* FH_EVENTS: whose events */
 	enum node_kind ctl;   /* FH_CTL: which transaction file */
+	struct node *node;    /* FH_INC, counter.query: the counter key */
 	pthread_mutex_t lock; /* FH_CTL */
 };
 
@@ -64,6 +66,7 @@ static void fh_free(struct fh *h)
 		close(h->fd);
 	buf_free(&h->data);
 	pthread_mutex_destroy(&h->lock);
+	free(h->node);
 	free(h);
 }
 
@@ -152,7 +155,8 @@ static int ctl_publish(struct fs *fs, const struct req_publish *rq, struct buf *
 }
 
 /* publish/ctl: returns 0, -EINVAL (unparsable: the write fails) or the request's error. */
-static int ctl_publish_line(struct fs *fs, const char *data, size_t size, struct buf *reply)
+static int ctl_publish_line(struct fs *fs, const char *data, size_t size, struct buf *reply,
+			    bool *malformed)
 {
 	struct req_publish rq;
 	char err[256];
@@ -161,6 +165,7 @@ static int ctl_publish_line(struct fs *fs, const char *data, size_t size, struct
 	if (r < 0) {
 		(void)buf_addf(reply, "error %s\n", err);
 		fs_fail("write", "/publish/ctl", EINVAL, err);
+		*malformed = true;
 		return r;
 	}
 	return ctl_publish(fs, &rq, reply);
@@ -199,7 +204,7 @@ static int collect_url(void *ud, const char *s)
 
 /* locks/ctl: `lock URL...` replies "ok LOCKID"; `unlock LOCKID` replies "ok". */
 static int ctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_t size,
-			  struct buf *reply)
+			  struct buf *reply, bool *malformed)
 {
 	struct db *db = store_db(fs->ctx.store);
 	struct strv over = { 0 };
@@ -214,6 +219,7 @@ static int ctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_
 	if (r < 0) {
 		(void)buf_addf(reply, "error %s\n", err);
 		fs_fail("write", "/locks/ctl", EINVAL, err);
+		*malformed = true;
 		free(rq);
 		return r;
 	}
@@ -244,27 +250,96 @@ static int ctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_
 	}
 	if (r < 0 && !reply->len)
 		(void)buf_addf(reply, "error %s\n", strerror(-r));
-	if (r < 0 && r != -EINVAL)
+	if (r < 0)
 		fs_fail("write", "/locks/ctl", -r, NULL);
 	strv_clear(&over);
 	free(rq);
 	return r;
 }
 
+/* counter.query: answers a query about the directory's key. */
+static int ctl_counter_line(struct fs *fs, const struct node *n, const char *data, size_t size,
+			    struct buf *reply, bool *malformed)
+{
+	const char *tok[COUNTER_MAX_DEPTH];
+	struct counter_result res = { 0 };
+	struct counter_req req;
+	enum counter_fmt fmt;
+	char err[256];
+	int r = counter_parse_query(data, size, &req, &fmt, err, sizeof(err));
+
+	if (r < 0) {
+		(void)buf_addf(reply, "error %s\n", err);
+		fs_fail("write", "counter.query", EINVAL, err);
+		*malformed = true;
+		return r;
+	}
+	req.tokens = tok;
+	req.n = node_tokens(n, tok);
+	r = counter_query(store_db(fs->ctx.store), &req, &res);
+	if (r == 0)
+		r = counter_format(&res, fmt, reply);
+	counter_result_free(&res);
+	if (r < 0) {
+		buf_free(reply);
+		(void)buf_addf(reply, "error %s\n", strerror(-r));
+	}
+	return r;
+}
+
+/* counter.inc: a write adds 1 (empty or blank data) or the positive integer written. */
+static int counter_write(struct fs *fs, const struct node *n, const char *data, size_t size)
+{
+	const char *tok[COUNTER_MAX_DEPTH];
+	char num[32];
+	uint64_t count = 1;
+	size_t len = size;
+
+	while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
+		len--;
+	if (len) {
+		if (len >= sizeof(num))
+			return -EINVAL;
+		memcpy(num, data, len);
+		num[len] = '\0';
+		if (parse_u64(num, &count) < 0 || count == 0 || count > INT64_MAX)
+			return -EINVAL;
+	}
+	if (n->n_tokens == 0)
+		return -EINVAL;
+	return counter_inc(store_db(fs->ctx.store), tok, node_tokens(n, tok), count,
+			   (int64_t)time(NULL));
+}
+
+void fs_count_download(struct fs *fs, const struct url *u)
+{
+	const char *tok[4] = { "charm-bundle", u->series, u->name, u->user };
+	int r;
+
+	if (!fs->ctx.stats)
+		return;
+	r = counter_inc(store_db(fs->ctx.store), tok, u->user[0] ? 4 : 3, 1, (int64_t)time(NULL));
+	if (r < 0)
+		fs_log(LOG_WARNING, "cannot count a download of %s: %s", u->name, strerror(-r));
+}
+
 static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t size)
 {
 	struct fs *fs = fs_of(req);
+	bool malformed = false;
 	int r;
 
 	pthread_mutex_lock(&h->lock);
 	buf_free(&h->data);
 	h->cursor = 0;
 	if (h->ctl == N_LOCK_CTL)
-		r = ctl_locks_line(req, fs, data, size, &h->data);
+		r = ctl_locks_line(req, fs, data, size, &h->data, &malformed);
+	else if (h->ctl == N_CNT_QUERY)
+		r = ctl_counter_line(fs, h->node, data, size, &h->data, &malformed);
 	else
-		r = ctl_publish_line(fs, data, size, &h->data);
+		r = ctl_publish_line(fs, data, size, &h->data, &malformed);
 	/* A failed request is a reply, unless nobody can read it. */
-	if (r < 0 && r != -EINVAL && h->accmode != O_WRONLY)
+	if (r < 0 && !malformed && h->accmode != O_WRONLY)
 		r = 0;
 	pthread_mutex_unlock(&h->lock);
 	if (r < 0)
@@ -303,6 +378,34 @@ static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info 
 			return -ENOMEM;
 		r = real ? open_real(fs, n, h) : node_content(&fs->ctx, n, &h->data);
 		fi->keep_cache = 1;
+		if (r == 0 && n->kind == N_CH_FILE && n->file == RF_ARCHIVE)
+			fs_count_download(fs, &n->url);
+		break;
+	case N_CNT_FILE:
+		if (acc != O_RDONLY)
+			return -EACCES;
+		h = fh_new(FH_BUF, acc);
+		if (!h)
+			return -ENOMEM;
+		h->data.max = 64 << 20;
+		r = node_content_counters(&fs->ctx, n, &h->data);
+		fi->direct_io = 1;
+		break;
+	case N_CNT_INC:
+	case N_CNT_QUERY:
+		if (n->kind == N_CNT_INC && acc == O_RDONLY)
+			return -EACCES;
+		h = fh_new(n->kind == N_CNT_INC ? FH_INC : FH_CTL, acc);
+		if (!h)
+			return -ENOMEM;
+		h->ctl = n->kind;
+		h->data.max = 64 << 20;
+		h->node = malloc(sizeof(*n));
+		if (!h->node)
+			r = -ENOMEM;
+		else
+			*h->node = *n;
+		fi->direct_io = 1;
 		break;
 	case N_EVENTS:
 	case N_CH_EVENTS:
@@ -424,12 +527,25 @@ void fsfile_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 
 /* ---- read / write ------------------------------------------------------------ */
 
+/*
+ * Replies with a copy of data[off, off+size). The copy matters: once the
+ * kernel has the reply it may release the file at once, on another thread,
+ * and the handle's memory must not be what writev() is still looking at
+ * (ASan checks the iovec after the call returns).
+ */
 static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t off, size_t size)
 {
-	if (off >= len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, data + off, len - off < size ? len - off : size);
+	size_t n = off < len ? (len - off < size ? len - off : size) : 0;
+	char *copy = n ? malloc(n) : NULL;
+
+	if (n && !copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n)
+		memcpy(copy, data + off, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 void fsfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -462,15 +578,28 @@ void fsfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_buf(req, b.data, b.len);
 		buf_free(&b);
 		return;
-	case FH_CTL:
-		pthread_mutex_lock(&h->lock);
-		reply_slice(req, h->data.data, h->data.len, h->cursor, size);
-		h->cursor += h->cursor < h->data.len ? (h->data.len - h->cursor < size
-								 ? h->data.len - h->cursor
-								 : size)
-						     : 0;
-		pthread_mutex_unlock(&h->lock);
+	case FH_INC:
+		fuse_reply_err(req, EBADF);
 		return;
+	case FH_CTL: {
+		size_t cur, n;
+		char *copy;
+		pthread_mutex_lock(&h->lock);
+		cur = h->cursor;
+		n = cur < h->data.len ? (h->data.len - cur < size ? h->data.len - cur : size) : 0;
+		copy = n ? malloc(n) : NULL;
+		if (copy)
+			memcpy(copy, h->data.data + cur, n);
+		if (copy || !n)
+			h->cursor += n;
+		pthread_mutex_unlock(&h->lock);
+		if (n && !copy)
+			fuse_reply_err(req, ENOMEM);
+		else
+			fuse_reply_buf(req, copy, n);
+		free(copy);
+		return;
+	}
 	}
 }
 
@@ -499,6 +628,18 @@ void fsfile_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size,
 	case FH_CTL:
 		ctl_write(req, h, data, size);
 		return;
+	case FH_INC: {
+		int r = counter_write(fs, h->node, data, size);
+		if (r < 0) {
+			char *path = inode_path(fs->inodes, ino);
+			fs_fail("write", path ? path : "counter.inc", -r, NULL);
+			free(path);
+			fuse_reply_err(req, -r);
+		} else {
+			fuse_reply_write(req, size);
+		}
+		return;
+	}
 	default:
 		fuse_reply_err(req, EBADF);
 		return;
@@ -596,7 +737,8 @@ void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 		r = setattr_scratch(fs, &n, attr, to_set, fi);
 	else if (n.kind == N_LK_NAME && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = lock_renew(store_db(fs->ctx.store), &n.url, lock_now(), fs->ctx.lock_timeout);
-	else if (n.kind == N_PUB_CTL || n.kind == N_LOCK_CTL)
+	else if (n.kind == N_PUB_CTL || n.kind == N_LOCK_CTL || n.kind == N_CNT_INC ||
+		 n.kind == N_CNT_QUERY)
 		r = to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			       FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME)
 			    ? -EACCES
@@ -612,9 +754,7 @@ void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 		fuse_reply_err(req, -r);
 	} else {
 		st.st_ino = ino;
-		fuse_reply_attr(req, &st, n.kind == N_PUB_CTL || n.kind == N_LOCK_CTL
-						  ? 0.0
-						  : node_entry_timeout(&n));
+		fuse_reply_attr(req, &st, n.kind == N_PUB_FILE ? node_entry_timeout(&n) : 0.0);
 	}
 	free(path);
 }

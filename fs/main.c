@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "http.h"
 #include "store.h"
 #include "banned.h"
 
@@ -228,6 +229,7 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 {
 	struct fuse_cmdline_opts opts = { 0 };
 	struct fuse_loop_config *loop = NULL;
+	struct http_server *http = NULL;
 	struct store_opts so;
 	struct fs fs = { 0 };
 	char err[512] = "";
@@ -294,6 +296,18 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		goto out_unmount;
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_notify;
+	/* Threads do not survive fuse_daemonize()'s fork: start the server after it. */
+	if (fs.cfg.http) {
+		struct http_opts ho;
+		http_opts_default(&ho);
+		ho.stats = fs.cfg.stats;
+		r = http_start(fs.ctx.store, fs.cfg.http, &ho, &http, err, sizeof(err));
+		if (r < 0) {
+			fs_log(LOG_ERR, "http: %s", err);
+			goto out_notify;
+		}
+		fs_log(LOG_INFO, "charm store HTTP API on port %d", http_port(http));
+	}
 	fs_log(LOG_INFO, "serving %s on %s", c->storedir, opts.mountpoint);
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
@@ -304,6 +318,7 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	fuse_loop_cfg_destroy(loop);
 	fs_log(LOG_INFO, "unmounted %s", opts.mountpoint);
 out_notify:
+	http_stop(http);
 	notify_stop(fs.notifier);
 out_unmount:
 	fuse_session_unmount(fs.se);

@@ -120,8 +120,9 @@ static int resolve_name_child(const struct node_ctx *c, const struct comps *cp, 
 			      struct node *n)
 {
 	if (i + 1 == cp->n && strcmp(cp->v[i], "latest") == 0) {
+		int r = store_latest(c->store, &n->url, &n->revision);
 		n->kind = N_CH_LATEST;
-		return store_latest(c->store, &n->url, &n->revision);
+		return r < 0 ? r : store_get_rev(c->store, &n->url, n->revision, &n->rev);
 	}
 	if (i + 1 == cp->n && strcmp(cp->v[i], "events") == 0) {
 		n->kind = N_CH_EVENTS;
@@ -239,6 +240,8 @@ int node_resolve(const struct node_ctx *c, const char *path, struct node *ret)
 		return resolve_publish(c, &cp, ret);
 	if (strcmp(cp.v[0], "locks") == 0)
 		return node_resolve_locks(c, cp.v, cp.n, ret);
+	if (strcmp(cp.v[0], "counters") == 0)
+		return node_resolve_counters(c, cp.v, cp.n, ret);
 	return -ENOENT;
 }
 
@@ -296,7 +299,7 @@ int node_content(const struct node_ctx *c, const struct node *n, struct buf *out
 
 bool node_volatile(const struct node *n)
 {
-	return n->kind == N_EVENTS || n->kind == N_CH_EVENTS;
+	return n->kind == N_EVENTS || n->kind == N_CH_EVENTS || n->kind == N_CNT_FILE;
 }
 
 double node_entry_timeout(const struct node *n)
@@ -367,8 +370,9 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 	st->st_gid = c->gid;
 	st->st_nlink = 1;
 	st->st_blksize = 4096;
-	set_time(st, n->kind >= N_CH_REV && n->kind <= N_CH_TREE ? n->rev.published_ns
-								   : store_changed_ns(c->store));
+	set_time(st, (n->kind >= N_CH_REV && n->kind <= N_CH_TREE) || n->kind == N_CH_LATEST
+			     ? n->rev.published_ns
+			     : store_changed_ns(c->store));
 	switch (n->kind) {
 	case N_ROOT:
 	case N_CHARMS:
@@ -402,7 +406,7 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 	case N_EVENTS:
 	case N_CH_EVENTS:
 		st->st_mode = S_IFREG | 0444;
-		set_time(st, store_changed_ns(c->store));
+		set_time(st, store_events_ns(c->store));
 		return stat_generated(c, n, st);
 	case N_CH_FILE:
 		if (n->file == RF_ARCHIVE || n->file == RF_METADATA || n->file == RF_CONFIG)
@@ -412,6 +416,8 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 	case N_CH_TREE:
 		return stat_real(c, n, st);
 	default:
+		if (n->kind >= N_CNT_DIR)
+			return node_stat_counters(c, n, st);
 		return node_stat_locks(c, n, st);
 	}
 }
@@ -524,6 +530,8 @@ int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, v
 	case N_ROOT:
 		r = cb(ud, "charms", S_IFDIR);
 		if (r == 0)
+			r = cb(ud, "counters", S_IFDIR);
+		if (r == 0)
 			r = cb(ud, "events", S_IFREG);
 		if (r == 0)
 			r = cb(ud, "locks", S_IFDIR);
@@ -562,6 +570,8 @@ int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, v
 	case N_LK_SERIES:
 	case N_LK_NAME:
 		return node_list_locks(c, n, cb, ud);
+	case N_CNT_DIR:
+		return node_list_counters(c, n, cb, ud);
 	default:
 		return -ENOTDIR;
 	}

@@ -15,6 +15,7 @@
 /* Cache lifetime of entries and attributes the daemon invalidates itself. */
 #define NODE_TIMEOUT 86400.0
 
+#include "counter.h"
 #include "lock.h"
 #include "scratch.h"
 #include "store.h"
@@ -43,9 +44,15 @@ enum node_kind {
 	N_LK_SERIES,  /* /locks/[~user/]series */
 	N_LK_NAME,    /* /locks/[~user/]series/name: a held lock */
 	N_LK_FILE,    /* .../name/{id,holder,since,expires} */
+	N_CNT_DIR,    /* /counters[/token...]: a counter key */
+	N_CNT_FILE,   /* .../counter.{value,total,list,by-day,by-week} */
+	N_CNT_INC,    /* .../counter.inc */
+	N_CNT_QUERY,  /* .../counter.query */
 };
 
 enum lock_file { LF_EXPIRES, LF_HOLDER, LF_ID, LF_SINCE };
+
+enum counter_file { CF_BY_DAY, CF_BY_WEEK, CF_INC, CF_LIST, CF_QUERY, CF_TOTAL, CF_VALUE };
 
 enum rev_file { RF_ARCHIVE, RF_METADATA, RF_CONFIG, RF_INFO, RF_SHA256, RF_DIGEST, RF_SIZE };
 
@@ -57,6 +64,9 @@ struct node {
 	struct store_rev rev; /* N_CH_REV and below */
 	struct lock_info lock; /* N_LK_NAME, N_LK_FILE */
 	enum lock_file lfile;  /* N_LK_FILE */
+	enum counter_file cfile; /* N_CNT_FILE, N_CNT_INC, N_CNT_QUERY */
+	size_t n_tokens;         /* N_CNT_*: the key */
+	char tokens[COUNTER_MAX_DEPTH][COUNTER_MAX_TOKEN + 1];
 	bool incoming;        /* N_PUB_DIR / N_PUB_FILE under publish/incoming */
 	char sub[PATH_MAX];   /* N_CH_TREE: path inside files/ ("" for files/ itself);
 				 N_PUB_DIR / N_PUB_FILE: the scratch-relative path */
@@ -101,6 +111,15 @@ typedef int (*node_list_cb)(void *ud, const char *name, mode_t type);
 /* Calls cb for each child of a directory node in a stable order. */
 int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
 int node_list_locks(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
+int node_resolve_counters(const struct node_ctx *c, const char *const *v, size_t n,
+			  struct node *ret);
+int node_stat_counters(const struct node_ctx *c, const struct node *n, struct stat *st);
+int node_list_counters(const struct node_ctx *c, const struct node *n, node_list_cb cb,
+		       void *ud);
+/* The generated content of a N_CNT_FILE. */
+int node_content_counters(const struct node_ctx *c, const struct node *n, struct buf *out);
+/* Fills v with pointers to n's key tokens; returns how many. */
+size_t node_tokens(const struct node *n, const char *v[COUNTER_MAX_DEPTH]);
 
 /* For N_PUB_FILE: is the leaf a "*.charm" name in a series directory? */
 bool node_publishes(const struct node *n);

@@ -366,14 +366,17 @@ enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *
 	}
 	req.tokens = tokens;
 	fmt = counter_fmt_resolve(&req, fmt, false);
+	if (r == 0) {
+		r = counter_query(store_db(hs->store), &req, &res);
+		if (r == -EINVAL)
+			r = -E2BIG; /* stop before start: nothing matches, as in the original */
+	}
 	if (r == -E2BIG) {
-		/* Deeper than any key can be: the answer for an unknown key. */
+		/* Deeper than any key can be, or an empty period: the answer for no rows. */
 		zero.prefix = req.prefix;
 		res.rows = &zero;
 		res.n = req.list ? 0 : 1;
 		r = 0;
-	} else if (r == 0) {
-		r = counter_query(store_db(hs->store), &req, &res);
 	}
 	buf_init(&out, STATS_BODY_MAX);
 	if (r == 0)

@@ -25,6 +25,10 @@ MNT_CF=$OUT/mnt/charmfs
 MNT_PT=$OUT/mnt/pt
 MNT_SQ=$OUT/mnt/sq
 
+# passthrough_ll keeps one O_PATH descriptor per kernel inode: without a high
+# limit it fails with EMFILE on the 10,000-file read. Raised for every daemon.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
 declare -A PID=()              # mount point -> daemon pid
 declare -A LOGF=()
 

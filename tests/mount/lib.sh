@@ -93,9 +93,12 @@ wait_mounted() {
 	return 1
 }
 
-# start_daemon [charmfs options...]: mounts $STORE on $MNT.
+# start_daemon [charmfs options...]: mounts $STORE on $MNT. When
+# DAEMON_WRAPPER names a command (e.g. a shell function), the daemon's
+# command line is passed to it as arguments; the wrapper must exec it (so
+# that DAEMON_PID stays the daemon's pid), e.g. to set a preload library.
 start_daemon() {
-	"$CHARMFS" -f "$@" "$STORE" "$MNT" 2>>"$LOG" &
+	${DAEMON_WRAPPER:+"$DAEMON_WRAPPER"} "$CHARMFS" -f "$@" "$STORE" "$MNT" 2>>"$LOG" &
 	DAEMON_PID=$!
 	wait_mounted || exit 1
 }
@@ -162,14 +165,21 @@ copy_charm() {
 #   link(name, target)                               a symlink entry
 #   tree(src, skip=(), edit={}, prefix="")           a directory's files and
 #       symlinks, minus the relative paths in skip, with the contents of
-#       those in edit replaced (None drops the entry)
+#       those in edit replaced (None drops the entry; new names are added)
 #   sample(name, ...)                                tree() of tests/data/charms/NAME
+#   meta(name), config(name)                         a sample's metadata.yaml, config.yaml
+#   new(path)                                        closes OUT and starts another
+#                                                    archive (one Python run for many)
 # Entries are deflated; duplicate names are allowed (for hostile archives).
 pyzip() {
 	python3 -W ignore -c '
 import os, stat, sys, zipfile
-z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED)
 SRCDIR = sys.argv[2]
+z = zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED)
+def new(path):
+    global z
+    z.close()
+    z = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED)
 def add(name, data, mode=0o644, kind=stat.S_IFREG):
     zi = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
     zi.create_system = 3
@@ -198,6 +208,10 @@ def tree(src, skip=(), edit={}, prefix=""):
             add(prefix + rel, data)
 def sample(name, **kw):
     tree(os.path.join(SRCDIR, "tests/data/charms", name), **kw)
+def meta(name):
+    return open(os.path.join(SRCDIR, "tests/data/charms", name, "metadata.yaml")).read()
+def config(name):
+    return open(os.path.join(SRCDIR, "tests/data/charms", name, "config.yaml")).read()
 exec(sys.stdin.read())
 z.close()
 ' "$1" "$SRCDIR"

@@ -80,6 +80,10 @@ expect_errno "re-publishing the downloaded archive.charm" "File exists" cp "$T/d
 expect_errno "a fresh zip of the unchanged directory" "File exists" cp "$T/wp2b.charm" "$MNT/publish/trusty/wordpress.charm"
 expect_eq "still only revisions 0 and 1" "$before" "$(store_state)"
 check "the redundant file stays in publish/" cmp -s "$T/wp2b.charm" "$MNT/publish/trusty/wordpress.charm"
+check "chmod of a publish/ file works" chmod 600 "$MNT/publish/trusty/wordpress.charm"
+expect_eq "and shows" "600" "$(stat -c %a "$MNT/publish/trusty/wordpress.charm")"
+check "touch of a publish/ file works" touch -d @1000000000 "$MNT/publish/trusty/wordpress.charm"
+expect_eq "and shows" "1000000000" "$(stat -c %Y "$MNT/publish/trusty/wordpress.charm")"
 check "rm of a publish/ file works" rm "$MNT/publish/trusty/wordpress.charm"
 check "and it is gone" test ! -e "$MNT/publish/trusty/wordpress.charm"
 

@@ -47,7 +47,7 @@ static int setup(void **state)
 	store_opts_default(&o);
 	assert_int_equal(store_open(f->dir, &o, &f->s, err, sizeof(err)), 0);
 	f->db = store_db(f->s);
-	/* Until store.c lists counter_schema among its schemas. */
+	/* Idempotent; keeps the test independent of store.c listing counter_schema. */
 	for (size_t i = 0; counter_schema[i]; i++)
 		assert_int_equal(db_exec(f->db, counter_schema[i]), 0);
 	*state = f;
@@ -410,8 +410,7 @@ static void test_validation(void **state)
 	assert_int_equal(counter_inc(f->db, deep, 1, (uint64_t)INT64_MAX + 1, 1400000000), -EINVAL);
 	assert_int_equal(counter_inc(f->db, deep, 1, 1, -1), -EINVAL);
 	/* Nothing of the refused increments was stored. */
-	assert_int_equal(sql_int(f->db, "SELECT sub FROM counter_keys WHERE k = ''"),
-			 1);
+	assert_int_equal(sql_int(f->db, "SELECT sub FROM counter_keys WHERE k = ''"), 1);
 }
 
 static void test_overflow(void **state)
@@ -608,12 +607,18 @@ static double ms_since(const struct timespec *t0)
 static void bench_query(struct db *db, const char *key, const char *line)
 {
 	struct timespec t0;
-	char *out;
+	double best = 1e9;
+	char *out = NULL;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	out = ask(db, key, line);
-	print_message("bench %-10s %-22s %8.2f ms (%zu bytes)\n", key[0] ? key : "(root)", line,
-		      ms_since(&t0), strlen(out));
+	for (int i = 0; i < 5; i++) {
+		free(out);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		out = ask(db, key, line);
+		if (ms_since(&t0) < best)
+			best = ms_since(&t0);
+	}
+	print_message("bench %-30s %-40s %8.2f ms (%zu bytes)\n", key[0] ? key : "(root)", line,
+		      best, strlen(out));
 	free(out);
 }
 
@@ -626,6 +631,8 @@ static void test_bench(void **state)
 
 	if (!getenv("COUNTER_BENCH"))
 		skip();
+	/* Only to load the data faster; the queries do not need it. */
+	assert_int_equal(db_exec(f->db, "PRAGMA cache_size=-262144"), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int batch = 0; batch < 100; batch++) {
 		assert_int_equal(db_write_begin(f->db), 0);

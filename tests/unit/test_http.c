@@ -53,6 +53,8 @@ struct fx {
 };
 
 static struct fx *F;
+/* When set, a transport error is allowed and leaves status 0. */
+static bool transport_may_fail;
 
 /* ---- HTTP client --------------------------------------------------------- */
 
@@ -73,12 +75,12 @@ static void request(const char *method, const char *path, const char *const *hdr
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *sl = NULL;
-	char url[8192];
+	char *url = NULL;
 
 	assert_non_null(c);
 	buf_init(&r->body, 256u << 20);
 	buf_init(&r->headers, 1u << 20);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", F->port, path);
+	assert_true(asprintf(&url, "http://127.0.0.1:%d%s", F->port, path) > 0);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
@@ -94,10 +96,14 @@ static void request(const char *method, const char *path, const char *const *hdr
 	for (; hdrs && *hdrs; hdrs++)
 		sl = curl_slist_append(sl, *hdrs);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
-	assert_int_equal(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	r->status = 0;
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	else
+		assert_true(transport_may_fail);
 	curl_slist_free_all(sl);
 	curl_easy_cleanup(c);
+	free(url);
 }
 
 static void get(const char *path, struct resp *r)
@@ -731,6 +737,8 @@ static void test_stats(void **state)
 	expect_stats("/stats/counter/st:*?by=day", 200, want);
 	expect_stats("/stats/counter/st:*?start=2000-01-01&stop=2000-01-02", 200, "0");
 	expect_stats("/stats/counter/nothing:*?list=1&format=json", 200, "[]");
+	expect_stats("/stats/counter/st:*?start=2020-01-02&stop=2020-01-01", 200, "0");
+	expect_stats("/stats/counter/a:b:c:d:e:f:g:h:i:j:k:l:m:n:o:p:q:r:s", 200, "0");
 
 	expect_stats("/stats/counter/", 403, "");
 	expect_stats("/stats/counter/*", 403, "");
@@ -757,8 +765,11 @@ static void test_limits(void **state)
 
 	memset(big, 'a', n);
 	big[n] = '\0';
+	/* 413, or a reset when the server closes with body bytes still unread. */
+	transport_may_fail = true;
 	request("POST", "/charm-info", NULL, big, &r);
-	assert_int_equal(r.status, 413);
+	transport_may_fail = false;
+	assert_true(r.status == 413 || r.status == 0);
 	resp_free(&r);
 	request("POST", "/charm-info?charms=cs:precise/mysql&stats=0", NULL, "x=1", &r);
 	assert_int_equal(r.status, 200);
@@ -768,8 +779,12 @@ static void test_limits(void **state)
 	memcpy(path, "/charm-info?charms=", 19);
 	memset(path + 19, 'a', 100 * 1024);
 	path[19 + 100 * 1024] = '\0';
+	transport_may_fail = true;
 	get(path, &r);
-	assert_true(r.status == 414 || r.status == 431 || r.status == 400);
+	transport_may_fail = false;
+	if (r.status != 414 && r.status != 431)
+		fprintf(stderr, "long request line: %ld\n", r.status);
+	assert_true(r.status == 414 || r.status == 431);
 	resp_free(&r);
 	get("/charm-info?charms=cs:precise/mysql&stats=0", &r);
 	assert_int_equal(r.status, 200);

@@ -1,0 +1,64 @@
+#!/bin/bash
+# Diagnosis helper: counts the FUSE requests each benchmark workload sends to
+# charmfs and to passthrough_ll (both started with -d, which slows them down:
+# the counts matter here, not the times). Needs setup.sh first.
+#
+#   tests/bench/diag.sh            all workloads
+#   tests/bench/diag.sh publish    only the publish workload (100 files)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+WHAT=${1:-all}
+trap 'stop_all' EXIT
+trap 'exit 130' INT TERM
+[ -d "$STORE" ] && [ -d "$REF/charms" ] || die "run setup.sh first"
+[ -f "$OUT/lists/small.0" ] || die "run run.sh once first (it writes out/lists/)"
+
+DCF=$OUT/mnt/diag-charmfs
+DPT=$OUT/mnt/diag-pt
+mkdir -p "$DCF" "$DPT"
+CF_OPTS=${CF_OPTS:+$CF_OPTS,}debug start_fs charmfs "$DCF"
+PT_OPTS=${PT_OPTS:+$PT_OPTS,}debug start_fs pt "$DPT"
+
+# counts LOG OFFSET: opcode histogram of LOG from byte OFFSET.
+counts() {
+	tail -c +"$(($2 + 1))" "$1" | grep -a -o 'opcode: [A-Z_]*' | awk '{print $2}' |
+		sort | uniq -c | sort -rn | awk '{printf "%s=%s ", $2, $1; t+=$1} END{printf "total=%d\n", t}'
+}
+
+# measure LABEL COMMAND...: cold (caches dropped) then warm, on both mounts.
+measure() {
+	local label=$1 m kind off
+	shift
+	for m in "$DCF" "$DPT"; do
+		for kind in cold warm; do
+			[ "$kind" = cold ] && { drop_caches; sleep 0.3; }
+			off=$(stat -c %s "${LOGF[$m]}")
+			(cd "$m" && "$@") >/dev/null 2>&1 || true
+			printf '%-30s %-5s %-9s %s\n' "$label" "$kind" "$(basename "$m" | sed 's/diag-//')" \
+				"$(counts "${LOGF[$m]}" "$off")"
+		done
+	done
+}
+
+cat_list() { xargs -a "$1" cat; }
+ls_list() { xargs -a "$1" ls -lR; }
+
+if [ "$WHAT" = all ]; then
+	measure "stat x$(wc -l <"$OUT/lists/stat")" xargs -a "$OUT/lists/stat" stat -c %s
+	# One chunk of run.sh's (a quarter), see bench_cw there for why.
+	measure "ls -lR, 1/4 of charms/trusty" ls_list "$OUT/lists/ls.0"
+	measure "cat archive.charm" cat charms/bionic/big/0/archive.charm
+	measure "cat x$(wc -l <"$OUT/lists/small.0") small" cat_list "$OUT/lists/small.0"
+fi
+pub=$OUT/pub-diag
+rm -rf "$pub"
+python3 "$BENCH/gencharms.py" set "$pub" 100 --prefix d --salt "diag$(date +%s%N)" --pad 19580
+off=$(stat -c %s "${LOGF[$DCF]}")
+(cd "$pub" && cp -- *.charm "$DCF/publish/xenial/")
+printf '%-30s %-5s %-9s %s\n' "cp 100x20KiB publish/" - charmfs "$(counts "${LOGF[$DCF]}" "$off")"
+mkdir -p "$DPT/pubtest"
+off=$(stat -c %s "${LOGF[$DPT]}")
+(cd "$pub" && cp -- *.charm "$DPT/pubtest/")
+printf '%-30s %-5s %-9s %s\n' "cp 100x20KiB plain dir" - pt "$(counts "${LOGF[$DPT]}" "$off")"
+rm -rf "$DPT/pubtest" "$pub"
