@@ -226,6 +226,35 @@ int db_write_end(struct db *db, int r)
 	return r;
 }
 
+int db_backup_to(struct db *db, const char *path)
+{
+	struct conn *c = conn_get(db);
+	sqlite3_backup *b;
+	sqlite3 *dst = NULL;
+	int rc;
+
+	if (!c)
+		return -EIO;
+	rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		sqlite3_close_v2(dst);
+		return db_errno(rc);
+	}
+	b = sqlite3_backup_init(dst, "main", c->sql, "main");
+	if (!b) {
+		rc = sqlite3_errcode(dst);
+	} else {
+		rc = sqlite3_backup_step(b, -1);
+		int fin = sqlite3_backup_finish(b);
+		if (rc == SQLITE_DONE)
+			rc = fin;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	sqlite3_close_v2(dst);
+	return db_errno(rc);
+}
+
 int db_meta_get(struct db *db, const char *key, char **ret)
 {
 	sqlite3_stmt *st = db_prep(db, "SELECT value FROM meta WHERE key = ?");

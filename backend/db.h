@@ -54,6 +54,12 @@ int db_write_end(struct db *db, int r) WUR;
 /* Runs one statement without results (for simple writes inside a transaction). */
 int db_exec(struct db *db, const char *sql);
 
+/*
+ * Copies the whole database, as of one read transaction, into a new file
+ * at path (SQLite online backup). 0 or -errno.
+ */
+int db_backup_to(struct db *db, const char *path) WUR;
+
 /* Reads meta.value for key into a new string (caller frees); -ENOENT when absent. */
 int db_meta_get(struct db *db, const char *key, char **ret) WUR;
 

@@ -34,13 +34,13 @@
 
 #include <jansson.h>
 
+#include "backup.h"
 #include "counter.h"
 #include "db.h"
 #include "lock.h"
-#include "store.h"
+#include "store_int.h"
 #include "banned.h"
 
-enum { EVENT_PUBLISHED = 1, EVENT_PUBLISH_ERROR = 2 };
 
 /* The store's tables; the other modules bring theirs (db_open()). */
 static const char *const store_schema[] = {
@@ -84,18 +84,7 @@ static const char *const store_schema[] = {
 
 static const char *const *const schemas[] = { store_schema, lock_schema, counter_schema, NULL };
 
-struct store {
-	char *dir;
-	char scratch[PATH_MAX];
-	struct store_opts opts;
-	struct db *db;
-	int lock_fd;
-	pthread_mutex_t pub_lock;
-	_Atomic int64_t changed_ns;
-	_Atomic int64_t events_ns;
-};
-
-static int64_t now_ns(void)
+int64_t store_now_ns(void)
 {
 	struct timespec ts;
 
@@ -113,6 +102,21 @@ void store_opts_default(struct store_opts *o)
 struct db *store_db(struct store *s)
 {
 	return s->db;
+}
+
+struct backup_state *store_backup(struct store *s)
+{
+	return s->backup;
+}
+
+int store_quiesced(struct store *s, int (*fn)(void *ud), void *ud)
+{
+	int r;
+
+	pthread_mutex_lock(&s->pub_lock);
+	r = fn(ud);
+	pthread_mutex_unlock(&s->pub_lock);
+	return r;
 }
 
 const char *store_dir(const struct store *s)
@@ -205,59 +209,6 @@ static int ensure_uuid(struct store *s)
 	return db_write_end(s->db, r);
 }
 
-static bool sha_referenced(struct store *s, const char *sha)
-{
-	sqlite3_stmt *st = db_prep(s->db, "SELECT 1 FROM revisions WHERE sha256 = ? LIMIT 1");
-	bool found;
-
-	if (!st)
-		return true; /* when in doubt, keep */
-	sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
-	found = sqlite3_step(st) != SQLITE_DONE;
-	db_reset(st);
-	return found;
-}
-
-/*
- * Lists entries of STOREDIR/sub that no revision references (leftovers of
- * interrupted publishes and deletions), removing them when remove is set.
- */
-static int sweep_orphans(struct store *s, const char *sub, const char *suffix, bool remove,
-			 struct strv *notes)
-{
-	char dir[PATH_MAX], path[PATH_MAX + 256];
-	struct dirent *de;
-	DIR *d;
-	size_t slen = strlen(suffix);
-
-	snprintf(dir, sizeof(dir), "%s/%s", s->dir, sub);
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		char sha[65];
-		size_t n = strlen(de->d_name);
-		if (de->d_name[0] == '.')
-			continue;
-		if (n != 64 + slen || strcmp(de->d_name + 64, suffix) != 0) {
-			sha[0] = '\0';
-		} else {
-			memcpy(sha, de->d_name, 64);
-			sha[64] = '\0';
-		}
-		if (*sha && sha_referenced(s, sha))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (notes)
-			(void)strv_pushf(notes, "unreferenced %s/%s", sub, de->d_name);
-		if (remove)
-			(void)rm_rf(path);
-	}
-	closedir(d);
-	return 0;
-}
-
-/* The newest time in a one-value query, or fallback when there is none. */
 static int64_t newest_ns(struct store *s, const char *sql, int64_t fallback)
 {
 	sqlite3_stmt *st = db_prep(s->db, sql);
@@ -289,6 +240,11 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		return -ENOMEM;
 	s->lock_fd = -1;
 	s->opts = *o;
+	s->backup = backup_state_new();
+	if (!s->backup) {
+		free(s);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&s->pub_lock, NULL);
 	s->dir = realpath(dir, NULL);
 	if (!s->dir && errno == ENOENT && !o->read_only) {
@@ -316,6 +272,8 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		r = take_lock(s, err, errlen);
 		if (r < 0)
 			goto fail;
+		snprintf(path, sizeof(path), "%s/snapshots", s->dir);
+		(void)rm_rf(path);
 		r = fresh_dir(s->dir, "tmp", s->scratch, sizeof(s->scratch));
 		if (r == 0)
 			r = fresh_dir(s->dir, "scratch", s->scratch, sizeof(s->scratch));
@@ -339,15 +297,17 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	if (!o->read_only) {
 		r = ensure_uuid(s);
 		if (r == 0)
-			r = sweep_orphans(s, "blobs", ".charm", true, NULL);
+			r = store_sweep_orphans(s, "blobs", ".charm", true, NULL);
 		if (r == 0)
-			r = sweep_orphans(s, "trees", "", true, NULL);
+			r = store_sweep_orphans(s, "trees", "", true, NULL);
+		if (r == 0)
+			r = store_rebuild_missing_trees(s);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot initialise %s: %s", s->dir, strerror(-r));
 			goto fail;
 		}
 	}
-	atomic_store(&s->events_ns, newest_ns(s, "SELECT max(time) FROM events", now_ns()));
+	atomic_store(&s->events_ns, newest_ns(s, "SELECT max(time) FROM events", store_now_ns()));
 	atomic_store(&s->changed_ns,
 		     newest_ns(s, "SELECT max(published) FROM revisions", s->events_ns));
 	if (s->events_ns > s->changed_ns)
@@ -367,6 +327,7 @@ void store_close(struct store *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->pub_lock);
+	backup_state_free(s->backup);
 	free(s->dir);
 	free(s);
 }
@@ -420,7 +381,7 @@ int store_list_names(struct store *s, const char *user, const char *series, stor
 	return each_text(st, cb, ud);
 }
 
-static void bind_url(sqlite3_stmt *st, int first, const struct url *u)
+void store_bind_url(sqlite3_stmt *st, int first, const struct url *u)
 {
 	sqlite3_bind_text(st, first, u->user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, first + 1, u->series, -1, SQLITE_STATIC);
@@ -437,7 +398,7 @@ int store_list_revisions(struct store *s, const struct url *u, int **ret, size_t
 
 	if (!st)
 		return -EIO;
-	bind_url(st, 1, u);
+	store_bind_url(st, 1, u);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int *nv = realloc(v, (n + 1) * sizeof(*v));
 		if (!nv) {
@@ -469,7 +430,7 @@ int store_latest(struct store *s, const struct url *u, int *ret)
 
 	if (!st)
 		return -EIO;
-	bind_url(st, 1, u);
+	store_bind_url(st, 1, u);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*ret = sqlite3_column_int(st, 0);
@@ -491,7 +452,7 @@ int store_get_rev(struct store *s, const struct url *u, int revision, struct sto
 
 	if (!st)
 		return -EIO;
-	bind_url(st, 1, u);
+	store_bind_url(st, 1, u);
 	sqlite3_bind_int(st, 4, revision);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -508,508 +469,6 @@ int store_get_rev(struct store *s, const struct url *u, int revision, struct sto
 	return r;
 }
 
-/* ---- events --------------------------------------------------------------- */
-
-int store_events_size(struct store *s, const struct url *u, uint64_t *ret)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (u) {
-		st = db_prep(s->db, "SELECT coalesce(sum(e.len), 0) FROM event_urls x"
-				    " JOIN events e ON e.id = x.event_id"
-				    " WHERE x.user = ? AND x.series = ? AND x.name = ?");
-		if (!st)
-			return -EIO;
-		bind_url(st, 1, u);
-	} else {
-		st = db_prep(s->db, "SELECT coalesce(max(off + len), 0) FROM events");
-		if (!st)
-			return -EIO;
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*ret = (uint64_t)sqlite3_column_int64(st, 0);
-	db_reset(st);
-	return rc == SQLITE_ROW ? 0 : db_errno(rc) ? db_errno(rc) : -EIO;
-}
-
-/* Copies the part of one line that overlaps [want, want+len) of the file. */
-static int take_line(uint64_t line_off, const char *line, size_t line_len, uint64_t want,
-		     size_t len, struct buf *out)
-{
-	uint64_t end = want + len;
-
-	if (line_off + line_len <= want || line_off >= end)
-		return 0;
-	uint64_t from = want > line_off ? want - line_off : 0;
-	uint64_t to = end < line_off + line_len ? end - line_off : line_len;
-	return buf_add(out, line + from, (size_t)(to - from));
-}
-
-int store_events_read(struct store *s, const struct url *u, uint64_t off, size_t len,
-		      struct buf *out)
-{
-	sqlite3_stmt *st;
-	uint64_t pos = 0;
-	int rc, r = 0;
-
-	if (u) {
-		st = db_prep(s->db, "SELECT e.line, e.len FROM event_urls x"
-				    " JOIN events e ON e.id = x.event_id"
-				    " WHERE x.user = ? AND x.series = ? AND x.name = ?"
-				    " ORDER BY x.event_id");
-		if (!st)
-			return -EIO;
-		bind_url(st, 1, u);
-	} else {
-		st = db_prep(s->db, "SELECT line, len, off FROM events WHERE id >="
-				    " coalesce((SELECT id FROM events WHERE off <= ?"
-				    " ORDER BY off DESC LIMIT 1), 0) ORDER BY id");
-		if (!st)
-			return -EIO;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)off);
-	}
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_int64(st, 1);
-		if (!u)
-			pos = (uint64_t)sqlite3_column_int64(st, 2);
-		if (pos >= off + len)
-			break;
-		r = take_line(pos, (const char *)sqlite3_column_text(st, 0), n, off, len, out);
-		pos += n;
-	}
-	db_reset(st);
-	return r;
-}
-
-static json_t *strv_json(const struct strv *sv)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; sv && a && i < sv->n; i++)
-		json_array_append_new(a, json_string(sv->v[i]));
-	return a;
-}
-
-/* Builds an event's JSON line (with its newline). Caller frees. */
-static char *event_line(int kind, const struct url *urls, size_t n_urls, int revision,
-			const char *digest, const struct strv *errors, const struct strv *warnings,
-			int64_t t_ns)
-{
-	json_t *o = json_object(), *a = json_array();
-	char ts[32], u[URL_STR_MAX], *text = NULL, *line = NULL;
-
-	if (!o || !a)
-		goto out;
-	json_object_set_new(o, "kind",
-			    json_string(kind == EVENT_PUBLISHED ? "published" : "publish-error"));
-	for (size_t i = 0; i < n_urls; i++) {
-		url_format(&urls[i], u, sizeof(u));
-		json_array_append_new(a, json_string(u));
-	}
-	json_object_set(o, "urls", a);
-	json_object_set_new(o, "revision", json_integer(revision));
-	json_object_set_new(o, "digest", json_string(digest));
-	json_object_set_new(o, "errors", strv_json(errors));
-	json_object_set_new(o, "warnings", strv_json(warnings));
-	format_rfc3339(t_ns / 1000000000, ts);
-	json_object_set_new(o, "time", json_string(ts));
-	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-	if (text && asprintf(&line, "%s\n", text) < 0)
-		line = NULL;
-out:
-	free(text);
-	json_decref(a);
-	json_decref(o);
-	return line;
-}
-
-/* Inserts an event inside the caller's write transaction. */
-static int event_insert(struct store *s, int kind, const struct url *urls, size_t n_urls,
-			int revision, const char *digest, const struct strv *errors,
-			const struct strv *warnings, int64_t t_ns)
-{
-	_cleanup_free_ char *line = event_line(kind, urls, n_urls, revision, digest, errors,
-					      warnings, t_ns);
-	sqlite3_stmt *st;
-	sqlite3_int64 id;
-	int r;
-
-	if (!line)
-		return -ENOMEM;
-	st = db_prep(s->db, "INSERT INTO events(kind, digest, revision, time, off, len, line)"
-			    " VALUES(?, ?, ?, ?,"
-			    " (SELECT coalesce(max(off + len), 0) FROM events), ?, ?)");
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int(st, 1, kind);
-	sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, revision);
-	sqlite3_bind_int64(st, 4, t_ns);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)strlen(line));
-	sqlite3_bind_text(st, 6, line, -1, SQLITE_STATIC);
-	r = db_errno(sqlite3_step(st));
-	db_reset(st);
-	if (r < 0)
-		return r;
-	st = db_prep(s->db, "SELECT last_insert_rowid()");
-	if (!st)
-		return -EIO;
-	sqlite3_step(st);
-	id = sqlite3_column_int64(st, 0);
-	db_reset(st);
-	st = db_prep(s->db, "INSERT OR IGNORE INTO event_urls VALUES(?, ?, ?, ?)");
-	if (!st)
-		return -EIO;
-	for (size_t i = 0; r == 0 && i < n_urls; i++) {
-		bind_url(st, 1, &urls[i]);
-		sqlite3_bind_int64(st, 4, id);
-		r = db_errno(sqlite3_step(st));
-		db_reset(st);
-	}
-	return r;
-}
-
-static int log_error_event(struct store *s, const struct url *urls, size_t n_urls,
-			   const char *digest, const struct strv *errors,
-			   const struct strv *warnings)
-{
-	int64_t t = now_ns();
-	int r = db_write_begin(s->db);
-
-	if (r < 0)
-		return r;
-	r = event_insert(s, EVENT_PUBLISH_ERROR, urls, n_urls, 0, digest, errors, warnings, t);
-	r = db_write_end(s->db, r);
-	if (r == 0) {
-		atomic_store(&s->changed_ns, t);
-		atomic_store(&s->events_ns, t);
-	}
-	return r;
-}
-
-/* ---- publishing ------------------------------------------------------------- */
-
-/* Reads a URL's newest digest (or "" when it has none) and its highest revision ever. */
-static int url_state(struct store *s, const struct url *u, char *digest, size_t dlen,
-		     int *max_rev)
-{
-	sqlite3_stmt *st = db_prep(s->db, "SELECT r.digest FROM url_revs u JOIN revisions r"
-					  " ON r.id = u.rev_id WHERE u.user = ? AND u.series = ?"
-					  " AND u.name = ? ORDER BY u.revision DESC LIMIT 1");
-	int rc;
-
-	if (!st)
-		return -EIO;
-	bind_url(st, 1, u);
-	rc = sqlite3_step(st);
-	snprintf(digest, dlen, "%s", rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "");
-	db_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_errno(rc);
-	st = db_prep(s->db, "SELECT max_revision FROM urls WHERE user = ? AND series = ?"
-			    " AND name = ?");
-	if (!st)
-		return -EIO;
-	bind_url(st, 1, u);
-	rc = sqlite3_step(st);
-	*max_rev = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-	db_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
-}
-
-/* Computes the revision for a publish, or -EEXIST when it is redundant. */
-static int next_revision(struct store *s, const struct store_publish_req *req,
-			 const char *digest, int *ret)
-{
-	bool needed = false;
-	int max = -1;
-
-	for (size_t i = 0; i < req->n_urls; i++) {
-		char latest[160];
-		int m, r = url_state(s, &req->urls[i], latest, sizeof(latest), &m);
-		if (r < 0)
-			return r;
-		if (strcmp(latest, digest) != 0)
-			needed = true;
-		if (m > max)
-			max = m;
-	}
-	if (!needed)
-		return -EEXIST;
-	if (max == INT32_MAX)
-		return -EOVERFLOW;
-	*ret = max + 1;
-	return 0;
-}
-
-struct staged {
-	char zip[PATH_MAX];
-	char tree[PATH_MAX];
-	char sha256[65];
-	uint64_t size;
-};
-
-static int sync_tree_file(const struct store *s, int fd)
-{
-	return s->opts.sync_full && fsync(fd) < 0 ? -errno : 0;
-}
-
-/* Writes the stored archive and tree under tmp/ and hashes the archive. */
-static int stage(struct store *s, const struct charm *c, int revision, struct staged *out)
-{
-	int fd, r;
-
-	snprintf(out->zip, sizeof(out->zip), "%s/tmp/pub-XXXXXX", s->dir);
-	snprintf(out->tree, sizeof(out->tree), "%s/tmp/tree-XXXXXX", s->dir);
-	if (!mkdtemp(out->tree)) {
-		out->tree[0] = '\0';
-		return -errno;
-	}
-	if (chmod(out->tree, 0755) < 0)
-		return -errno;
-	fd = mkostemp(out->zip, O_CLOEXEC);
-	if (fd < 0) {
-		out->zip[0] = '\0';
-		return -errno;
-	}
-	r = charm_store(c, revision, fd, out->tree);
-	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
-		r = -errno;
-	if (r == 0)
-		r = sha256_fd(fd, out->sha256, &out->size);
-	if (r == 0)
-		r = sync_tree_file(s, fd);
-	if (fchmod(fd, 0444) < 0 && r == 0)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-/* Moves staged files to their content-addressed names. */
-static int install(struct store *s, struct staged *st)
-{
-	char blob[PATH_MAX], tree[PATH_MAX];
-	struct stat sb;
-
-	store_blob_path(s, st->sha256, blob, sizeof(blob));
-	store_tree_path(s, st->sha256, tree, sizeof(tree));
-	if (stat(blob, &sb) == 0) {
-		(void)unlink(st->zip);
-	} else if (rename(st->zip, blob) < 0) {
-		return -errno;
-	}
-	st->zip[0] = '\0';
-	if (stat(tree, &sb) == 0) {
-		(void)rm_rf(st->tree);
-	} else if (rename(st->tree, tree) < 0) {
-		return -errno;
-	}
-	st->tree[0] = '\0';
-	if (s->opts.sync_full) {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s/blobs", s->dir);
-		int r = fsync_dir(dir);
-		if (r == 0) {
-			snprintf(dir, sizeof(dir), "%s/trees", s->dir);
-			r = fsync_dir(dir);
-		}
-		return r;
-	}
-	return 0;
-}
-
-static void unstage(struct staged *st)
-{
-	if (st->zip[0])
-		(void)unlink(st->zip);
-	if (st->tree[0])
-		(void)rm_rf(st->tree);
-}
-
-static int record(struct store *s, const struct store_publish_req *req, int revision,
-		  const char *digest, const struct staged *sg, const struct strv *warnings)
-{
-	int64_t t = now_ns();
-	sqlite3_stmt *st;
-	sqlite3_int64 id;
-	int r = db_write_begin(s->db);
-
-	if (r < 0)
-		return r;
-	st = db_prep(s->db, "INSERT INTO revisions(revision, sha256, digest, size, published)"
-			    " VALUES(?, ?, ?, ?, ?)");
-	if (!st)
-		return db_write_end(s->db, -EIO);
-	sqlite3_bind_int(st, 1, revision);
-	sqlite3_bind_text(st, 2, sg->sha256, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)sg->size);
-	sqlite3_bind_int64(st, 5, t);
-	r = db_errno(sqlite3_step(st));
-	db_reset(st);
-	st = db_prep(s->db, "SELECT last_insert_rowid()");
-	if (r == 0 && !st)
-		r = -EIO;
-	if (r == 0) {
-		sqlite3_step(st);
-		id = sqlite3_column_int64(st, 0);
-		db_reset(st);
-	}
-	for (size_t i = 0; r == 0 && i < req->n_urls; i++) {
-		st = db_prep(s->db, "INSERT INTO url_revs VALUES(?, ?, ?, ?, ?)");
-		if (!st) {
-			r = -EIO;
-			break;
-		}
-		bind_url(st, 1, &req->urls[i]);
-		sqlite3_bind_int(st, 4, revision);
-		sqlite3_bind_int64(st, 5, id);
-		r = db_errno(sqlite3_step(st));
-		db_reset(st);
-		st = db_prep(s->db, "INSERT INTO urls VALUES(?, ?, ?, ?) ON CONFLICT DO UPDATE"
-				    " SET max_revision = max(max_revision, excluded.max_revision)");
-		if (r == 0 && !st)
-			r = -EIO;
-		if (r == 0) {
-			bind_url(st, 1, &req->urls[i]);
-			sqlite3_bind_int(st, 4, revision);
-			r = db_errno(sqlite3_step(st));
-			db_reset(st);
-		}
-	}
-	if (r == 0)
-		r = event_insert(s, EVENT_PUBLISHED, req->urls, req->n_urls, revision, digest,
-				 NULL, warnings, t);
-	r = db_write_end(s->db, r);
-	if (r == 0) {
-		atomic_store(&s->changed_ns, t);
-		atomic_store(&s->events_ns, t);
-	}
-	return r;
-}
-
-static int raw_digest(const char *path, char *out, size_t len)
-{
-	char hex[65];
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return -errno;
-	r = sha256_fd(fd, hex, NULL);
-	close(fd);
-	if (r == 0)
-		snprintf(out, len, "sha256:%s", hex);
-	return r;
-}
-
-static int check_names(const struct charm *c, const struct store_publish_req *req,
-		       struct strv *errors)
-{
-	int r = 0;
-
-	for (size_t i = 0; i < req->n_urls; i++) {
-		if (strcmp(charm_name(c), req->urls[i].name) == 0)
-			continue;
-		(void)strv_pushf(errors, "charm name \"%s\" does not match URL name \"%s\"",
-				 charm_name(c), req->urls[i].name);
-		r = -EINVAL;
-	}
-	return r;
-}
-
-static int publish_locked(struct store *s, const struct store_publish_req *req,
-			  const struct charm *c, const char *digest,
-			  const struct strv *warnings, int *ret_revision, struct strv *errors)
-{
-	struct staged sg = { .zip = "", .tree = "" };
-	int revision, r;
-
-	r = next_revision(s, req, digest, &revision);
-	if (r == -EEXIST) {
-		(void)strv_push(errors, "charm is up-to-date");
-		return r;
-	}
-	if (r < 0)
-		return r;
-	r = stage(s, c, revision, &sg);
-	if (r == 0)
-		r = install(s, &sg);
-	if (r == 0)
-		r = record(s, req, revision, digest, &sg, warnings);
-	unstage(&sg);
-	if (r < 0) {
-		(void)strv_pushf(errors, "cannot store charm: %s", strerror(-r));
-		return r;
-	}
-	*ret_revision = revision;
-	return 0;
-}
-
-/*
- * Takes the target URLs' update locks for the publish (id receives the
- * lock to release, "" when the caller's own lock_id covers them).
- */
-static int publish_lock(struct store *s, const struct store_publish_req *req,
-			char id[LOCK_ID_LEN + 1], struct strv *errors)
-{
-	struct lock_holder h = { .pid = getpid(), .uid = getuid(), .command = "charmfs publish" };
-	int r;
-
-	id[0] = '\0';
-	if (req->lock_id)
-		r = lock_check(s->db, req->urls, req->n_urls, req->lock_id, lock_now());
-	else
-		r = lock_take(s->db, req->urls, req->n_urls, &h, lock_now(), s->opts.lock_timeout,
-			      id, NULL);
-	if (r == -EEXIST || r == -EBUSY) {
-		(void)strv_push(errors, "charm update in progress");
-		r = -EBUSY;
-	}
-	return r;
-}
-
-int store_publish(struct store *s, const struct store_publish_req *req, int *ret_revision,
-		  struct strv *errors)
-{
-	struct strv warnings = { 0 };
-	struct charm *c = NULL;
-	char digest[160] = "", lock_id[LOCK_ID_LEN + 1];
-	int r;
-
-	if (req->n_urls == 0)
-		return -EINVAL;
-	r = publish_lock(s, req, lock_id, errors);
-	if (r < 0)
-		return r;
-	r = charm_open(req->path, &s->opts.limits, &c, errors, &warnings);
-	if (r == 0)
-		r = check_names(c, req, errors);
-	if (r == -EINVAL || r == -EFBIG) {
-		if (req->digest)
-			snprintf(digest, sizeof(digest), "%s", req->digest);
-		else if (c)
-			snprintf(digest, sizeof(digest), "%s", charm_digest(c));
-		else if (raw_digest(req->path, digest, sizeof(digest)) < 0)
-			snprintf(digest, sizeof(digest), "unknown");
-		(void)log_error_event(s, req->urls, req->n_urls, digest, errors, &warnings);
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	snprintf(digest, sizeof(digest), "%s", req->digest ? req->digest : charm_digest(c));
-	pthread_mutex_lock(&s->pub_lock);
-	r = publish_locked(s, req, c, digest, &warnings, ret_revision, errors);
-	pthread_mutex_unlock(&s->pub_lock);
-out:
-	if (lock_id[0] && lock_release(s->db, lock_id) < 0)
-		(void)strv_push(errors, "cannot release the publish's update lock");
-	charm_free(c);
-	strv_clear(&warnings);
-	return r;
-}
-
 /* ---- deleting --------------------------------------------------------------- */
 
 static int delete_rows(struct store *s, const struct url *u, int revision, struct strv *gone)
@@ -1021,7 +480,7 @@ static int delete_rows(struct store *s, const struct url *u, int revision, struc
 			    " AND (? < 0 OR revision = ?)");
 	if (!st)
 		return -EIO;
-	bind_url(st, 1, u);
+	store_bind_url(st, 1, u);
 	sqlite3_bind_int(st, 4, revision);
 	sqlite3_bind_int(st, 5, revision);
 	r = db_errno(sqlite3_step(st));
@@ -1057,7 +516,7 @@ int store_delete(struct store *s, const struct url *u, int revision)
 	if (r == 0)
 		r = db_write_end(s->db, delete_rows(s, u, revision, &gone));
 	for (size_t i = 0; r == 0 && i < gone.n; i++) {
-		if (sha_referenced(s, gone.v[i]))
+		if (store_sha_referenced(s, gone.v[i]))
 			continue;
 		store_blob_path(s, gone.v[i], path, sizeof(path));
 		(void)unlink(path);
@@ -1067,105 +526,8 @@ int store_delete(struct store *s, const struct url *u, int revision)
 	pthread_mutex_unlock(&s->pub_lock);
 	strv_clear(&gone);
 	if (r == 0)
-		atomic_store(&s->changed_ns, now_ns());
+		atomic_store(&s->changed_ns, store_now_ns());
 	return r;
 }
 
-/* ---- checking --------------------------------------------------------------- */
 
-static int check_integrity(struct store *s, struct strv *problems)
-{
-	sqlite3_stmt *st = db_prep(s->db, "PRAGMA integrity_check");
-	int rc;
-
-	if (!st)
-		return strv_pushf(problems, "database: %s", db_errmsg(s->db));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *msg = (const char *)sqlite3_column_text(st, 0);
-		if (strcmp(msg, "ok") != 0)
-			(void)strv_pushf(problems, "database: %s", msg);
-	}
-	db_reset(st);
-	if (rc != SQLITE_DONE)
-		(void)strv_pushf(problems, "database: %s", db_errmsg(s->db));
-	return 0;
-}
-
-static int rebuild_tree(struct store *s, const char *sha, int revision)
-{
-	struct charm_limits lim;
-	struct strv e = { 0 }, w = { 0 };
-	struct charm *c = NULL;
-	char blob[PATH_MAX], tree[PATH_MAX];
-	int fd, r;
-
-	charm_limits_default(&lim);
-	store_blob_path(s, sha, blob, sizeof(blob));
-	store_tree_path(s, sha, tree, sizeof(tree));
-	r = charm_open(blob, &lim, &c, &e, &w);
-	if (r == 0) {
-		(void)rm_rf(tree);
-		r = mkdir_p(tree);
-	}
-	fd = r == 0 ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
-	if (r == 0 && fd < 0)
-		r = -errno;
-	if (r == 0)
-		r = charm_store(c, revision, fd, tree);
-	if (fd >= 0)
-		close(fd);
-	charm_free(c);
-	strv_clear(&e);
-	strv_clear(&w);
-	return r;
-}
-
-static void check_revision(struct store *s, const char *sha, uint64_t size, int revision,
-			   bool repair, struct strv *problems)
-{
-	char path[PATH_MAX], hex[65];
-	struct stat sb;
-	uint64_t got = 0;
-	int fd;
-
-	store_blob_path(s, sha, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		(void)strv_pushf(problems, "archive %s: missing", sha);
-		return;
-	}
-	if (sha256_fd(fd, hex, &got) < 0 || strcmp(hex, sha) != 0 || got != size)
-		(void)strv_pushf(problems, "archive %s: content does not match its SHA-256", sha);
-	close(fd);
-	store_tree_path(s, sha, path, sizeof(path));
-	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-		return;
-	if (repair && rebuild_tree(s, sha, revision) == 0)
-		return;
-	(void)strv_pushf(problems, "tree %s: missing", sha);
-}
-
-int store_check(struct store *s, bool repair, struct strv *problems, struct strv *notes)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	check_integrity(s, problems);
-	st = db_prep(s->db, "SELECT DISTINCT sha256, size, revision FROM revisions");
-	if (!st) {
-		(void)strv_pushf(problems, "database: %s", db_errmsg(s->db));
-		return -EIO;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char sha[65];
-		snprintf(sha, sizeof(sha), "%s", sqlite3_column_text(st, 0));
-		check_revision(s, sha, (uint64_t)sqlite3_column_int64(st, 1),
-			       sqlite3_column_int(st, 2), repair, problems);
-	}
-	db_reset(st);
-	if (rc != SQLITE_DONE)
-		(void)strv_pushf(problems, "database: %s", db_errmsg(s->db));
-	(void)sweep_orphans(s, "blobs", ".charm", repair, notes);
-	(void)sweep_orphans(s, "trees", "", repair, notes);
-	return problems->n ? -EIO : 0;
-}

@@ -132,7 +132,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == -ENOENT) {
 		/* Locks come and go by the clock and by other front ends: no negative caching. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = strncmp(ppath, "/locks", 6) == 0 || strncmp(ppath, "/counters", 9) == 0
+		e.entry_timeout = strncmp(ppath, "/locks", 6) == 0 ||
+					  strncmp(ppath, "/counters", 9) == 0 ||
+					  strncmp(ppath, "/backup", 7) == 0
 					  ? 0.0
 					  : TIMEOUT;
 		r = 0;
@@ -194,6 +196,12 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	}
 	if (n.kind == N_CH_LATEST) {
 		snprintf(target, sizeof(target), "%d", n.revision);
+	} else if (n.kind == N_BK_ENTRY) {
+		ssize_t len = readlink(n.sub, target, sizeof(target) - 1);
+		if (len < 0)
+			r = -errno;
+		else
+			target[len] = '\0';
 	} else if (n.kind == N_CH_TREE) {
 		char real[PATH_MAX];
 		ssize_t len;

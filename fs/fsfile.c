@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "fs.h"
 #include "fsfile.h"
 #include "request.h"
@@ -41,6 +42,7 @@ struct fh {
 	struct url url;       /* FH_EVENTS: whose events */
 	enum node_kind ctl;   /* FH_CTL: which transaction file */
 	struct node *node;    /* FH_INC, counter.query: the counter key */
+	struct store *backup; /* set: an open file of backup/ (keeps its snapshot live) */
 	pthread_mutex_t lock; /* FH_CTL */
 };
 
@@ -62,6 +64,8 @@ static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
+	if (h->backup)
+		backup_put(h->backup, (int64_t)time(NULL));
 	if (h->fd >= 0)
 		close(h->fd);
 	buf_free(&h->data);
@@ -380,6 +384,20 @@ static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info 
 		fi->keep_cache = 1;
 		if (r == 0 && n->kind == N_CH_FILE && n->file == RF_ARCHIVE)
 			fs_count_download(fs, &n->url);
+		break;
+	case N_BK_ENTRY:
+		if (acc != O_RDONLY)
+			return -EACCES;
+		h = fh_new(FH_FD, acc);
+		if (!h)
+			return -ENOMEM;
+		h->fd = open(n->sub, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (h->fd < 0) {
+			r = -errno;
+			break;
+		}
+		backup_hold(fs->ctx.store);
+		h->backup = fs->ctx.store;
 		break;
 	case N_CNT_FILE:
 		if (acc != O_RDONLY)

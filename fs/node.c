@@ -242,6 +242,8 @@ int node_resolve(const struct node_ctx *c, const char *path, struct node *ret)
 		return node_resolve_locks(c, cp.v, cp.n, ret);
 	if (strcmp(cp.v[0], "counters") == 0)
 		return node_resolve_counters(c, cp.v, cp.n, ret);
+	if (strcmp(cp.v[0], "backup") == 0)
+		return node_resolve_backup(c, cp.v, cp.n, ret);
 	return -ENOENT;
 }
 
@@ -299,11 +301,14 @@ int node_content(const struct node_ctx *c, const struct node *n, struct buf *out
 
 bool node_volatile(const struct node *n)
 {
-	return n->kind == N_EVENTS || n->kind == N_CH_EVENTS || n->kind == N_CNT_FILE;
+	return n->kind == N_EVENTS || n->kind == N_CH_EVENTS || n->kind == N_CNT_FILE ||
+	       n->kind == N_BACKUP || n->kind == N_BK_ENTRY;
 }
 
 double node_entry_timeout(const struct node *n)
 {
+	if (n->kind == N_BACKUP || n->kind == N_BK_ENTRY)
+		return 0.0;
 	if (n->kind == N_LK_NAME || n->kind == N_LK_FILE) {
 		int64_t left = n->lock.expires - lock_now();
 		return left > 0 ? (double)left : 0.0;
@@ -416,6 +421,8 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 	case N_CH_TREE:
 		return stat_real(c, n, st);
 	default:
+		if (n->kind >= N_BACKUP)
+			return node_stat_backup(c, n, st);
 		if (n->kind >= N_CNT_DIR)
 			return node_stat_counters(c, n, st);
 		return node_stat_locks(c, n, st);
@@ -528,7 +535,9 @@ int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, v
 
 	switch (n->kind) {
 	case N_ROOT:
-		r = cb(ud, "charms", S_IFDIR);
+		r = cb(ud, "backup", S_IFDIR);
+		if (r == 0)
+			r = cb(ud, "charms", S_IFDIR);
 		if (r == 0)
 			r = cb(ud, "counters", S_IFDIR);
 		if (r == 0)
@@ -572,6 +581,9 @@ int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, v
 		return node_list_locks(c, n, cb, ud);
 	case N_CNT_DIR:
 		return node_list_counters(c, n, cb, ud);
+	case N_BACKUP:
+	case N_BK_ENTRY:
+		return node_list_backup(c, n, cb, ud);
 	default:
 		return -ENOTDIR;
 	}

@@ -48,6 +48,8 @@ enum node_kind {
 	N_CNT_FILE,   /* .../counter.{value,total,list,by-day,by-week} */
 	N_CNT_INC,    /* .../counter.inc */
 	N_CNT_QUERY,  /* .../counter.query */
+	N_BACKUP,     /* /backup: the snapshot's root */
+	N_BK_ENTRY,   /* a file or directory of the snapshot (sub: its real path) */
 };
 
 enum lock_file { LF_EXPIRES, LF_HOLDER, LF_ID, LF_SINCE };
@@ -92,6 +94,11 @@ int node_resolve_locks(const struct node_ctx *c, const char *const *v, size_t n,
 int node_stat_locks(const struct node_ctx *c, const struct node *n, struct stat *st);
 int node_content_locks(const struct node *n, struct buf *out);
 
+/* backup/ (nodebackup.c). */
+int node_resolve_backup(const struct node_ctx *c, const char *const *v, size_t n,
+			struct node *ret);
+int node_stat_backup(const struct node_ctx *c, const struct node *n, struct stat *st);
+
 /* How long the kernel may cache the entry and attributes of n (seconds). */
 double node_entry_timeout(const struct node *n);
 
@@ -111,6 +118,7 @@ typedef int (*node_list_cb)(void *ud, const char *name, mode_t type);
 /* Calls cb for each child of a directory node in a stable order. */
 int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
 int node_list_locks(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
+int node_list_backup(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
 int node_resolve_counters(const struct node_ctx *c, const char *const *v, size_t n,
 			  struct node *ret);
 int node_stat_counters(const struct node_ctx *c, const struct node *n, struct stat *st);

@@ -26,18 +26,31 @@ for p in "ab":
             })
 PY
 
+# slow WORKER WHAT START: records a call that took more than 4 s. A small
+# publish, rmdir or increment takes well under a second here even with
+# sanitizers; a multi-second call means a request waited on another one
+# (SPEC §2: a long wait never starves other requests).
+slow() {
+	local us=$((${EPOCHREALTIME/./} - ${3/./}))
+	[ $us -lt 4000000 ] || echo "$2 took $((us / 1000)) ms" >>"$W/slow.$1"
+}
+
 # publisher P: publishes its own archives to trusty/spP (each must succeed)
 # and, every third one, to trusty/shared (EBUSY while the other publisher
 # holds that URL's lock is fine).
 publisher() {
-	local p=$1 i=0 out end=$((SECONDS + SECS))
+	local p=$1 i=0 out end=$((SECONDS + SECS)) s0
 	while [ $SECONDS -lt $end ] && [ $i -lt $NPUB ]; do
+		s0=$EPOCHREALTIME
 		if ! out=$(cp "$W/sp$p-$p-$i.charm" "$MNT/publish/trusty/sp$p.charm" 2>&1); then
 			echo "publish sp$p-$i: $out"
 		fi
+		slow pub-$p "publish of sp$p-$i" "$s0"
+		s0=$EPOCHREALTIME
 		if [ $((i % 3)) = 0 ] && ! out=$(cp "$W/shared-$p-$i.charm" "$MNT/publish/trusty/shared.charm" 2>&1); then
 			case $out in *"Device or resource busy"*) ;; *) echo "publish shared-$p-$i: $out" ;; esac
 		fi
+		slow pub-$p "publish of shared-$p-$i" "$s0"
 		i=$((i + 1))
 	done
 	echo "$i" >"$W/published.$p"
@@ -46,13 +59,17 @@ publisher() {
 # deleter: rmdir of random revisions of the publishers' URLs; logs each
 # successful deletion as "URL N".
 deleter() {
-	local end=$((SECONDS + SECS)) u revs r out
+	local end=$((SECONDS + SECS)) u revs r out rc s0
 	while [ $SECONDS -lt $end ]; do
 		for u in spa spb shared; do
 			revs=($(ls "$MNT/charms/trusty/$u" 2>/dev/null | grep -E '^[0-9]+$'))
 			[ ${#revs[@]} -gt 2 ] || continue
 			r=${revs[$((RANDOM % ${#revs[@]}))]}
-			if out=$(rmdir "$MNT/charms/trusty/$u/$r" 2>&1); then
+			s0=$EPOCHREALTIME
+			out=$(rmdir "$MNT/charms/trusty/$u/$r" 2>&1)
+			rc=$?
+			slow del "rmdir of $u/$r" "$s0"
+			if [ $rc = 0 ]; then
 				echo "$u $r" >>"$W/deleted"
 			else
 				case $out in
@@ -214,6 +231,9 @@ for f in "$W"/err.*; do
 	expect_eq "no unexpected error in ${f##*/err.}" "" "$(head -n 5 "$f")"
 done
 check "daemon alive after the stress" daemon_alive
+for f in pub-a pub-b del; do
+	expect_eq "no call of $f took over 4 s ($(wc -l <"$W/slow.$f" 2>/dev/null || echo 0) did)" "" "$(head -n 3 "$W/slow.$f" 2>/dev/null)"
+done
 
 # Counters: exactly the increments made.
 for k in a b shared; do

@@ -1,0 +1,49 @@
+/*
+ * What the store's source files (store.c, storeevents.c, storepub.c,
+ * storecheck.c) share and nobody else sees: the store structure and the
+ * helpers that cross between them.
+ */
+#ifndef CHARMFS_STORE_INT_H
+#define CHARMFS_STORE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "db.h"
+#include "store.h"
+
+enum { EVENT_PUBLISHED = 1, EVENT_PUBLISH_ERROR = 2 };
+
+struct store {
+	char *dir;
+	char scratch[PATH_MAX];
+	struct store_opts opts;
+	struct db *db;
+	int lock_fd;
+	pthread_mutex_t pub_lock;
+	_Atomic int64_t changed_ns;
+	_Atomic int64_t events_ns;
+	struct backup_state *backup;
+};
+
+
+int64_t store_now_ns(void);
+void store_bind_url(sqlite3_stmt *st, int first, const struct url *u);
+/* Is an archive with this SHA-256 referenced by any revision? (true when unsure) */
+bool store_sha_referenced(struct store *s, const char *sha);
+/* Lists (and with remove, deletes) files of STOREDIR/sub no revision references. */
+int store_sweep_orphans(struct store *s, const char *sub, const char *suffix, bool remove,
+			struct strv *notes);
+int store_rebuild_tree(struct store *s, const char *sha, int revision);
+int store_rebuild_missing_trees(struct store *s);
+/* Inserts an event inside the caller's write transaction. */
+int store_event_insert(struct store *s, int kind, const struct url *urls, size_t n_urls,
+		       int revision, const char *digest, const struct strv *errors,
+		       const struct strv *warnings, int64_t t_ns);
+/* Records a publish-error event in its own transaction. */
+int store_log_error_event(struct store *s, const struct url *urls, size_t n_urls,
+			  const char *digest, const struct strv *errors,
+			  const struct strv *warnings);
+
+#endif

@@ -1,0 +1,347 @@
+/*
+ * Publishing (SPEC §4.2): lock the target URLs, validate the archive,
+ * compute the revision over the URL set (or refuse a redundant update),
+ * write the stored archive and tree under tmp/, move them to their
+ * content-addressed names, then record revision, URLs and event in one
+ * transaction. A crash before the commit leaves only unreferenced files,
+ * which the next start removes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "charm.h"
+#include "lock.h"
+#include "store_int.h"
+#include "banned.h"
+
+/* ---- publishing ------------------------------------------------------------- */
+
+/* Reads a URL's newest digest (or "" when it has none) and its highest revision ever. */
+static int url_state(struct store *s, const struct url *u, char *digest, size_t dlen,
+		     int *max_rev)
+{
+	sqlite3_stmt *st = db_prep(s->db, "SELECT r.digest FROM url_revs u JOIN revisions r"
+					  " ON r.id = u.rev_id WHERE u.user = ? AND u.series = ?"
+					  " AND u.name = ? ORDER BY u.revision DESC LIMIT 1");
+	int rc;
+
+	if (!st)
+		return -EIO;
+	store_bind_url(st, 1, u);
+	rc = sqlite3_step(st);
+	snprintf(digest, dlen, "%s", rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : "");
+	db_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_errno(rc);
+	st = db_prep(s->db, "SELECT max_revision FROM urls WHERE user = ? AND series = ?"
+			    " AND name = ?");
+	if (!st)
+		return -EIO;
+	store_bind_url(st, 1, u);
+	rc = sqlite3_step(st);
+	*max_rev = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+	db_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_errno(rc);
+}
+
+/* Computes the revision for a publish, or -EEXIST when it is redundant. */
+static int next_revision(struct store *s, const struct store_publish_req *req,
+			 const char *digest, int *ret)
+{
+	bool needed = false;
+	int max = -1;
+
+	for (size_t i = 0; i < req->n_urls; i++) {
+		char latest[160];
+		int m, r = url_state(s, &req->urls[i], latest, sizeof(latest), &m);
+		if (r < 0)
+			return r;
+		if (strcmp(latest, digest) != 0)
+			needed = true;
+		if (m > max)
+			max = m;
+	}
+	if (!needed)
+		return -EEXIST;
+	if (max == INT32_MAX)
+		return -EOVERFLOW;
+	*ret = max + 1;
+	return 0;
+}
+
+struct staged {
+	char zip[PATH_MAX];
+	char tree[PATH_MAX];
+	char sha256[65];
+	uint64_t size;
+};
+
+static int sync_tree_file(const struct store *s, int fd)
+{
+	return s->opts.sync_full && fsync(fd) < 0 ? -errno : 0;
+}
+
+/* Writes the stored archive and tree under tmp/ and hashes the archive. */
+static int stage(struct store *s, const struct charm *c, int revision, struct staged *out)
+{
+	int fd, r;
+
+	snprintf(out->zip, sizeof(out->zip), "%s/tmp/pub-XXXXXX", s->dir);
+	snprintf(out->tree, sizeof(out->tree), "%s/tmp/tree-XXXXXX", s->dir);
+	if (!mkdtemp(out->tree)) {
+		out->tree[0] = '\0';
+		return -errno;
+	}
+	if (chmod(out->tree, 0755) < 0)
+		return -errno;
+	fd = mkostemp(out->zip, O_CLOEXEC);
+	if (fd < 0) {
+		out->zip[0] = '\0';
+		return -errno;
+	}
+	r = charm_store(c, revision, fd, out->tree);
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = -errno;
+	if (r == 0)
+		r = sha256_fd(fd, out->sha256, &out->size);
+	if (r == 0)
+		r = sync_tree_file(s, fd);
+	if (fchmod(fd, 0444) < 0 && r == 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Moves staged files to their content-addressed names. */
+static int install(struct store *s, struct staged *st)
+{
+	char blob[PATH_MAX], tree[PATH_MAX];
+	struct stat sb;
+
+	store_blob_path(s, st->sha256, blob, sizeof(blob));
+	store_tree_path(s, st->sha256, tree, sizeof(tree));
+	if (stat(blob, &sb) == 0) {
+		(void)unlink(st->zip);
+	} else if (rename(st->zip, blob) < 0) {
+		return -errno;
+	}
+	st->zip[0] = '\0';
+	if (stat(tree, &sb) == 0) {
+		(void)rm_rf(st->tree);
+	} else if (rename(st->tree, tree) < 0) {
+		return -errno;
+	}
+	st->tree[0] = '\0';
+	if (s->opts.sync_full) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/blobs", s->dir);
+		int r = fsync_dir(dir);
+		if (r == 0) {
+			snprintf(dir, sizeof(dir), "%s/trees", s->dir);
+			r = fsync_dir(dir);
+		}
+		return r;
+	}
+	return 0;
+}
+
+static void unstage(struct staged *st)
+{
+	if (st->zip[0])
+		(void)unlink(st->zip);
+	if (st->tree[0])
+		(void)rm_rf(st->tree);
+}
+
+static int record(struct store *s, const struct store_publish_req *req, int revision,
+		  const char *digest, const struct staged *sg, const struct strv *warnings)
+{
+	int64_t t = store_now_ns();
+	sqlite3_stmt *st;
+	sqlite3_int64 id;
+	int r = db_write_begin(s->db);
+
+	if (r < 0)
+		return r;
+	st = db_prep(s->db, "INSERT INTO revisions(revision, sha256, digest, size, published)"
+			    " VALUES(?, ?, ?, ?, ?)");
+	if (!st)
+		return db_write_end(s->db, -EIO);
+	sqlite3_bind_int(st, 1, revision);
+	sqlite3_bind_text(st, 2, sg->sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)sg->size);
+	sqlite3_bind_int64(st, 5, t);
+	r = db_errno(sqlite3_step(st));
+	db_reset(st);
+	st = db_prep(s->db, "SELECT last_insert_rowid()");
+	if (r == 0 && !st)
+		r = -EIO;
+	if (r == 0) {
+		sqlite3_step(st);
+		id = sqlite3_column_int64(st, 0);
+		db_reset(st);
+	}
+	for (size_t i = 0; r == 0 && i < req->n_urls; i++) {
+		st = db_prep(s->db, "INSERT INTO url_revs VALUES(?, ?, ?, ?, ?)");
+		if (!st) {
+			r = -EIO;
+			break;
+		}
+		store_bind_url(st, 1, &req->urls[i]);
+		sqlite3_bind_int(st, 4, revision);
+		sqlite3_bind_int64(st, 5, id);
+		r = db_errno(sqlite3_step(st));
+		db_reset(st);
+		st = db_prep(s->db, "INSERT INTO urls VALUES(?, ?, ?, ?) ON CONFLICT DO UPDATE"
+				    " SET max_revision = max(max_revision, excluded.max_revision)");
+		if (r == 0 && !st)
+			r = -EIO;
+		if (r == 0) {
+			store_bind_url(st, 1, &req->urls[i]);
+			sqlite3_bind_int(st, 4, revision);
+			r = db_errno(sqlite3_step(st));
+			db_reset(st);
+		}
+	}
+	if (r == 0)
+		r = store_event_insert(s, EVENT_PUBLISHED, req->urls, req->n_urls, revision, digest,
+				 NULL, warnings, t);
+	r = db_write_end(s->db, r);
+	if (r == 0) {
+		atomic_store(&s->changed_ns, t);
+		atomic_store(&s->events_ns, t);
+	}
+	return r;
+}
+
+static int raw_digest(const char *path, char *out, size_t len)
+{
+	char hex[65];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = sha256_fd(fd, hex, NULL);
+	close(fd);
+	if (r == 0)
+		snprintf(out, len, "sha256:%s", hex);
+	return r;
+}
+
+static int check_names(const struct charm *c, const struct store_publish_req *req,
+		       struct strv *errors)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < req->n_urls; i++) {
+		if (strcmp(charm_name(c), req->urls[i].name) == 0)
+			continue;
+		(void)strv_pushf(errors, "charm name \"%s\" does not match URL name \"%s\"",
+				 charm_name(c), req->urls[i].name);
+		r = -EINVAL;
+	}
+	return r;
+}
+
+static int publish_locked(struct store *s, const struct store_publish_req *req,
+			  const struct charm *c, const char *digest,
+			  const struct strv *warnings, int *ret_revision, struct strv *errors)
+{
+	struct staged sg = { .zip = "", .tree = "" };
+	int revision, r;
+
+	r = next_revision(s, req, digest, &revision);
+	if (r == -EEXIST) {
+		(void)strv_push(errors, "charm is up-to-date");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	r = stage(s, c, revision, &sg);
+	if (r == 0)
+		r = install(s, &sg);
+	if (r == 0)
+		r = record(s, req, revision, digest, &sg, warnings);
+	unstage(&sg);
+	if (r < 0) {
+		(void)strv_pushf(errors, "cannot store charm: %s", strerror(-r));
+		return r;
+	}
+	*ret_revision = revision;
+	return 0;
+}
+
+/*
+ * Takes the target URLs' update locks for the publish (id receives the
+ * lock to release, "" when the caller's own lock_id covers them).
+ */
+static int publish_lock(struct store *s, const struct store_publish_req *req,
+			char id[LOCK_ID_LEN + 1], struct strv *errors)
+{
+	struct lock_holder h = { .pid = getpid(), .uid = getuid(), .command = "charmfs publish" };
+	int r;
+
+	id[0] = '\0';
+	if (req->lock_id)
+		r = lock_check(s->db, req->urls, req->n_urls, req->lock_id, lock_now());
+	else
+		r = lock_take(s->db, req->urls, req->n_urls, &h, lock_now(), s->opts.lock_timeout,
+			      id, NULL);
+	if (r == -EEXIST || r == -EBUSY) {
+		(void)strv_push(errors, "charm update in progress");
+		r = -EBUSY;
+	}
+	return r;
+}
+
+int store_publish(struct store *s, const struct store_publish_req *req, int *ret_revision,
+		  struct strv *errors)
+{
+	struct strv warnings = { 0 };
+	struct charm *c = NULL;
+	char digest[160] = "", lock_id[LOCK_ID_LEN + 1];
+	int r;
+
+	if (req->n_urls == 0)
+		return -EINVAL;
+	r = publish_lock(s, req, lock_id, errors);
+	if (r < 0)
+		return r;
+	r = charm_open(req->path, &s->opts.limits, &c, errors, &warnings);
+	if (r == 0)
+		r = check_names(c, req, errors);
+	if (r == -EINVAL || r == -EFBIG) {
+		if (req->digest)
+			snprintf(digest, sizeof(digest), "%s", req->digest);
+		else if (c)
+			snprintf(digest, sizeof(digest), "%s", charm_digest(c));
+		else if (raw_digest(req->path, digest, sizeof(digest)) < 0)
+			snprintf(digest, sizeof(digest), "unknown");
+		(void)store_log_error_event(s, req->urls, req->n_urls, digest, errors, &warnings);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	snprintf(digest, sizeof(digest), "%s", req->digest ? req->digest : charm_digest(c));
+	pthread_mutex_lock(&s->pub_lock);
+	r = publish_locked(s, req, c, digest, &warnings, ret_revision, errors);
+	pthread_mutex_unlock(&s->pub_lock);
+out:
+	if (lock_id[0] && lock_release(s->db, lock_id) < 0)
+		(void)strv_push(errors, "cannot release the publish's update lock");
+	charm_free(c);
+	strv_clear(&warnings);
+	return r;
+}
+
