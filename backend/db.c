@@ -108,11 +108,11 @@ static int conn_setup(sqlite3 *sql, bool sync_full)
 {
 	static const char *const pragmas_normal[] = {
 		"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
-		"PRAGMA temp_store=MEMORY", NULL,
+		"PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456", NULL,
 	};
 	static const char *const pragmas_full[] = {
 		"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
-		"PRAGMA temp_store=MEMORY", NULL,
+		"PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=268435456", NULL,
 	};
 	const char *const *p = sync_full ? pragmas_full : pragmas_normal;
 

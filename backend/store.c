@@ -241,7 +241,8 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	s->lock_fd = -1;
 	s->opts = *o;
 	s->backup = backup_state_new();
-	if (!s->backup) {
+	if (!s->backup || store_trees_init(s) < 0) {
+		backup_state_free(s->backup);
 		free(s);
 		return -ENOMEM;
 	}
@@ -300,8 +301,6 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 			r = store_sweep_orphans(s, "blobs", ".charm", true, NULL);
 		if (r == 0)
 			r = store_sweep_orphans(s, "trees", "", true, NULL);
-		if (r == 0)
-			r = store_rebuild_missing_trees(s);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot initialise %s: %s", s->dir, strerror(-r));
 			goto fail;
@@ -323,6 +322,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_trees_stop(s);
 	db_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);

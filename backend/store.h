@@ -95,6 +95,11 @@ struct store_rev {
 
 /* One revision of u; -ENOENT when u has no such revision. */
 int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret) WUR;
+/*
+ * Makes sure the extracted tree of the archive with this SHA-256 exists
+ * (trees are made after a publish returns, or on first need). 0 or -errno.
+ */
+int store_tree_ready(struct store *s, const char *sha256) WUR;
 /* Paths of a stored archive and its extracted tree. */
 void store_blob_path(const struct store *s, const char *sha256, char *out, size_t len);
 void store_tree_path(const struct store *s, const char *sha256, char *out, size_t len);

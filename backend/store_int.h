@@ -25,6 +25,7 @@ struct store {
 	_Atomic int64_t changed_ns;
 	_Atomic int64_t events_ns;
 	struct backup_state *backup;
+	struct tree_worker *trees;
 };
 
 
@@ -35,8 +36,10 @@ bool store_sha_referenced(struct store *s, const char *sha);
 /* Lists (and with remove, deletes) files of STOREDIR/sub no revision references. */
 int store_sweep_orphans(struct store *s, const char *sub, const char *suffix, bool remove,
 			struct strv *notes);
-int store_rebuild_tree(struct store *s, const char *sha, int revision);
-int store_rebuild_missing_trees(struct store *s);
+/* Trees (storetree.c): set up / stop the worker, queue a tree. */
+int store_trees_init(struct store *s);
+void store_trees_stop(struct store *s);
+void store_tree_later(struct store *s, const char *sha);
 /* Inserts an event inside the caller's write transaction. */
 int store_event_insert(struct store *s, int kind, const struct url *urls, size_t n_urls,
 		       int revision, const char *digest, const struct strv *errors,

@@ -1,8 +1,6 @@
 /*
  * Checking and repairing a store (charmfs --check [--repair]), and the
- * start-up chores that keep STOREDIR consistent: removing files no
- * revision references, and rebuilding the extracted trees a restored
- * backup copy does not carry.
+ * start-up chore of removing files no revision references.
  */
 #include "config.h"
 
@@ -76,39 +74,6 @@ int store_sweep_orphans(struct store *s, const char *sub, const char *suffix, bo
 }
 
 /* The newest time in a one-value query, or fallback when there is none. */
-/*
- * Recreates the trees of revisions whose tree is missing (a store restored
- * from a backup/ copy holds only the database and the archives).
- */
-int store_rebuild_missing_trees(struct store *s)
-{
-	sqlite3_stmt *st = db_prep(s->db, "SELECT sha256, min(revision) FROM revisions GROUP BY sha256");
-	struct strv shas = { 0 }, revs = { 0 };
-	char path[PATH_MAX];
-	struct stat sb;
-	int rc, r = 0;
-
-	if (!st)
-		return -EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *sha = (const char *)sqlite3_column_text(st, 0);
-		store_tree_path(s, sha, path, sizeof(path));
-		if (stat(path, &sb) == 0)
-			continue;
-		(void)strv_push(&shas, sha);
-		(void)strv_pushf(&revs, "%d", sqlite3_column_int(st, 1));
-	}
-	db_reset(st);
-	for (size_t i = 0; r == 0 && i < shas.n && i < revs.n; i++) {
-		int rev = 0;
-		if (parse_nonneg_int(revs.v[i], &rev) == 0)
-			r = store_rebuild_tree(s, shas.v[i], rev);
-	}
-	strv_clear(&shas);
-	strv_clear(&revs);
-	return r;
-}
-
 /* ---- checking --------------------------------------------------------------- */
 
 static int check_integrity(struct store *s, struct strv *problems)
@@ -127,35 +92,6 @@ static int check_integrity(struct store *s, struct strv *problems)
 	if (rc != SQLITE_DONE)
 		(void)strv_pushf(problems, "database: %s", db_errmsg(s->db));
 	return 0;
-}
-
-int store_rebuild_tree(struct store *s, const char *sha, int revision)
-{
-	struct charm_limits lim;
-	struct strv e = { 0 }, w = { 0 };
-	struct charm *c = NULL;
-	char blob[PATH_MAX], tree[PATH_MAX];
-	int fd, r;
-
-	charm_limits_default(&lim);
-	store_blob_path(s, sha, blob, sizeof(blob));
-	store_tree_path(s, sha, tree, sizeof(tree));
-	r = charm_open(blob, &lim, &c, &e, &w);
-	if (r == 0) {
-		(void)rm_rf(tree);
-		r = mkdir_p(tree);
-	}
-	fd = r == 0 ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
-	if (r == 0 && fd < 0)
-		r = -errno;
-	if (r == 0)
-		r = charm_store(c, revision, fd, tree);
-	if (fd >= 0)
-		close(fd);
-	charm_free(c);
-	strv_clear(&e);
-	strv_clear(&w);
-	return r;
 }
 
 static void check_revision(struct store *s, const char *sha, uint64_t size, int revision,
@@ -178,7 +114,7 @@ static void check_revision(struct store *s, const char *sha, uint64_t size, int 
 	store_tree_path(s, sha, path, sizeof(path));
 	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return;
-	if (repair && store_rebuild_tree(s, sha, revision) == 0)
+	if (repair && store_tree_ready(s, sha) == 0)
 		return;
 	/* Trees are derived from archives and rebuilt when the store is next mounted. */
 	(void)strv_pushf(notes, "tree %s: missing (rebuilt from its archive at the next start)",

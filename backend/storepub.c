@@ -1,8 +1,8 @@
 /*
  * Publishing (SPEC §4.2): lock the target URLs, validate the archive,
  * compute the revision over the URL set (or refuse a redundant update),
- * write the stored archive and tree under tmp/, move them to their
- * content-addressed names, then record revision, URLs and event in one
+ * write the stored archive under tmp/, move it to its content-addressed
+ * name, then record revision, URLs and event in one
  * transaction. A crash before the commit leaves only unreferenced files,
  * which the next start removes.
  */
@@ -81,41 +81,28 @@ static int next_revision(struct store *s, const struct store_publish_req *req,
 
 struct staged {
 	char zip[PATH_MAX];
-	char tree[PATH_MAX];
 	char sha256[65];
 	uint64_t size;
 };
 
-static int sync_tree_file(const struct store *s, int fd)
-{
-	return s->opts.sync_full && fsync(fd) < 0 ? -errno : 0;
-}
-
-/* Writes the stored archive and tree under tmp/ and hashes the archive. */
+/* Writes the stored archive under tmp/ and hashes it (the tree comes later). */
 static int stage(struct store *s, const struct charm *c, int revision, struct staged *out)
 {
 	int fd, r;
 
 	snprintf(out->zip, sizeof(out->zip), "%s/tmp/pub-XXXXXX", s->dir);
-	snprintf(out->tree, sizeof(out->tree), "%s/tmp/tree-XXXXXX", s->dir);
-	if (!mkdtemp(out->tree)) {
-		out->tree[0] = '\0';
-		return -errno;
-	}
-	if (chmod(out->tree, 0755) < 0)
-		return -errno;
 	fd = mkostemp(out->zip, O_CLOEXEC);
 	if (fd < 0) {
 		out->zip[0] = '\0';
 		return -errno;
 	}
-	r = charm_store(c, revision, fd, out->tree);
+	r = charm_store(c, revision, fd, NULL);
 	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		r = -errno;
 	if (r == 0)
 		r = sha256_fd(fd, out->sha256, &out->size);
-	if (r == 0)
-		r = sync_tree_file(s, fd);
+	if (r == 0 && s->opts.sync_full && fsync(fd) < 0)
+		r = -errno;
 	if (fchmod(fd, 0444) < 0 && r == 0)
 		r = -errno;
 	close(fd);
@@ -125,42 +112,24 @@ static int stage(struct store *s, const struct charm *c, int revision, struct st
 /* Moves staged files to their content-addressed names. */
 static int install(struct store *s, struct staged *st)
 {
-	char blob[PATH_MAX], tree[PATH_MAX];
+	char blob[PATH_MAX], dir[PATH_MAX];
 	struct stat sb;
 
 	store_blob_path(s, st->sha256, blob, sizeof(blob));
-	store_tree_path(s, st->sha256, tree, sizeof(tree));
 	if (stat(blob, &sb) == 0) {
 		(void)unlink(st->zip);
 	} else if (rename(st->zip, blob) < 0) {
 		return -errno;
 	}
 	st->zip[0] = '\0';
-	if (stat(tree, &sb) == 0) {
-		(void)rm_rf(st->tree);
-	} else if (rename(st->tree, tree) < 0) {
-		return -errno;
-	}
-	st->tree[0] = '\0';
-	if (s->opts.sync_full) {
-		char dir[PATH_MAX];
-		snprintf(dir, sizeof(dir), "%s/blobs", s->dir);
-		int r = fsync_dir(dir);
-		if (r == 0) {
-			snprintf(dir, sizeof(dir), "%s/trees", s->dir);
-			r = fsync_dir(dir);
-		}
-		return r;
-	}
-	return 0;
+	snprintf(dir, sizeof(dir), "%s/blobs", s->dir);
+	return s->opts.sync_full ? fsync_dir(dir) : 0;
 }
 
 static void unstage(struct staged *st)
 {
 	if (st->zip[0])
 		(void)unlink(st->zip);
-	if (st->tree[0])
-		(void)rm_rf(st->tree);
 }
 
 static int record(struct store *s, const struct store_publish_req *req, int revision,
@@ -258,7 +227,7 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 			  const struct charm *c, const char *digest,
 			  const struct strv *warnings, int *ret_revision, struct strv *errors)
 {
-	struct staged sg = { .zip = "", .tree = "" };
+	struct staged sg = { .zip = "" };
 	int revision, r;
 
 	r = next_revision(s, req, digest, &revision);
@@ -273,6 +242,8 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 		r = install(s, &sg);
 	if (r == 0)
 		r = record(s, req, revision, digest, &sg, warnings);
+	if (r == 0)
+		store_tree_later(s, sg.sha256);
 	unstage(&sg);
 	if (r < 0) {
 		(void)strv_pushf(errors, "cannot store charm: %s", strerror(-r));

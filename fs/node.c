@@ -84,7 +84,11 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 {
 	char real[PATH_MAX];
 	struct stat st;
+	bool tree = strcmp(cp->v[i], "files") == 0 || strcmp(cp->v[i], "metadata.yaml") == 0 ||
+		    strcmp(cp->v[i], "config.yaml") == 0;
 
+	if (tree && store_tree_ready(c->store, n->rev.sha256) < 0)
+		return -EIO;
 	if (strcmp(cp->v[i], "files") == 0) {
 		size_t off = 0;
 		n->kind = N_CH_TREE;
@@ -125,8 +129,9 @@ static int resolve_name_child(const struct node_ctx *c, const struct comps *cp, 
 		return r < 0 ? r : store_get_rev(c->store, &n->url, n->revision, &n->rev);
 	}
 	if (i + 1 == cp->n && strcmp(cp->v[i], "events") == 0) {
+		int latest;
 		n->kind = N_CH_EVENTS;
-		return 0;
+		return store_latest(c->store, &n->url, &latest) < 0 ? -ENOENT : 0;
 	}
 	if (!parse_rev(cp->v[i], &n->revision))
 		return -ENOENT;
@@ -161,12 +166,10 @@ static int resolve_charms(const struct node_ctx *c, const struct comps *cp, stru
 	if (!url_valid_name(cp->v[i]))
 		return -ENOENT;
 	snprintf(n->url.name, sizeof(n->url.name), "%s", cp->v[i]);
-	if (store_latest(c->store, &n->url, &latest) < 0)
-		return -ENOENT;
 	n->kind = N_CH_NAME;
-	if (++i == cp->n)
-		return 0;
-	return resolve_name_child(c, cp, i, n);
+	if (++i < cp->n)
+		return resolve_name_child(c, cp, i, n);
+	return store_latest(c->store, &n->url, &latest) < 0 ? -ENOENT : 0;
 }
 
 static int resolve_publish(const struct node_ctx *c, const struct comps *cp, struct node *n)
@@ -516,6 +519,8 @@ static int list_rev(const struct node_ctx *c, const struct node *n, node_list_cb
 	struct stat st;
 	int r = 0;
 
+	if (store_tree_ready(c->store, n->rev.sha256) < 0)
+		return -EIO;
 	cfg.kind = N_CH_FILE;
 	cfg.file = RF_CONFIG;
 	node_real_path(c, &cfg, real, sizeof(real));
