@@ -715,3 +715,57 @@ void counter_result_free(struct counter_result *res)
 	res->rows = NULL;
 	res->n = 0;
 }
+
+/* ---- checking --------------------------------------------------------------- */
+
+/*
+ * Each query lists keys whose stored totals disagree with the rows they
+ * summarise: a key's count with its per-minute, day and week rows, a key's
+ * sub with its children, and the prefix rollups with their children's rows.
+ */
+static const struct {
+	const char *what;
+	const char *sql;
+} counter_checks[] = {
+	{ "count differs from its per-minute counts",
+	  "SELECT k.k FROM counter_keys k LEFT JOIN (SELECT k, sum(count) c FROM counter_raw"
+	  " GROUP BY k) r ON r.k = k.k WHERE k.count != coalesce(r.c, 0) LIMIT 20" },
+	{ "count differs from its day rollup",
+	  "SELECT k.k FROM counter_keys k LEFT JOIN (SELECT k, sum(count) c FROM counter_day"
+	  " GROUP BY k) r ON r.k = k.k WHERE k.count != coalesce(r.c, 0) LIMIT 20" },
+	{ "count differs from its week rollup",
+	  "SELECT k.k FROM counter_keys k LEFT JOIN (SELECT k, sum(count) c FROM counter_week"
+	  " GROUP BY k) r ON r.k = k.k WHERE k.count != coalesce(r.c, 0) LIMIT 20" },
+	{ "prefix total differs from its children",
+	  "SELECT p.k FROM counter_keys p LEFT JOIN (SELECT parent, sum(count + sub) c"
+	  " FROM counter_keys WHERE parent IS NOT NULL GROUP BY parent) ch ON ch.parent = p.k"
+	  " WHERE p.sub != coalesce(ch.c, 0) LIMIT 20" },
+	{ "prefix day rollup differs from its children",
+	  "SELECT x.k FROM (SELECT c.parent AS k, d.day, sum(d.count) s FROM counter_keys c"
+	  " JOIN (SELECT k, day, count FROM counter_day UNION ALL"
+	  " SELECT k, day, count FROM counter_pday) d ON d.k = c.k"
+	  " WHERE c.parent IS NOT NULL GROUP BY c.parent, d.day) x"
+	  " LEFT JOIN counter_pday p ON p.k = x.k AND p.day = x.day"
+	  " WHERE coalesce(p.count, 0) != x.s LIMIT 20" },
+};
+
+int counter_check(struct db *db, struct strv *problems)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(counter_checks); i++) {
+		sqlite3_stmt *st = db_prep(db, counter_checks[i].sql);
+		int rc;
+		if (!st)
+			return -EIO;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			(void)strv_pushf(problems, "counter key %s: %s",
+					 (const char *)sqlite3_column_text(st, 0), counter_checks[i].what);
+			r = -EIO;
+		}
+		db_reset(st);
+		if (rc != SQLITE_DONE)
+			return db_errno(rc);
+	}
+	return r;
+}

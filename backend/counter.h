@@ -121,6 +121,14 @@ struct counter_result {
 int counter_query(struct db *db, const struct counter_req *req, struct counter_result *ret) WUR;
 void counter_result_free(struct counter_result *res);
 
+/*
+ * Verifies that every key's totals agree with the per-minute counts and
+ * the day, week and prefix rollups (charmfs --check). One message per
+ * disagreement goes to problems. 0 when all agree, -EIO when not, or
+ * another -errno when the check cannot run.
+ */
+int counter_check(struct db *db, struct strv *problems) WUR;
+
 /* ---- formats and parsing (counterfmt.c) --------------------------------- */
 
 enum counter_fmt {

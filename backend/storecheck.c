@@ -18,6 +18,7 @@
 #include <dirent.h>
 
 #include "charm.h"
+#include "counter.h"
 #include "store_int.h"
 #include "banned.h"
 
@@ -141,6 +142,8 @@ int store_check(struct store *s, bool repair, struct strv *problems, struct strv
 	db_reset(st);
 	if (rc != SQLITE_DONE)
 		(void)strv_pushf(problems, "database: %s", db_errmsg(s->db));
+	if (counter_check(s->db, problems) < 0 && !problems->n)
+		(void)strv_push(problems, "counters: cannot check");
 	(void)store_sweep_orphans(s, "blobs", ".charm", repair, notes);
 	(void)store_sweep_orphans(s, "trees", "", repair, notes);
 	return problems->n ? -EIO : 0;

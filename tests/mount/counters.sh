@@ -96,4 +96,10 @@ stop_daemon
 start_daemon -o stats=0
 cat "$A" > /dev/null
 expect_eq "stats=0" 2 "$(cat "$C/charm-bundle/trusty/wordpress/counter.value")"
+stop_daemon
+
+# --check verifies that counters and their rollups agree.
+check "--check with counters" "$CHARMFS" --check "$STORE"
+sqlite3 "$STORE/charmfs.db" "UPDATE counter_keys SET count = count + 1 WHERE k = (SELECT k FROM counter_keys WHERE count > 0 LIMIT 1)"
+expect_errno "--check finds a damaged counter" "counter key" "$CHARMFS" --check "$STORE"
 finish
