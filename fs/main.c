@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,7 +315,9 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	if (opts.max_idle_threads != UINT_MAX)
 		fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
 	fuse_loop_cfg_set_max_threads(loop, MAX_THREADS);
-	ret = fuse_session_loop_mt(fs.se, loop) == 0 ? 0 : 1;
+	r = fuse_session_loop_mt(fs.se, loop);
+	/* libfuse reports the signal that ended the loop: SIGTERM/SIGINT/SIGHUP are a clean stop. */
+	ret = r == 0 || r == SIGTERM || r == SIGINT || r == SIGHUP ? 0 : 1;
 	fuse_loop_cfg_destroy(loop);
 	fs_log(LOG_INFO, "unmounted %s", opts.mountpoint);
 out_notify:

@@ -155,4 +155,16 @@ start_daemon
 expect_eq "the store is whole after --check and --repair" "$before" "$(full_state)"
 check "publish/trusty lists empty after a remount" test -z "$(ls -A "$MNT/publish/trusty")"
 check "daemon still running" daemon_alive
+
+# SIGTERM shuts down cleanly: exit status 0, unmounted, nothing lost.
+cp "$T/wp1.charm" "$MNT/publish/trusty/wordpress.charm" 2>/dev/null || true
+state=$(full_state)
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+expect_eq "SIGTERM exit status" 0 "$?"
+DAEMON_PID=
+check "SIGTERM unmounts" sh -c "! mountpoint -q '$MNT'"
+check "--check after SIGTERM" "$CHARMFS" --check "$STORE"
+start_daemon
+expect_eq "nothing lost over SIGTERM" "$state" "$(full_state)"
 finish
