@@ -12,7 +12,7 @@
  * directory too, because libarchive reports fifo entries as regular files.
  *
  * charm_store() reads the source again, re-hashing every entry against the
- * list charm_open() made (the file may have changed in between: -EIO), and
+ * list charm_open() made (the file may have changed in between: -ESTALE), and
  * writes the stored zip and optionally the tree. Extraction works relative
  * to a directory descriptor with O_NOFOLLOW on every component and
  * O_CREAT|O_EXCL on every file, so even an unexpected symlink is never
@@ -496,7 +496,13 @@ static int open_archive(struct reader *rd, const char *path, int *fd)
 		return too_big(strv_pushf(rd->errors, "archive is %llu bytes, over the limit of %llu bytes",
 					  (unsigned long long)rd->archive_size,
 					  (unsigned long long)rd->lim->max_archive));
-	r = charmcheck_zip_fifos(*fd, rd->archive_size, rd->lim->max_entries, &rd->fifos);
+	struct strv nul = { 0 };
+	r = charmcheck_zip_fifos(*fd, rd->archive_size, rd->lim->max_entries, &rd->fifos, &nul);
+	for (size_t i = 0; r == 0 && i < nul.n; i++)
+		r = refuse(rd->errors, "entry name contains a NUL byte: ", nul.v[i], "");
+	strv_clear(&nul);
+	if (r < 0)
+		return r;
 	if (rd->fifos.n)
 		qsort(rd->fifos.v, rd->fifos.n, sizeof(*rd->fifos.v), cmp_strp);
 	if (r == 0)
@@ -568,6 +574,16 @@ const char *charm_digest(const struct charm *c)
 	return c->digest;
 }
 
+uint64_t charm_disk_estimate(const struct charm *c)
+{
+	uint64_t total = 0;
+
+	/* Each entry rounded up to whole 4 KiB blocks, plus one block of metadata. */
+	for (size_t i = 0; i < c->n_entries; i++)
+		total += (c->entries[i].size + 4095) / 4096 * 4096 + 4096;
+	return total;
+}
+
 const struct charm_meta *charm_meta(const struct charm *c)
 {
 	return c->meta;
@@ -585,7 +601,24 @@ struct store {
 	struct archive *w;
 	int root; /* tree_dir, or -1 */
 	unsigned char *chunk;
+	int out_fd;
+	int out_err; /* the first write error on out_fd, as -errno */
 };
+
+/*
+ * The zip writer's output. A write error is recorded and hidden from
+ * libarchive, which would otherwise leak its deflate stream when an entry
+ * fails half-way (libarchive 3.6); charm_store() returns the recorded error.
+ */
+static la_ssize_t store_write(struct archive *a, void *ud, const void *buf, size_t n)
+{
+	struct store *st = ud;
+
+	(void)a;
+	if (st->out_err == 0)
+		st->out_err = write_all(st->out_fd, buf, n);
+	return (la_ssize_t)n;
+}
 
 struct store_sink {
 	struct archive *w;
@@ -599,7 +632,7 @@ static int store_sink_add(void *ctx, const void *p, size_t n)
 
 	s->seen += n;
 	if (s->seen > s->expect)
-		return -EIO;
+		return -ESTALE;
 	if (archive_write_data(s->w, p, n) != (la_ssize_t)n)
 		return archive_errno_of(s->w, true);
 	return s->fd >= 0 ? write_all(s->fd, p, n) : 0;
@@ -730,9 +763,9 @@ static int store_data(struct store *st, const struct charm_entry *e, int fd)
 	int r = stream_data(st->src, st->chunk, store_sink_add, &s, sha, &size);
 
 	if (r == -EINVAL)
-		return -EIO;
+		return -ESTALE;
 	if (r == 0 && (size != e->size || memcmp(sha, e->sha256, sizeof(sha)) != 0))
-		r = -EIO;
+		r = -ESTALE;
 	return r;
 }
 
@@ -778,7 +811,7 @@ static int store_revision(struct store *st, int revision)
 	return r;
 }
 
-/* The next source entry that charm_open() kept, or NULL at the end. -EIO if it differs. */
+/* The next source entry that charm_open() kept, or NULL at the end. -ESTALE if it differs. */
 static int next_source_entry(struct store *st, size_t idx, bool *ret_end)
 {
 	struct archive_entry *ae;
@@ -791,17 +824,17 @@ static int next_source_entry(struct store *st, size_t idx, bool *ret_end)
 		int r = archive_read_next_header(st->src, &ae);
 		if (r == ARCHIVE_EOF) {
 			*ret_end = true;
-			return want ? -EIO : 0;
+			return want ? -ESTALE : 0;
 		}
 		raw = r < ARCHIVE_WARN ? NULL : raw_name(ae);
-		r = raw ? charmcheck_name(raw, &scratch, &name) : -EIO;
+		r = raw ? charmcheck_name(raw, &scratch, &name) : -ESTALE;
 		strv_clear(&scratch);
 		if (r < 0)
-			return r == -ENOMEM ? r : -EIO;
+			return r == -ENOMEM ? r : -ESTALE;
 		if (name[0] == '\0' && archive_entry_filetype(ae) == AE_IFDIR)
 			continue;
 		*ret_end = false;
-		return want && strcmp(name, want->name) == 0 ? 0 : -EIO;
+		return want && strcmp(name, want->name) == 0 ? 0 : -ESTALE;
 	}
 }
 
@@ -830,7 +863,7 @@ static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *s
 	if (r == 0)
 		r = zip_reader(*src_fd, &st->src);
 	if (r == -EINVAL)
-		r = -EIO;
+		r = -ESTALE;
 	if (r < 0)
 		return r;
 	st->w = archive_write_new();
@@ -839,7 +872,7 @@ static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *s
 	if (archive_write_set_format_zip(st->w) != ARCHIVE_OK ||
 	    archive_write_zip_set_compression_deflate(st->w) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(st->w, 1) != ARCHIVE_OK ||
-	    archive_write_open_fd(st->w, zip_fd) != ARCHIVE_OK)
+	    archive_write_open2(st->w, st, NULL, store_write, NULL, NULL) != ARCHIVE_OK)
 		return archive_errno_of(st->w, true);
 	if (tree_dir) {
 		st->root = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -851,7 +884,7 @@ static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *s
 
 int charm_store(const struct charm *c, int revision, int zip_fd, const char *tree_dir)
 {
-	struct store st = { .c = c, .root = -1 };
+	struct store st = { .c = c, .root = -1, .out_fd = zip_fd };
 	int src_fd = -1, r;
 
 	if (revision < 0)
@@ -864,6 +897,8 @@ int charm_store(const struct charm *c, int revision, int zip_fd, const char *tre
 		r = store_entries(&st);
 	if (r == 0 && archive_write_close(st.w) != ARCHIVE_OK)
 		r = archive_errno_of(st.w, true);
+	if (st.out_err < 0 && (r == 0 || r == -EIO || r == -ESTALE))
+		r = st.out_err;
 	archive_write_free(st.w);
 	archive_read_free(st.src);
 	if (src_fd >= 0)

@@ -49,6 +49,8 @@ const char *charm_name(const struct charm *c);
 /* "sha256:" + hex of the content digest (SPEC §4.2; doc/internals.md). */
 const char *charm_digest(const struct charm *c);
 const struct charm_meta *charm_meta(const struct charm *c);
+/* Bytes of disk the extracted tree will take, roughly (entries in 4 KiB blocks). */
+uint64_t charm_disk_estimate(const struct charm *c);
 /* NULL when the archive has no config.yaml. */
 const struct charm_config *charm_config(const struct charm *c);
 
@@ -58,7 +60,8 @@ const struct charm_config *charm_config(const struct charm *c);
  * entry in archive order with normalised modes (0755/0644, symlinks 0777,
  * known hooks executable). When tree_dir is not NULL, also extracts the same
  * tree (including `revision`) under tree_dir, which must exist and be empty.
- * Returns 0 or -errno (-EIO when the source changed or cannot be read).
+ * Returns 0 or -errno: -ESTALE when the source is no longer what
+ * charm_open() validated (it changed or became unreadable), -EIO, -ENOSPC.
  */
 int charm_store(const struct charm *c, int revision, int zip_fd, const char *tree_dir) WUR;
 

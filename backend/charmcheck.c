@@ -508,7 +508,8 @@ static bool find_central_directory(int fd, uint64_t size, uint64_t *ret_off, uin
 	return true;
 }
 
-int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct strv *ret)
+int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct strv *ret,
+			 struct strv *ret_nul)
 {
 	uint64_t off, count;
 
@@ -521,6 +522,12 @@ int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct str
 		if (!pread_all(fd, h, sizeof(h), off) || le(h, 4) != ZIP_CDH_SIG)
 			return 0;
 		nlen = (size_t)le(h + 28, 2);
+		if (nlen <= CHARM_NAME_MAX && pread_all(fd, name, nlen, off + 46) &&
+		    memchr(name, '\0', nlen)) {
+			name[nlen] = '\0';
+			if (strv_push(ret_nul, name) < 0)
+				return -ENOMEM;
+		}
 		if (h[5] == 3 && ((le(h + 38, 4) >> 16) & S_IFMT) == S_IFIFO && nlen <= CHARM_NAME_MAX &&
 		    pread_all(fd, name, nlen, off + 46)) {
 			name[nlen] = '\0';

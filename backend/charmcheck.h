@@ -79,9 +79,11 @@ int charmcheck_tree(const struct charm_entry *e, size_t n, struct strv *errors) 
  * regular files (an Info-ZIP workaround), so this rule needs the raw
  * record. Reads at most max_entries + 1 records from fd (size bytes); a
  * directory it cannot parse yields no names, as the reader reports it.
- * 0 or -ENOMEM.
+ * Names holding a NUL byte (which libarchive would silently cut) are
+ * appended to ret_nul, up to the NUL. 0 or -ENOMEM.
  */
-int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct strv *ret) WUR;
+int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct strv *ret,
+			 struct strv *ret_nul) WUR;
 
 /* Is this the top-level `revision` entry, left out of digests and stores? */
 bool charmcheck_is_revision(const struct charm_entry *e);

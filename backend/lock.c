@@ -712,3 +712,24 @@ int lock_parse_request(const char *line, size_t len, struct lock_req *ret, char 
 	free(rq);
 	return r;
 }
+
+int lock_release_command(struct db *db, const char *command)
+{
+	static const char *const sql[] = {
+		"DELETE FROM lock_urls WHERE lock_id IN (SELECT id FROM locks WHERE command = ?)",
+		"DELETE FROM locks WHERE command = ?",
+	};
+	int r = db_write_begin(db);
+
+	for (size_t i = 0; r == 0 && i < 2; i++) {
+		sqlite3_stmt *st = db_prep(db, sql[i]);
+		if (!st) {
+			r = -EIO;
+			break;
+		}
+		sqlite3_bind_text(st, 1, command, -1, SQLITE_STATIC);
+		r = db_errno(sqlite3_step(st));
+		db_reset(st);
+	}
+	return db_write_end(db, r);
+}

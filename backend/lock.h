@@ -145,6 +145,13 @@ int lock_check(struct db *db, const struct url *urls, size_t n, const char *lock
  */
 int lock_purge(struct db *db, int64_t now, struct strv *gone) WUR;
 
+/*
+ * Releases every lock whose holder command is command, expired or not
+ * (at start-up: the locks a daemon's own publishes held when it stopped).
+ * 0 or -errno.
+ */
+int lock_release_command(struct db *db, const char *command) WUR;
+
 /* ---- locks/ctl requests ----------------------------------------------------- */
 
 enum lock_req_kind {

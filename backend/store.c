@@ -297,6 +297,9 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		goto fail;
 	if (!o->read_only) {
 		r = ensure_uuid(s);
+		/* No publish runs yet: locks left by publishes a crash interrupted go. */
+		if (r == 0)
+			r = lock_release_command(s->db, STORE_PUBLISH_HOLDER);
 		if (r == 0)
 			r = store_sweep_orphans(s, "blobs", ".charm", true, NULL);
 		if (r == 0)

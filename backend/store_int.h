@@ -15,6 +15,9 @@
 
 enum { EVENT_PUBLISHED = 1, EVENT_PUBLISH_ERROR = 2 };
 
+/* The holder command of the locks a publish takes on its own. */
+#define STORE_PUBLISH_HOLDER "charmfs publish"
+
 struct store {
 	char *dir;
 	char scratch[PATH_MAX];

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "charm.h"
@@ -223,6 +224,20 @@ static int check_names(const struct charm *c, const struct store_publish_req *re
 	return r;
 }
 
+/*
+ * The tree is made after the publish returns: refuse now (ENOSPC) when the
+ * archive, its tree and some room for the database would not fit.
+ */
+static int check_space(struct store *s, const struct charm *c)
+{
+	struct statvfs sv;
+	uint64_t need = charm_disk_estimate(c) * 2 + (1 << 20);
+
+	if (statvfs(s->dir, &sv) < 0)
+		return 0;
+	return (uint64_t)sv.f_bavail * sv.f_frsize < need ? -ENOSPC : 0;
+}
+
 static int publish_locked(struct store *s, const struct store_publish_req *req,
 			  const struct charm *c, const char *digest,
 			  const struct strv *warnings, int *ret_revision, struct strv *errors)
@@ -237,7 +252,9 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 	}
 	if (r < 0)
 		return r;
-	r = stage(s, c, revision, &sg);
+	r = check_space(s, c);
+	if (r == 0)
+		r = stage(s, c, revision, &sg);
 	if (r == 0)
 		r = install(s, &sg);
 	if (r == 0)
@@ -245,6 +262,10 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 	if (r == 0)
 		store_tree_later(s, sg.sha256);
 	unstage(&sg);
+	if (r == -ESTALE) {
+		(void)strv_push(errors, "the archive changed while it was being published");
+		return -EBUSY;
+	}
 	if (r < 0) {
 		(void)strv_pushf(errors, "cannot store charm: %s", strerror(-r));
 		return r;
@@ -260,7 +281,7 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 static int publish_lock(struct store *s, const struct store_publish_req *req,
 			char id[LOCK_ID_LEN + 1], struct strv *errors)
 {
-	struct lock_holder h = { .pid = getpid(), .uid = getuid(), .command = "charmfs publish" };
+	struct lock_holder h = { .pid = getpid(), .uid = getuid(), .command = STORE_PUBLISH_HOLDER };
 	int r;
 
 	id[0] = '\0';

@@ -44,7 +44,11 @@ struct fh {
 	struct node *node;    /* FH_INC, counter.query: the counter key */
 	struct store *backup; /* set: an open file of backup/ (keeps its snapshot live) */
 	pthread_mutex_t lock; /* FH_CTL */
+	struct fh *prev, *next; /* every open handle, for fsfile_cleanup() */
 };
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fh *handles;
 
 static struct fh *fh_new(enum fh_kind kind, int accmode)
 {
@@ -57,6 +61,12 @@ static struct fh *fh_new(enum fh_kind kind, int accmode)
 	h->accmode = accmode;
 	buf_init(&h->data, GENERATED_MAX);
 	pthread_mutex_init(&h->lock, NULL);
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles;
+	if (handles)
+		handles->prev = h;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
 	return h;
 }
 
@@ -64,6 +74,14 @@ static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_lock);
 	if (h->backup)
 		backup_put(h->backup, (int64_t)time(NULL));
 	if (h->fd >= 0)
@@ -77,6 +95,12 @@ static void fh_free(struct fh *h)
 static struct fh *fh_of(struct fuse_file_info *fi)
 {
 	return (struct fh *)(uintptr_t)fi->fh;
+}
+
+void fsfile_cleanup(void)
+{
+	while (handles)
+		fh_free(handles);
 }
 
 /* ---- publishing from scratch files ------------------------------------------ */
@@ -299,6 +323,8 @@ static int counter_write(struct fs *fs, const struct node *n, const char *data, 
 	uint64_t count = 1;
 	size_t len = size;
 
+	if (memchr(data, '\0', size))
+		return -EINVAL;
 	while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
 		len--;
 	if (len) {

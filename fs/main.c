@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fsfile.h"
 #include "http.h"
 #include "store.h"
 #include "banned.h"
@@ -322,9 +323,11 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	fs_log(LOG_INFO, "unmounted %s", opts.mountpoint);
 out_notify:
 	http_stop(http);
-	notify_stop(fs.notifier);
 out_unmount:
 	fuse_session_unmount(fs.se);
+	/* After the unmount: no invalidation can wait on a kernel lock any more. */
+	notify_stop(fs.notifier);
+	fsfile_cleanup();
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:

@@ -1,8 +1,8 @@
 /*
- * The invalidation thread. Batches are queued by request handlers and
- * processed in order; a handler waits for its own batch, with a time limit
- * so that an unexpected kernel lock can delay a reply but never hang the
- * filesystem. Paths are resolved to inode numbers when the batch runs: a
+ * Invalidation batches. Each batch runs on a thread of its own (the
+ * kernel must not be told from the thread answering the request); its
+ * handler waits for it, with a time limit so that an unexpected kernel lock
+ * can delay a reply but never hang the filesystem. Paths are resolved to inode numbers when the batch runs: a
  * path the kernel never looked up has nothing cached and is skipped.
  */
 #include "config.h"
@@ -31,18 +31,15 @@ struct notify_batch {
 	size_t count;
 	bool done;
 	bool abandoned;
-	struct notify_batch *next;
 };
 
 struct notifier {
 	struct fuse_session *se;
 	struct inode_table *table;
-	pthread_t thread;
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
 	pthread_cond_t done_cond;
-	struct notify_batch *head, *tail;
-	bool stop;
+	unsigned running; /* batches whose thread has not finished */
+	pthread_cond_t idle_cond;
 };
 
 static void batch_free(struct notify_batch *b)
@@ -67,31 +64,26 @@ static void run_item(struct notifier *n, const struct item *it)
 		(void)fuse_lowlevel_notify_inval_inode(n->se, ino, 0, 0);
 }
 
-static void *notifier_main(void *arg)
+/*
+ * One thread per batch: a batch blocked on a directory lock held by another
+ * request never delays the batch that request itself is waiting for.
+ */
+static void *batch_main(void *arg)
 {
-	struct notifier *n = arg;
+	struct notify_batch *b = arg;
+	struct notifier *n = b->n;
 
+	for (size_t i = 0; i < b->count; i++)
+		run_item(n, &b->items[i]);
 	pthread_mutex_lock(&n->lock);
-	for (;;) {
-		while (!n->head && !n->stop)
-			pthread_cond_wait(&n->cond, &n->lock);
-		if (!n->head)
-			break;
-		struct notify_batch *b = n->head;
-		n->head = b->next;
-		if (!n->head)
-			n->tail = NULL;
-		pthread_mutex_unlock(&n->lock);
-		for (size_t i = 0; i < b->count; i++)
-			run_item(n, &b->items[i]);
-		pthread_mutex_lock(&n->lock);
-		if (b->abandoned) {
-			batch_free(b);
-		} else {
-			b->done = true;
-			pthread_cond_broadcast(&n->done_cond);
-		}
+	if (b->abandoned) {
+		batch_free(b);
+	} else {
+		b->done = true;
+		pthread_cond_broadcast(&n->done_cond);
 	}
+	if (--n->running == 0)
+		pthread_cond_broadcast(&n->idle_cond);
 	pthread_mutex_unlock(&n->lock);
 	return NULL;
 }
@@ -106,15 +98,11 @@ int notify_start(struct fuse_session *se, struct inode_table *t, struct notifier
 	n->se = se;
 	n->table = t;
 	pthread_mutex_init(&n->lock, NULL);
-	pthread_cond_init(&n->cond, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&n->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_create(&n->thread, NULL, notifier_main, n) != 0) {
-		free(n);
-		return -EAGAIN;
-	}
+	pthread_cond_init(&n->idle_cond, NULL);
 	*ret = n;
 	return 0;
 }
@@ -124,13 +112,12 @@ void notify_stop(struct notifier *n)
 	if (!n)
 		return;
 	pthread_mutex_lock(&n->lock);
-	n->stop = true;
-	pthread_cond_signal(&n->cond);
+	while (n->running)
+		pthread_cond_wait(&n->idle_cond, &n->lock);
 	pthread_mutex_unlock(&n->lock);
-	pthread_join(n->thread, NULL);
 	pthread_mutex_destroy(&n->lock);
-	pthread_cond_destroy(&n->cond);
 	pthread_cond_destroy(&n->done_cond);
+	pthread_cond_destroy(&n->idle_cond);
 	free(n);
 }
 
@@ -178,6 +165,8 @@ void notify_batch_run(struct notify_batch *b)
 {
 	struct notifier *n;
 	struct timespec deadline;
+	pthread_attr_t attr;
+	pthread_t thread;
 
 	if (!b)
 		return;
@@ -188,13 +177,21 @@ void notify_batch_run(struct notify_batch *b)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += NOTIFY_WAIT_SECONDS;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&n->lock);
-	if (n->tail)
-		n->tail->next = b;
-	else
-		n->head = b;
-	n->tail = b;
-	pthread_cond_signal(&n->cond);
+	n->running++;
+	if (pthread_create(&thread, &attr, batch_main, b) != 0) {
+		/* No thread to spare: tell the kernel from here, as a last resort. */
+		n->running--;
+		pthread_mutex_unlock(&n->lock);
+		pthread_attr_destroy(&attr);
+		for (size_t i = 0; i < b->count; i++)
+			run_item(n, &b->items[i]);
+		batch_free(b);
+		return;
+	}
+	pthread_attr_destroy(&attr);
 	while (!b->done) {
 		if (pthread_cond_timedwait(&n->done_cond, &n->lock, &deadline) == ETIMEDOUT)
 			break;

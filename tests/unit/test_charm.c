@@ -300,11 +300,11 @@ static void test_store_source_changed(void **state)
 	assert_int_equal(zipgen_write(f->src, a, ARRAY_SIZE(a)), 0);
 	assert_int_equal(open_charm(f, f->src, NULL), 0);
 	assert_int_equal(zipgen_write(f->src, b, ARRAY_SIZE(b)), 0);
-	assert_int_equal(store_to(f, 1, f->out, NULL), -EIO);
+	assert_int_equal(store_to(f, 1, f->out, NULL), -ESTALE);
 	assert_int_equal(zipgen_write(f->src, c, ARRAY_SIZE(c)), 0);
-	assert_int_equal(store_to(f, 1, f->out, NULL), -EIO);
+	assert_int_equal(store_to(f, 1, f->out, NULL), -ESTALE);
 	assert_int_equal(zipgen_write_raw(f->src, "junk", 4), 0);
-	assert_int_equal(store_to(f, 1, f->out, NULL), -EIO);
+	assert_int_equal(store_to(f, 1, f->out, NULL), -ESTALE);
 }
 
 /* ---- the digest ---- */
