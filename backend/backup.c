@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "counterlog.h"
 #include "db.h"
 #include "banned.h"
 
@@ -98,7 +99,9 @@ static int snapshot_quiesced(void *ud)
 	int r;
 
 	snprintf(path, sizeof(path), "%s/charmfs.db", a->dir);
-	r = db_backup_to(store_db(a->s), path);
+	r = counter_log_flush(store_counters(a->s));
+	if (r == 0)
+		r = db_backup_to(store_db(a->s), path);
 	return r < 0 ? r : link_blobs(a->s, a->dir);
 }
 

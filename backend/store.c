@@ -36,6 +36,7 @@
 
 #include "backup.h"
 #include "counter.h"
+#include "counterlog.h"
 #include "db.h"
 #include "lock.h"
 #include "store_int.h"
@@ -102,6 +103,11 @@ void store_opts_default(struct store_opts *o)
 struct db *store_db(struct store *s)
 {
 	return s->db;
+}
+
+struct counter_log *store_counters(struct store *s)
+{
+	return s->counters;
 }
 
 struct backup_state *store_backup(struct store *s)
@@ -300,6 +306,10 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		/* No publish runs yet: locks left by publishes a crash interrupted go. */
 		if (r == 0)
 			r = lock_release_command(s->db, STORE_PUBLISH_HOLDER);
+		if (r == 0) {
+			snprintf(path, sizeof(path), "%s/counters.log", s->dir);
+			r = counter_log_open(s->db, path, o->sync_full, &s->counters);
+		}
 		if (r == 0)
 			r = store_sweep_orphans(s, "blobs", ".charm", true, NULL);
 		if (r == 0)
@@ -326,6 +336,7 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	store_trees_stop(s);
+	counter_log_close(s->counters);
 	db_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);

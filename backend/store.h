@@ -53,6 +53,8 @@ struct db *store_db(struct store *s);
  * result (for backup snapshots, which must see archives and database agree).
  */
 int store_quiesced(struct store *s, int (*fn)(void *ud), void *ud) WUR;
+/* The counter log (counterlog.h): NULL for a store opened read-only. */
+struct counter_log *store_counters(struct store *s);
 /* The backup module's state for this store (backup.c). */
 struct backup_state *store_backup(struct store *s);
 struct backup_state *backup_state_new(void);

@@ -29,6 +29,7 @@ struct store {
 	_Atomic int64_t events_ns;
 	struct backup_state *backup;
 	struct tree_worker *trees;
+	struct counter_log *counters;
 };
 
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backup.h"
+#include "counterlog.h"
 #include "fs.h"
 #include "fsfile.h"
 #include "request.h"
@@ -304,7 +305,9 @@ static int ctl_counter_line(struct fs *fs, const struct node *n, const char *dat
 	}
 	req.tokens = tok;
 	req.n = node_tokens(n, tok);
-	r = counter_query(store_db(fs->ctx.store), &req, &res);
+	r = counter_log_flush(store_counters(fs->ctx.store));
+	if (r == 0)
+		r = counter_query(store_db(fs->ctx.store), &req, &res);
 	if (r == 0)
 		r = counter_format(&res, fmt, reply);
 	counter_result_free(&res);
@@ -337,8 +340,8 @@ static int counter_write(struct fs *fs, const struct node *n, const char *data, 
 	}
 	if (n->n_tokens == 0)
 		return -EINVAL;
-	return counter_inc(store_db(fs->ctx.store), tok, node_tokens(n, tok), count,
-			   (int64_t)time(NULL));
+	return counter_log_inc(store_counters(fs->ctx.store), tok, node_tokens(n, tok), count,
+			       (int64_t)time(NULL));
 }
 
 void fs_count_download(struct fs *fs, const struct url *u)
@@ -348,7 +351,8 @@ void fs_count_download(struct fs *fs, const struct url *u)
 
 	if (!fs->ctx.stats)
 		return;
-	r = counter_inc(store_db(fs->ctx.store), tok, u->user[0] ? 4 : 3, 1, (int64_t)time(NULL));
+	r = counter_log_inc(store_counters(fs->ctx.store), tok, u->user[0] ? 4 : 3, 1,
+			    (int64_t)time(NULL));
 	if (r < 0)
 		fs_log(LOG_WARNING, "cannot count a download of %s: %s", u->name, strerror(-r));
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "counterlog.h"
 #include "node.h"
 #include "banned.h"
 
@@ -48,6 +49,9 @@ int node_resolve_counters(const struct node_ctx *c, const char *const *v, size_t
 	const char *tok[COUNTER_MAX_DEPTH];
 	size_t i;
 
+	/* Every increment that returned is visible to what follows. */
+	if (counter_log_flush(store_counters(c->store)) < 0)
+		return -EIO;
 	ret->kind = N_CNT_DIR;
 	for (i = 1; i < n; i++) {
 		if (strncmp(v[i], "counter.", 8) == 0)
@@ -94,7 +98,9 @@ int node_content_counters(const struct node_ctx *c, const struct node *n, struct
 	default:
 		return 0;
 	}
-	r = counter_query(store_db(c->store), &req, &res);
+	r = counter_log_flush(store_counters(c->store));
+	if (r == 0)
+		r = counter_query(store_db(c->store), &req, &res);
 	if (r == 0)
 		r = counter_format(&res, fmt, out);
 	counter_result_free(&res);

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "counter.h"
+#include "counterlog.h"
 #include "internal.h"
 #include "query.h"
 #include "banned.h"
@@ -367,7 +368,9 @@ enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *
 	req.tokens = tokens;
 	fmt = counter_fmt_resolve(&req, fmt, false);
 	if (r == 0) {
-		r = counter_query(store_db(hs->store), &req, &res);
+		r = counter_log_flush(store_counters(hs->store));
+		if (r == 0)
+			r = counter_query(store_db(hs->store), &req, &res);
 		if (r == -EINVAL)
 			r = -E2BIG; /* stop before start: nothing matches, as in the original */
 	}

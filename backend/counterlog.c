@@ -1,0 +1,329 @@
+/*
+ * The counter log (see counterlog.h). Record format, one line each:
+ *
+ *   SEQ TIME COUNT TOKEN<TAB>TOKEN...\n
+ *
+ * Tokens never hold control characters (counter_token_valid()), so tabs
+ * and newlines delimit them safely. The log is truncated after each batch
+ * is committed, so it only ever holds increments the database may lack.
+ * A batch is applied in one write transaction that also stores the last
+ * sequence number it holds (meta 'counter_log_seq'); a record whose number
+ * is not above it was applied already and is skipped on replay. A torn
+ * last line (power loss) is ignored: its write() never returned.
+ *
+ * A worker thread applies pending increments a moment after they arrive,
+ * started on first use because the daemon forks after opening the store.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "counter.h"
+#include "counterlog.h"
+#include "banned.h"
+
+#define APPLY_DELAY_MS 50
+#define LINE_MAX_BYTES (64 + COUNTER_MAX_DEPTH * (COUNTER_MAX_TOKEN + 1))
+
+struct record {
+	uint64_t seq;
+	int64_t time;
+	uint64_t count;
+	size_t n;
+	char *tokens[COUNTER_MAX_DEPTH];
+};
+
+struct counter_log {
+	struct db *db;
+	int fd;
+	bool sync_full;
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond;
+	uint64_t next_seq;
+	struct record *pending;
+	size_t n_pending;
+	pthread_t thread;
+	bool running, stop;
+};
+
+static void record_free(struct record *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->tokens[i]);
+}
+
+static void pending_clear(struct counter_log *l)
+{
+	for (size_t i = 0; i < l->n_pending; i++)
+		record_free(&l->pending[i]);
+	l->n_pending = 0;
+}
+
+static int meta_seq(struct db *db, uint64_t *ret)
+{
+	char *v = NULL;
+	int r = db_meta_get(db, "counter_log_seq", &v);
+
+	*ret = 0;
+	if (r == -ENOENT)
+		return 0;
+	if (r == 0 && parse_u64(v, ret) < 0)
+		r = -EIO;
+	free(v);
+	return r;
+}
+
+/* Applies the pending records (seq above what the database has) in one transaction. */
+static int apply_locked(struct counter_log *l)
+{
+	uint64_t done = 0, last = 0;
+	sqlite3_stmt *st;
+	char num[32];
+	int r;
+
+	if (!l->n_pending)
+		return 0;
+	r = db_write_begin(l->db);
+	if (r < 0)
+		return r;
+	r = meta_seq(l->db, &done);
+	for (size_t i = 0; r == 0 && i < l->n_pending; i++) {
+		struct record *rec = &l->pending[i];
+		last = rec->seq > last ? rec->seq : last;
+		if (rec->seq <= done)
+			continue;
+		r = counter_inc_tx(l->db, (const char *const *)rec->tokens, rec->n, rec->count,
+				   rec->time);
+		/* A record that can no longer apply (a total would overflow) is dropped. */
+		if (r == -EINVAL || r == -EOVERFLOW)
+			r = 0;
+	}
+	if (r == 0 && last > done) {
+		st = db_prep(l->db, "INSERT OR REPLACE INTO meta VALUES('counter_log_seq', ?)");
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)last);
+		if (!st) {
+			r = -EIO;
+		} else {
+			sqlite3_bind_text(st, 1, num, -1, SQLITE_TRANSIENT);
+			r = db_errno(sqlite3_step(st));
+			db_reset(st);
+		}
+	}
+	r = db_write_end(l->db, r);
+	if (r < 0)
+		return r;
+	pending_clear(l);
+	if (ftruncate(l->fd, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int counter_log_flush(struct counter_log *l)
+{
+	int r;
+
+	if (!l)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	r = apply_locked(l);
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+static void *applier_main(void *arg)
+{
+	struct counter_log *l = arg;
+
+	pthread_mutex_lock(&l->lock);
+	while (!l->stop) {
+		if (!l->n_pending) {
+			pthread_cond_wait(&l->cond, &l->lock);
+			continue;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += APPLY_DELAY_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		if (!l->stop)
+			(void)apply_locked(l);
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+static int record_add(struct counter_log *l, uint64_t seq, int64_t t, uint64_t count,
+		      const char *const *tokens, size_t n)
+{
+	struct record *rec;
+
+	if (l->n_pending % 256 == 0) {
+		struct record *v = realloc(l->pending, (l->n_pending + 256) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->pending = v;
+	}
+	rec = &l->pending[l->n_pending];
+	memset(rec, 0, sizeof(*rec));
+	rec->seq = seq;
+	rec->time = t;
+	rec->count = count;
+	for (size_t i = 0; i < n; i++) {
+		rec->tokens[i] = strdup(tokens[i]);
+		if (!rec->tokens[i]) {
+			rec->n = i;
+			record_free(rec);
+			return -ENOMEM;
+		}
+	}
+	rec->n = n;
+	l->n_pending++;
+	return 0;
+}
+
+/* Parses one record line (without its newline); -EINVAL for a torn or foreign line. */
+static int parse_line(char *line, struct counter_log *l)
+{
+	char *p = line, *end, *tok[COUNTER_MAX_DEPTH];
+	unsigned long long v[3];
+	size_t n = 0;
+
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		v[i] = strtoull(p, &end, 10);
+		if (errno || end == p || *end != ' ')
+			return -EINVAL;
+		p = end + 1;
+	}
+	while (*p) {
+		if (n == COUNTER_MAX_DEPTH)
+			return -EINVAL;
+		tok[n++] = p;
+		p += strcspn(p, "\t");
+		if (*p)
+			*p++ = '\0';
+	}
+	if (n == 0 || v[1] > INT64_MAX)
+		return -EINVAL;
+	if (v[0] >= l->next_seq)
+		l->next_seq = v[0] + 1;
+	return record_add(l, v[0], (int64_t)v[1], v[2], (const char *const *)tok, n);
+}
+
+static int replay(struct counter_log *l, const char *path)
+{
+	char *data = NULL, *line, *nl;
+	size_t len = 0;
+	int r = read_file(path, (size_t)COUNTER_LOG_MAX_PENDING * 4 * LINE_MAX_BYTES, &data, &len);
+
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	for (line = data; (nl = memchr(line, '\n', len - (size_t)(line - data))); line = nl + 1) {
+		*nl = '\0';
+		if (parse_line(line, l) == -ENOMEM) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	free(data);
+	return r < 0 ? r : apply_locked(l);
+}
+
+int counter_log_open(struct db *db, const char *path, bool sync_full, struct counter_log **ret)
+{
+	struct counter_log *l = calloc(1, sizeof(*l));
+	uint64_t done = 0;
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->db = db;
+	l->sync_full = sync_full;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	l->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	r = l->fd < 0 ? -errno : meta_seq(db, &done);
+	l->next_seq = done + 1;
+	if (r == 0)
+		r = replay(l, path);
+	if (r < 0) {
+		counter_log_close(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+void counter_log_close(struct counter_log *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->stop = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	if (l->running)
+		pthread_join(l->thread, NULL);
+	if (l->fd >= 0) {
+		(void)apply_locked(l);
+		close(l->fd);
+	}
+	pending_clear(l);
+	free(l->pending);
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
+	free(l);
+}
+
+int counter_log_inc(struct counter_log *l, const char *const *tokens, size_t n, uint64_t count,
+		    int64_t now)
+{
+	struct buf line;
+	int r = 0;
+
+	if (!l)
+		return -EROFS;
+	if (n == 0 || n > COUNTER_MAX_DEPTH || count == 0 || count > INT64_MAX || now < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (counter_token_valid(tokens[i]) < 0)
+			return -EINVAL;
+	buf_init(&line, LINE_MAX_BYTES);
+	pthread_mutex_lock(&l->lock);
+	if (l->n_pending >= COUNTER_LOG_MAX_PENDING)
+		r = apply_locked(l);
+	if (r == 0)
+		r = buf_addf(&line, "%llu %lld %llu ", (unsigned long long)l->next_seq, (long long)now,
+			     (unsigned long long)count);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = buf_addf(&line, "%s%s", tokens[i], i + 1 < n ? "\t" : "\n");
+	if (r == 0) {
+		off_t at = lseek(l->fd, 0, SEEK_END);
+		r = write_all(l->fd, line.data, line.len);
+		/* Never leave a torn record for the next one to be glued to. */
+		if (r < 0 && at >= 0 && ftruncate(l->fd, at) < 0)
+			r = -EIO;
+	}
+	if (r == 0 && l->sync_full && fdatasync(l->fd) < 0)
+		r = -errno;
+	if (r == 0)
+		r = record_add(l, l->next_seq++, now, count, tokens, n);
+	if (r == 0 && !l->running && !l->stop &&
+	    pthread_create(&l->thread, NULL, applier_main, l) == 0)
+		l->running = true;
+	if (r == 0)
+		pthread_cond_signal(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+	buf_free(&line);
+	return r;
+}
