@@ -158,6 +158,8 @@ static void test_revision_contents(void **state)
 	store_blob_path(f->s, rev.sha256, path, sizeof(path));
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal((uint64_t)st.st_size, rev.size);
+	/* The tree is made after the publish returns, or on demand. */
+	assert_int_equal(store_tree_ready(f->s, rev.sha256), 0);
 	store_tree_path(f->s, rev.sha256, path, sizeof(path));
 	strncat(path, "/hooks/install", sizeof(path) - strlen(path) - 1);
 	assert_int_equal(stat(path, &st), 0);
@@ -275,11 +277,13 @@ static void test_check_finds_damage(void **state)
 	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
 	assert_int_equal(problems.n, 0);
 	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
-	/* A missing tree is a note (trees are rebuilt at start) that repair fixes. */
+	/* A missing tree is a note (trees are made on demand) that repair fixes. */
+	assert_int_equal(store_tree_ready(f->s, rev.sha256), 0);
 	store_tree_path(f->s, rev.sha256, path, sizeof(path));
 	assert_int_equal(rm_rf(path), 0);
 	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
-	assert_true(notes.n >= 1);
+	/* (unless the tree worker, still holding the publish's job, made it again) */
+	assert_true(notes.n >= 1 || stat(path, &st) == 0);
 	strv_clear(&notes);
 	assert_int_equal(store_check(f->s, true, &problems, &notes), 0);
 	assert_int_equal(stat(path, &st), 0);
