@@ -47,6 +47,7 @@ struct counter_log {
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;
 	uint64_t next_seq;
+	uint64_t replay_done; /* at open: the last sequence number the database has */
 	struct record *pending;
 	size_t n_pending;
 	pthread_t thread;
@@ -162,10 +163,31 @@ static void *applier_main(void *arg)
 	return NULL;
 }
 
+/* Does rec count the same key in the same minute (so that one row update serves both)? */
+static bool same_slot(const struct record *rec, int64_t t, const char *const *tokens, size_t n)
+{
+	if (rec->n != n || rec->time / 60 != t / 60)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rec->tokens[i], tokens[i]) != 0)
+			return false;
+	return true;
+}
+
 static int record_add(struct counter_log *l, uint64_t seq, int64_t t, uint64_t count,
 		      const char *const *tokens, size_t n)
 {
 	struct record *rec;
+
+	/* Bursts on a few keys fold into the recent record of the same key and minute. */
+	for (size_t k = 0; k < 8 && k < l->n_pending; k++) {
+		rec = &l->pending[l->n_pending - 1 - k];
+		if (same_slot(rec, t, tokens, n) && rec->count <= INT64_MAX - count) {
+			rec->count += count;
+			rec->seq = seq;
+			return 0;
+		}
+	}
 
 	if (l->n_pending % 256 == 0) {
 		struct record *v = realloc(l->pending, (l->n_pending + 256) * sizeof(*v));
@@ -217,6 +239,9 @@ static int parse_line(char *line, struct counter_log *l)
 		return -EINVAL;
 	if (v[0] >= l->next_seq)
 		l->next_seq = v[0] + 1;
+	/* Applied before a crash cut the truncation short: never fold it into a new record. */
+	if (v[0] <= l->replay_done)
+		return 0;
 	return record_add(l, v[0], (int64_t)v[1], v[2], (const char *const *)tok, n);
 }
 
@@ -254,6 +279,7 @@ int counter_log_open(struct db *db, const char *path, bool sync_full, struct cou
 	l->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	r = l->fd < 0 ? -errno : meta_seq(db, &done);
 	l->next_seq = done + 1;
+	l->replay_done = done;
 	if (r == 0)
 		r = replay(l, path);
 	if (r < 0) {
