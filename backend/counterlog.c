@@ -47,6 +47,7 @@ struct counter_log {
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t cond;
 	uint64_t next_seq;
+	off_t size; /* bytes in the log */
 	uint64_t replay_done; /* at open: the last sequence number the database has */
 	struct record *pending;
 	size_t n_pending;
@@ -123,6 +124,7 @@ static int apply_locked(struct counter_log *l)
 	pending_clear(l);
 	if (ftruncate(l->fd, 0) < 0)
 		return -errno;
+	l->size = 0;
 	return 0;
 }
 
@@ -148,6 +150,7 @@ static void *applier_main(void *arg)
 			pthread_cond_wait(&l->cond, &l->lock);
 			continue;
 		}
+		/* Let a burst gather: one transaction then serves all of it. */
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += APPLY_DELAY_MS * 1000000L;
@@ -155,7 +158,8 @@ static void *applier_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		(void)pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+		while (!l->stop && pthread_cond_timedwait(&l->cond, &l->lock, &ts) != ETIMEDOUT)
+			;
 		if (!l->stop)
 			(void)apply_locked(l);
 	}
@@ -282,6 +286,8 @@ int counter_log_open(struct db *db, const char *path, bool sync_full, struct cou
 	l->replay_done = done;
 	if (r == 0)
 		r = replay(l, path);
+	if (r == 0)
+		l->size = lseek(l->fd, 0, SEEK_END);
 	if (r < 0) {
 		counter_log_close(l);
 		return r;
@@ -315,6 +321,7 @@ int counter_log_inc(struct counter_log *l, const char *const *tokens, size_t n, 
 		    int64_t now)
 {
 	struct buf line;
+	bool was_empty;
 	int r = 0;
 
 	if (!l)
@@ -334,20 +341,22 @@ int counter_log_inc(struct counter_log *l, const char *const *tokens, size_t n, 
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = buf_addf(&line, "%s%s", tokens[i], i + 1 < n ? "\t" : "\n");
 	if (r == 0) {
-		off_t at = lseek(l->fd, 0, SEEK_END);
 		r = write_all(l->fd, line.data, line.len);
 		/* Never leave a torn record for the next one to be glued to. */
-		if (r < 0 && at >= 0 && ftruncate(l->fd, at) < 0)
+		if (r < 0 && ftruncate(l->fd, l->size) < 0)
 			r = -EIO;
+		if (r == 0)
+			l->size += (off_t)line.len;
 	}
 	if (r == 0 && l->sync_full && fdatasync(l->fd) < 0)
 		r = -errno;
+	was_empty = l->n_pending == 0;
 	if (r == 0)
 		r = record_add(l, l->next_seq++, now, count, tokens, n);
 	if (r == 0 && !l->running && !l->stop &&
 	    pthread_create(&l->thread, NULL, applier_main, l) == 0)
 		l->running = true;
-	if (r == 0)
+	if (r == 0 && was_empty)
 		pthread_cond_signal(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 	buf_free(&line);
