@@ -253,6 +253,7 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&s->pub_lock, NULL);
+	pthread_mutex_init(&s->lock_mu, NULL);
 	s->dir = realpath(dir, NULL);
 	if (!s->dir && errno == ENOENT && !o->read_only) {
 		r = mkdir_p(dir);
@@ -341,6 +342,8 @@ void store_close(struct store *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->pub_lock);
+	pthread_mutex_destroy(&s->lock_mu);
+	strv_clear(&s->publishing);
 	backup_state_free(s->backup);
 	free(s->dir);
 	free(s);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "charm.h"
+#include "lock.h"
 #include "url.h"
 #include "util.h"
 
@@ -146,6 +147,13 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
  * and trees no other URL references are removed. -ENOENT when nothing matched.
  */
 int store_delete(struct store *s, const struct url *u, int revision) WUR;
+
+/*
+ * Takes update locks (mkdir in locks/, locks/ctl) as lock_take() does,
+ * treating URLs a publish is storing right now as held (-EEXIST).
+ */
+int store_lock_take(struct store *s, const struct url *urls, size_t n, const struct lock_holder *h,
+		    unsigned timeout, char ret_id[LOCK_ID_LEN + 1], struct strv *taken_over) WUR;
 
 /* ---- checking ------------------------------------------------------------ */
 

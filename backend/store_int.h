@@ -30,6 +30,8 @@ struct store {
 	struct backup_state *backup;
 	struct tree_worker *trees;
 	struct counter_log *counters;
+	pthread_mutex_t lock_mu;  /* lock takes against publishes in flight */
+	struct strv publishing;   /* URLs (cs:... strings) a publish holds right now */
 };
 
 

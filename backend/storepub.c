@@ -274,22 +274,54 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 	return 0;
 }
 
-/*
- * Takes the target URLs' update locks for the publish (id receives the
- * lock to release, "" when the caller's own lock_id covers them).
- */
-static int publish_lock(struct store *s, const struct store_publish_req *req,
-			char id[LOCK_ID_LEN + 1], struct strv *errors)
+static bool publishing(const struct store *s, const struct url *urls, size_t n)
 {
-	struct lock_holder h = { .pid = getpid(), .uid = getuid(), .command = STORE_PUBLISH_HOLDER };
+	char u[URL_STR_MAX];
+
+	for (size_t i = 0; i < n; i++) {
+		url_format(&urls[i], u, sizeof(u));
+		for (size_t k = 0; k < s->publishing.n; k++)
+			if (strcmp(s->publishing.v[k], u) == 0)
+				return true;
+	}
+	return false;
+}
+
+int store_lock_take(struct store *s, const struct url *urls, size_t n, const struct lock_holder *h,
+		    unsigned timeout, char ret_id[LOCK_ID_LEN + 1], struct strv *taken_over)
+{
 	int r;
 
-	id[0] = '\0';
-	if (req->lock_id)
-		r = lock_check(s->db, req->urls, req->n_urls, req->lock_id, lock_now());
-	else
-		r = lock_take(s->db, req->urls, req->n_urls, &h, lock_now(), s->opts.lock_timeout,
-			      id, NULL);
+	pthread_mutex_lock(&s->lock_mu);
+	r = publishing(s, urls, n) ? -EEXIST
+				   : lock_take(s->db, urls, n, h, lock_now(), timeout, ret_id,
+					       taken_over);
+	pthread_mutex_unlock(&s->lock_mu);
+	return r;
+}
+
+/*
+ * Holds the target URLs' update locks while the publish runs. They are
+ * kept in memory (this daemon is the store's only writer), so a publish
+ * costs no lock transactions and a crash leaves no lock behind; lock takes
+ * go through store_lock_take(), which sees them. With lock_id, URLs held by
+ * that lock are the caller's.
+ */
+static int publish_lock(struct store *s, const struct store_publish_req *req,
+			struct strv *errors)
+{
+	char u[URL_STR_MAX];
+	int r;
+
+	pthread_mutex_lock(&s->lock_mu);
+	r = lock_check(s->db, req->urls, req->n_urls, req->lock_id, lock_now());
+	if (r == 0 && publishing(s, req->urls, req->n_urls))
+		r = -EBUSY;
+	for (size_t i = 0; r == 0 && i < req->n_urls; i++) {
+		url_format(&req->urls[i], u, sizeof(u));
+		r = strv_push(&s->publishing, u);
+	}
+	pthread_mutex_unlock(&s->lock_mu);
 	if (r == -EEXIST || r == -EBUSY) {
 		(void)strv_push(errors, "charm update in progress");
 		r = -EBUSY;
@@ -297,17 +329,36 @@ static int publish_lock(struct store *s, const struct store_publish_req *req,
 	return r;
 }
 
+static void publish_unlock(struct store *s, const struct store_publish_req *req)
+{
+	char u[URL_STR_MAX];
+
+	pthread_mutex_lock(&s->lock_mu);
+	for (size_t i = 0; i < req->n_urls; i++) {
+		url_format(&req->urls[i], u, sizeof(u));
+		for (size_t k = 0; k < s->publishing.n; k++) {
+			if (strcmp(s->publishing.v[k], u) != 0)
+				continue;
+			free(s->publishing.v[k]);
+			s->publishing.v[k] = s->publishing.v[--s->publishing.n];
+			s->publishing.v[s->publishing.n] = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock_mu);
+}
+
 int store_publish(struct store *s, const struct store_publish_req *req, int *ret_revision,
 		  struct strv *errors)
 {
 	struct strv warnings = { 0 };
 	struct charm *c = NULL;
-	char digest[160] = "", lock_id[LOCK_ID_LEN + 1];
+	char digest[160] = "";
 	int r;
 
 	if (req->n_urls == 0)
 		return -EINVAL;
-	r = publish_lock(s, req, lock_id, errors);
+	r = publish_lock(s, req, errors);
 	if (r < 0)
 		return r;
 	r = charm_open(req->path, &s->opts.limits, &c, errors, &warnings);
@@ -330,8 +381,7 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 	r = publish_locked(s, req, c, digest, &warnings, ret_revision, errors);
 	pthread_mutex_unlock(&s->pub_lock);
 out:
-	if (lock_id[0] && lock_release(s->db, lock_id) < 0)
-		(void)strv_push(errors, "cannot release the publish's update lock");
+	publish_unlock(s, req);
 	charm_free(c);
 	strv_clear(&warnings);
 	return r;

@@ -409,8 +409,7 @@ static int take_lock_dir(fuse_req_t req, struct fs *fs, const struct node *paren
 	if (r < 0)
 		return -EINVAL;
 	req_holder(req, &h, comm, sizeof(comm));
-	r = lock_take(store_db(fs->ctx.store), &u, 1, &h, lock_now(), fs->ctx.lock_timeout, id,
-		      &over);
+	r = store_lock_take(fs->ctx.store, &u, 1, &h, fs->ctx.lock_timeout, id, &over);
 	for (size_t i = 0; i < over.n; i++)
 		fs_log(LOG_NOTICE, "lock-expired %s", over.v[i]);
 	strv_clear(&over);

@@ -254,8 +254,8 @@ static int ctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_
 	}
 	if (rq->kind == LOCK_REQ_LOCK) {
 		req_holder(req, &h, comm, sizeof(comm));
-		r = lock_take(db, rq->urls, rq->n_urls, &h, lock_now(), fs->ctx.lock_timeout, id,
-			      &over);
+		r = store_lock_take(fs->ctx.store, rq->urls, rq->n_urls, &h, fs->ctx.lock_timeout, id,
+				    &over);
 		if (r == 0) {
 			(void)buf_addf(reply, "ok %s\n", id);
 			invalidate_lock_urls(fs, rq->urls, rq->n_urls);
