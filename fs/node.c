@@ -469,13 +469,11 @@ static int list_scratch(void *ud, const char *name, const struct stat *st)
 	return S_ISREG(st->st_mode) ? a->cb(a->ud, name, S_IFREG) : 0;
 }
 
-static int list_tree(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)
+int node_list_real(const char *real, node_list_cb cb, void *ud)
 {
-	char real[PATH_MAX];
 	struct dirent **v = NULL;
 	int count, r = 0;
 
-	node_real_path(c, n, real, sizeof(real));
 	count = scandir(real, &v, NULL, alphasort);
 	if (count < 0)
 		return -errno;
@@ -487,6 +485,14 @@ static int list_tree(const struct node_ctx *c, const struct node *n, node_list_c
 	}
 	free(v);
 	return r;
+}
+
+static int list_tree(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)
+{
+	char real[PATH_MAX];
+
+	node_real_path(c, n, real, sizeof(real));
+	return node_list_real(real, cb, ud);
 }
 
 static int list_name_dir(const struct node_ctx *c, const struct node *n, node_list_cb cb,

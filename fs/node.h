@@ -115,6 +115,8 @@ void node_real_path(const struct node_ctx *c, const struct node *n, char *out, s
 bool node_volatile(const struct node *n);
 
 typedef int (*node_list_cb)(void *ud, const char *name, mode_t type);
+/* Lists a real directory (sorted, without . and ..) through cb. */
+int node_list_real(const char *real, node_list_cb cb, void *ud);
 /* Calls cb for each child of a directory node in a stable order. */
 int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
 int node_list_locks(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);

@@ -8,7 +8,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,25 +62,10 @@ int node_stat_backup(const struct node_ctx *c, const struct node *n, struct stat
 int node_list_backup(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)
 {
 	char dir[PATH_MAX];
-	struct dirent **v = NULL;
-	const char *path = n->sub;
-	int count, r = 0;
+	int r;
 
-	if (n->kind == N_BACKUP) {
-		r = backup_get(c->store, (int64_t)time(NULL), dir, sizeof(dir));
-		if (r < 0)
-			return r;
-		path = dir;
-	}
-	count = scandir(path, &v, NULL, alphasort);
-	if (count < 0)
-		return -errno;
-	for (int i = 0; i < count; i++) {
-		const char *name = v[i]->d_name;
-		if (r == 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0)
-			r = cb(ud, name, DTTOIF(v[i]->d_type));
-		free(v[i]);
-	}
-	free(v);
-	return r;
+	if (n->kind != N_BACKUP)
+		return node_list_real(n->sub, cb, ud);
+	r = backup_get(c->store, (int64_t)time(NULL), dir, sizeof(dir));
+	return r < 0 ? r : node_list_real(dir, cb, ud);
 }
