@@ -148,15 +148,33 @@ finish() {
 
 # make_charm NAME OUT [SRC]: zips a sample charm (default tests/data/charms/NAME).
 make_charm() {
-	local name=$1 out=$2 src=${3:-$SRCDIR/tests/data/charms/$1}
+	local name=$1 out=$2 src=${3:-}
+	if [ -z "$src" ]; then
+		src=$T/sample-$name
+		[ -d "$src" ] || copy_charm "$name" "$src"
+	fi
 	rm -f "$out"
 	(cd "$src" && zip -qry "$out" .)
+}
+
+# relink_hooks DIR: the sample charms' relation hooks are symlinks to
+# ../lib/relation.sh; a tarball from `make dist` stores them as copies, so
+# turn such copies back into the symlinks the tests expect.
+relink_hooks() {
+	local h
+	[ -f "$1/lib/relation.sh" ] || return 0
+	for h in "$1"/hooks/*-relation-*; do
+		if [ -f "$h" ] && [ ! -L "$h" ] && cmp -s "$h" "$1/lib/relation.sh"; then
+			rm -f "$h" && ln -s ../lib/relation.sh "$h"
+		fi
+	done
 }
 
 # copy_charm NAME DEST: copies a sample charm directory for editing.
 copy_charm() {
 	rm -rf "$2"
 	cp -a "$SRCDIR/tests/data/charms/$1" "$2"
+	relink_hooks "$2"
 }
 
 # pyzip OUT: builds the zip archive OUT from Python statements read on
