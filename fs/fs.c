@@ -283,15 +283,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static ino_t dir_ino(struct fs *fs, const char *parent, const char *name)
 {
 	char *p = fs_child_path(parent, name);
-	uint64_t h = 1469598103934665603ULL, ino;
+	ino_t ino = p ? inode_number_hint(fs->inodes, p) : 1;
 
-	if (!p)
-		return 1;
-	ino = inode_find(fs->inodes, p);
-	for (const char *s = p; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	free(p);
-	return ino ? ino : (h | (1ULL << 62)) & ~(1ULL << 63);
+	return ino;
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -300,3 +300,11 @@ bool inode_flag_get(struct inode_table *t, uint64_t ino, unsigned flag)
 	pthread_mutex_unlock(&t->lock);
 	return on;
 }
+
+uint64_t inode_number_hint(struct inode_table *t, const char *path)
+{
+	uint64_t ino = inode_find(t, path);
+
+	/* Bit 62 set, bit 63 clear: never one of the counter's numbers, never 0. */
+	return ino ? ino : (hash_str(path) | (1ULL << 62)) & ~(1ULL << 63);
+}

@@ -28,6 +28,8 @@ void inode_table_free(struct inode_table *t);
 uint64_t inode_ref(struct inode_table *t, const char *path);
 /* The inode number of path if the kernel holds one, else 0. No lookup is added. */
 uint64_t inode_find(struct inode_table *t, const char *path);
+/* The inode number of path if known, else a stable non-zero one for readdir's d_ino. */
+uint64_t inode_number_hint(struct inode_table *t, const char *path);
 /* A copy of the path of ino (caller frees), or NULL if unknown. */
 char *inode_path(struct inode_table *t, uint64_t ino);
 /* Drops n lookups; the entry goes away at zero. */

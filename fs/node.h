@@ -80,7 +80,6 @@ struct node_ctx {
 	struct scratch *scratch;
 	uid_t uid;
 	gid_t gid;
-	int64_t start_ns;
 	unsigned lock_timeout; /* seconds */
 	bool stats;            /* count downloads */
 };
