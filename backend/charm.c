@@ -13,7 +13,9 @@
  *
  * charm_store() reads the source again, re-hashing every entry against the
  * list charm_open() made (the file may have changed in between: -ESTALE), and
- * writes the stored zip and optionally the tree. Extraction works relative
+ * writes the stored zip, the tree, or both. The stored zip deflates an entry
+ * unless it is tiny or its first bytes look random (already compressed
+ * data, images): deflating those costs most of a publish and saves nothing. Extraction works relative
  * to a directory descriptor with O_NOFOLLOW on every component and
  * O_CREAT|O_EXCL on every file, so even an unexpected symlink is never
  * followed.
@@ -53,6 +55,8 @@
 
 #define CHUNK (64 * 1024)
 #define RATIO_FLOOR (1024 * 1024)
+#define SAMPLE_BYTES 4096 /* how much of an entry the compressibility guess looks at */
+#define STORE_BELOW 64    /* entries smaller than this are never deflated */
 
 struct charm {
 	char *path;
@@ -179,12 +183,38 @@ struct open_sink {
 	struct reader *rd;
 	struct buf *yaml; /* NULL unless the entry is metadata.yaml or config.yaml */
 	const char *name;
+	uint32_t hist[256]; /* byte counts of the first SAMPLE_BYTES */
+	size_t sampled;
 };
+
+static void sample_bytes(struct open_sink *s, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n && s->sampled < SAMPLE_BYTES; i++, s->sampled++)
+		s->hist[p[i]]++;
+}
+
+/*
+ * Whether the sample looks incompressible: the chance that two sampled
+ * bytes are equal is close to uniform (1/256; English text is near 1/16).
+ * sum(c^2) / n^2 < 1.5 / 256 is a second-order entropy above ~7.4 bits/byte.
+ */
+static bool looks_random(const struct open_sink *s)
+{
+	uint64_t sq = 0, n = s->sampled;
+
+	if (n < STORE_BELOW)
+		return true;
+	for (size_t i = 0; i < 256; i++)
+		sq += (uint64_t)s->hist[i] * s->hist[i];
+	return sq * 256 * 2 < n * n * 3;
+}
 
 static int open_sink_add(void *ctx, const void *p, size_t n)
 {
 	struct open_sink *s = ctx;
 	int r = count_expanded(s->rd, n);
+
+	sample_bytes(s, p, n);
 
 	if (r < 0 || !s->yaml)
 		return r;
@@ -358,6 +388,7 @@ static int read_file_data(struct reader *rd, struct charm_entry *e)
 		rd->has_config = true;
 	}
 	r = stream_data(rd->a, rd->chunk, open_sink_add, &s, e->sha256, &e->size);
+	e->stored = looks_random(&s);
 	return r == -EINVAL ? fail_unreadable(rd->errors, rd->a) : r;
 }
 
@@ -633,7 +664,7 @@ static int store_sink_add(void *ctx, const void *p, size_t n)
 	s->seen += n;
 	if (s->seen > s->expect)
 		return -ESTALE;
-	if (archive_write_data(s->w, p, n) != (la_ssize_t)n)
+	if (s->w && archive_write_data(s->w, p, n) != (la_ssize_t)n)
 		return archive_errno_of(s->w, true);
 	return s->fd >= 0 ? write_all(s->fd, p, n) : 0;
 }
@@ -692,8 +723,8 @@ static int tree_parent(int root, const char *name, int *ret_fd, const char **ret
 
 static int tree_create(int root, const struct charm_entry *e, int *ret_fd)
 {
-	const char *base;
-	int pfd, fd = -1, r = tree_parent(root, e->name, &pfd, &base);
+	const char *base = NULL;
+	int pfd = -1, fd = -1, r = tree_parent(root, e->name, &pfd, &base);
 
 	if (r < 0)
 		return r;
@@ -729,12 +760,19 @@ static int tree_finish_file(int fd, int64_t mtime)
 	return r;
 }
 
+/* Writes e's zip header, choosing its compression; nothing without a zip writer. */
 static int write_header(struct archive *w, const struct charm_entry *e)
 {
-	struct archive_entry *ae = archive_entry_new();
+	struct archive_entry *ae;
 	_cleanup_free_ char *dirname = NULL;
 	int r = 0;
 
+	if (!w)
+		return 0;
+	if ((e->type != CE_FILE || e->stored ? archive_write_zip_set_compression_store(w)
+					     : archive_write_zip_set_compression_deflate(w)) != ARCHIVE_OK)
+		return archive_errno_of(w, true);
+	ae = archive_entry_new();
 	if (!ae || (e->type == CE_DIR && asprintf(&dirname, "%s/", e->name) < 0)) {
 		archive_entry_free(ae);
 		return -ENOMEM;
@@ -787,7 +825,8 @@ static int store_entry(struct store *st, const struct charm_entry *e)
 
 static int store_revision(struct store *st, int revision)
 {
-	struct charm_entry e = { .name = (char *)"revision", .type = CE_FILE, .mode = 0644 };
+	struct charm_entry e = { .name = (char *)"revision", .type = CE_FILE, .mode = 0644,
+				 .stored = true };
 	char text[16];
 	int n = snprintf(text, sizeof(text), "%d", revision), fd = -1, r;
 
@@ -797,7 +836,7 @@ static int store_revision(struct store *st, int revision)
 	}
 	e.size = (uint64_t)n;
 	r = write_header(st->w, &e);
-	if (r == 0 && archive_write_data(st->w, text, (size_t)n) != n)
+	if (r == 0 && st->w && archive_write_data(st->w, text, (size_t)n) != n)
 		r = archive_errno_of(st->w, true);
 	if (r == 0 && st->root >= 0)
 		r = tree_create(st->root, &e, &fd);
@@ -866,14 +905,15 @@ static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *s
 		r = -ESTALE;
 	if (r < 0)
 		return r;
-	st->w = archive_write_new();
-	if (!st->w)
-		return -ENOMEM;
-	if (archive_write_set_format_zip(st->w) != ARCHIVE_OK ||
-	    archive_write_zip_set_compression_deflate(st->w) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(st->w, 1) != ARCHIVE_OK ||
-	    archive_write_open2(st->w, st, NULL, store_write, NULL, NULL) != ARCHIVE_OK)
-		return archive_errno_of(st->w, true);
+	if (zip_fd >= 0) {
+		st->w = archive_write_new();
+		if (!st->w)
+			return -ENOMEM;
+		if (archive_write_set_format_zip(st->w) != ARCHIVE_OK ||
+		    archive_write_set_bytes_in_last_block(st->w, 1) != ARCHIVE_OK ||
+		    archive_write_open2(st->w, st, NULL, store_write, NULL, NULL) != ARCHIVE_OK)
+			return archive_errno_of(st->w, true);
+	}
 	if (tree_dir) {
 		st->root = open(tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (st->root < 0)
@@ -887,7 +927,7 @@ int charm_store(const struct charm *c, int revision, int zip_fd, const char *tre
 	struct store st = { .c = c, .root = -1, .out_fd = zip_fd };
 	int src_fd = -1, r;
 
-	if (revision < 0)
+	if (revision < 0 || (zip_fd < 0 && !tree_dir))
 		return -EINVAL;
 	st.chunk = malloc(CHUNK);
 	r = st.chunk ? store_open(&st, zip_fd, tree_dir, &src_fd) : -ENOMEM;
@@ -895,7 +935,7 @@ int charm_store(const struct charm *c, int revision, int zip_fd, const char *tre
 		r = store_revision(&st, revision);
 	if (r == 0)
 		r = store_entries(&st);
-	if (r == 0 && archive_write_close(st.w) != ARCHIVE_OK)
+	if (r == 0 && st.w && archive_write_close(st.w) != ARCHIVE_OK)
 		r = archive_errno_of(st.w, true);
 	if (st.out_err < 0 && (r == 0 || r == -EIO || r == -ESTALE))
 		r = st.out_err;

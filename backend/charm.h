@@ -5,7 +5,7 @@
  * Calling sequence:
  *   charm_open(path, &limits, &c, &errors, &warnings)   validate; -EINVAL/-EFBIG with messages
  *   charm_name(c), charm_digest(c), charm_meta(c), charm_config(c)
- *   charm_store(c, revision, zip_fd, tree_dir)          write the stored archive and its tree
+ *   charm_store(c, revision, zip_fd, tree_dir)          write the stored archive and/or its tree
  *   charm_free(c)
  *
  * A struct charm keeps the validated metadata and entry list in memory, never
@@ -55,11 +55,12 @@ uint64_t charm_disk_estimate(const struct charm *c);
 const struct charm_config *charm_config(const struct charm *c);
 
 /*
- * Writes the stored archive to zip_fd (a fresh, empty file): a `revision`
- * entry holding the decimal revision first (no newline), then every other
- * entry in archive order with normalised modes (0755/0644, symlinks 0777,
- * known hooks executable). When tree_dir is not NULL, also extracts the same
- * tree (including `revision`) under tree_dir, which must exist and be empty.
+ * Writes the stored archive to zip_fd (a fresh, empty file) unless it is -1:
+ * a `revision` entry holding the decimal revision first (no newline), then
+ * every other entry in archive order with normalised modes (0755/0644,
+ * symlinks 0777, known hooks executable). When tree_dir is not NULL, also
+ * extracts the same tree (including `revision`) under tree_dir, which must
+ * exist and be empty. At least one of the two is asked for.
  * Returns 0 or -errno: -ESTALE when the source is no longer what
  * charm_open() validated (it changed or became unreadable), -EIO, -ENOSPC.
  */

@@ -35,6 +35,7 @@ struct charm_entry {
 	int64_t mtime;          /* seconds, as in the source archive */
 	uint64_t size;          /* decompressed bytes actually read (files) */
 	unsigned char sha256[32]; /* of the data, or of the symlink target */
+	bool stored;            /* files: kept uncompressed in the stored zip (see charm.c) */
 };
 
 /*

@@ -1,12 +1,13 @@
 /*
  * Extracted trees (trees/SHA256/): the files/ view, metadata.yaml and
  * config.yaml of a revision. A tree is derived data: it is made from the
- * stored archive after the publish has returned (by a worker thread, so
- * that a publish costs little more than the copy it receives), or at once
- * when something needs it first (store_tree_ready()). It is built under
- * tmp/ and renamed into place, so a tree is either whole or absent, and it
- * can always be made again from its archive (a restored backup copy holds
- * archives only).
+ * stored archive after the publish has returned, by a worker thread in the
+ * SCHED_IDLE class (it uses CPU time nothing else wants, so a burst of
+ * publishes is not slowed by the trees of the ones before), or at once when
+ * something needs it first (store_tree_ready()). It is built under tmp/ and
+ * renamed into place, so a tree is either whole or absent, two extractions
+ * of one tree are harmless (the second rename loses), and it can always be
+ * made again from its archive (a restored backup copy holds archives only).
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +32,8 @@ struct tree_job {
 };
 
 struct tree_worker {
-	pthread_mutex_t lock; /* queue, and one extraction at a time */
+	pthread_mutex_t lock;    /* the queue */
+	pthread_mutex_t now_mu;  /* one extraction at a time in store_tree_ready() */
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool running;
@@ -69,7 +72,7 @@ static int extract(struct store *s, const char *sha)
 	struct strv e = { 0 }, w = { 0 };
 	struct charm *c = NULL;
 	char blob[PATH_MAX], tree[PATH_MAX], tmp[PATH_MAX];
-	int fd = -1, revision = 0, r;
+	int revision = 0, r;
 
 	store_blob_path(s, sha, blob, sizeof(blob));
 	store_tree_path(s, sha, tree, sizeof(tree));
@@ -81,14 +84,10 @@ static int extract(struct store *s, const char *sha)
 		r = -errno;
 	if (r == 0 && chmod(tmp, 0755) < 0)
 		r = -errno;
-	if (r == 0 && (fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
-		r = -errno;
 	if (r == 0)
-		r = charm_store(c, revision, fd, tmp);
+		r = charm_store(c, revision, -1, tmp);
 	if (r == 0 && rename(tmp, tree) < 0)
 		r = errno == ENOTEMPTY || errno == EEXIST ? 0 : -errno;
-	if (fd >= 0)
-		close(fd);
 	if (r < 0 || tree_exists(s, sha))
 		(void)rm_rf(tmp);
 	charm_free(c);
@@ -103,10 +102,10 @@ int store_tree_ready(struct store *s, const char *sha)
 
 	if (tree_exists(s, sha))
 		return 0;
-	pthread_mutex_lock(&s->trees->lock);
+	pthread_mutex_lock(&s->trees->now_mu);
 	if (!tree_exists(s, sha))
 		r = extract(s, sha);
-	pthread_mutex_unlock(&s->trees->lock);
+	pthread_mutex_unlock(&s->trees->now_mu);
 	return r;
 }
 
@@ -114,7 +113,9 @@ static void *worker_main(void *arg)
 {
 	struct store *s = arg;
 	struct tree_worker *w = s->trees;
+	struct sched_param sp = { 0 };
 
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->head && !w->stop)
@@ -125,9 +126,11 @@ static void *worker_main(void *arg)
 		w->head = j->next;
 		if (!w->head)
 			w->tail = NULL;
+		pthread_mutex_unlock(&w->lock);
 		if (!tree_exists(s, j->sha))
 			(void)extract(s, j->sha);
 		free(j);
+		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
@@ -166,6 +169,7 @@ int store_trees_init(struct store *s)
 	if (!s->trees)
 		return -ENOMEM;
 	pthread_mutex_init(&s->trees->lock, NULL);
+	pthread_mutex_init(&s->trees->now_mu, NULL);
 	pthread_cond_init(&s->trees->cond, NULL);
 	return 0;
 }
@@ -188,6 +192,7 @@ void store_trees_stop(struct store *s)
 		free(j);
 	}
 	pthread_mutex_destroy(&w->lock);
+	pthread_mutex_destroy(&w->now_mu);
 	pthread_cond_destroy(&w->cond);
 	free(w);
 	s->trees = NULL;

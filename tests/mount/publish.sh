@@ -54,6 +54,23 @@ expect_eq "event revision" "0" "$(json_field "$ev" 'd["revision"]')"
 expect_eq "event digest" "$(cat "$R/digest")" "$(json_field "$ev" 'd["digest"]')"
 check "the published file stays in publish/ as written" cmp -s "$T/wp.charm" "$MNT/publish/trusty/wordpress.charm"
 
+# --- compression of the stored archive: text deflated, random data and tiny files stored
+copy_charm logrotate "$T/lrz"
+head -c 65536 /dev/urandom >"$T/lrz/blob.bin"
+for i in $(seq 400); do echo "line $i of a compressible text file"; done >"$T/lrz/notes.txt"
+printf 'x' >"$T/lrz/tiny"
+make_charm logrotate "$T/lrz.charm" "$T/lrz"
+check "publish with a random blob" cp "$T/lrz.charm" "$MNT/publish/xenial/logrotate.charm"
+Z=$MNT/charms/xenial/logrotate/0/archive.charm
+method() { unzip -Z -v "$Z" "$1" | sed -n 's/^ *compression method: *//p'; }
+expect_eq "random blob stored" "none (stored)" "$(method blob.bin)"
+expect_eq "text deflated" "deflated" "$(method notes.txt)"
+expect_eq "tiny file stored" "none (stored)" "$(method tiny)"
+expect_eq "revision entry stored" "none (stored)" "$(method revision)"
+check "stored archive smaller than blob + text" test "$(stat -c %s "$Z")" -lt $((65536 + 14000))
+check "blob reads back" cmp -s "$T/lrz/blob.bin" "$MNT/charms/xenial/logrotate/0/files/blob.bin"
+check "stored archive passes unzip -t" sh -c "unzip -tq '$Z' >/dev/null"
+
 # --- revisions, latest, redundant publishes ---------------------------------
 copy_charm wordpress "$T/wp2"
 echo "second edition" >>"$T/wp2/README.md"

@@ -289,6 +289,92 @@ static void test_no_config(void **state)
 	assert_int_equal(store_to(f, 0, f->out, f->tree), 0);
 }
 
+/*
+ * The compression method of name's local header in the zip at path (0 stored,
+ * 8 deflated), found by its signature and name; -1 when there is none.
+ */
+static int method_of(const char *path, const char *name)
+{
+	size_t nlen = strlen(name), len;
+	unsigned char *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), m = -1;
+	struct stat sb;
+
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	len = (size_t)sb.st_size;
+	p = malloc(len);
+	assert_non_null(p);
+	assert_int_equal(read(fd, p, len), (ssize_t)len);
+	close(fd);
+	for (size_t i = 0; m < 0 && i + 30 + nlen <= len; i++) {
+		if (memcmp(p + i, "PK\3\4", 4) != 0 || (size_t)(p[i + 26] | p[i + 27] << 8) != nlen ||
+		    memcmp(p + i + 30, name, nlen) != 0)
+			continue;
+		m = p[i + 8] | p[i + 9] << 8;
+	}
+	free(p);
+	return m;
+}
+
+/* Deflated unless tiny or random-looking; what is stored reads back the same. */
+static void test_store_methods(void **state)
+{
+	static char text[8192], noise[8192];
+	struct fixture *f = *state;
+	uint64_t x = 88172645463325252ull;
+	char *digest, *again;
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = "the quick brown fox jumps over the lazy dog\n"[i % 44];
+	for (size_t i = 0; i < sizeof(noise); i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		noise[i] = (char)(x >> 24);
+	}
+	const struct zg_entry e[] = {
+		META_E,
+		{ "text.txt", ZG_FILE, 0644, text, sizeof(text), 0, 0 },
+		{ "data/noise.bin", ZG_FILE, 0644, noise, sizeof(noise), 0, 0 },
+		{ "tiny", ZG_FILE, 0644, "0123456789", 0, 0, 0 },
+	};
+	assert_int_equal(zipgen_write(f->src, e, ARRAY_SIZE(e)), 0);
+	digest = digest_of(f, f->src);
+	assert_int_equal(store_to(f, 5, f->out, NULL), 0);
+	assert_int_equal(method_of(f->out, "metadata.yaml"), 8);
+	assert_int_equal(method_of(f->out, "text.txt"), 8);
+	assert_int_equal(method_of(f->out, "data/noise.bin"), 0);
+	assert_int_equal(method_of(f->out, "tiny"), 0);
+	assert_int_equal(method_of(f->out, "revision"), 0);
+	assert_true(zipgen_size(f->out) < (long long)sizeof(noise) + 4096);
+	again = digest_of(f, f->out);
+	assert_string_equal(again, digest);
+	free(again);
+	free(digest);
+}
+
+/* charm_store() without a zip writes the tree alone; it needs one of the two. */
+static void test_store_tree_only(void **state)
+{
+	struct fixture *f = *state;
+	char path[192], buf[16] = "";
+	int fd;
+
+	assert_int_equal(zipgen_write(f->src, VALID, ARRAY_SIZE(VALID)), 0);
+	assert_int_equal(open_charm(f, f->src, NULL), 0);
+	assert_int_equal(charm_store(f->c, 42, -1, NULL), -EINVAL);
+	assert_int_equal(mkdir(f->tree, 0755), 0);
+	assert_int_equal(charm_store(f->c, 42, -1, f->tree), 0);
+	check_tree(f->tree);
+	snprintf(path, sizeof(path), "%s/revision", f->tree);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf) - 1), 2);
+	close(fd);
+	assert_string_equal(buf, "42");
+}
+
 /* The source changed between charm_open() and charm_store(). */
 static void test_store_source_changed(void **state)
 {
@@ -592,6 +678,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_valid_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_source_changed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_methods, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_tree_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_digest_layout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reject, setup, teardown),
