@@ -64,6 +64,8 @@ struct charm {
 	size_t n_entries;
 	struct charm_meta *meta;
 	struct charm_config *config;
+	struct buf meta_yaml, config_yaml; /* the two files' text, as in the archive */
+	bool has_config;
 	char digest[CHARM_DIGEST_LEN];
 };
 
@@ -568,8 +570,14 @@ int charm_open(const char *path, const struct charm_limits *lim, struct charm **
 	archive_read_free(rd.a);
 	if (fd >= 0)
 		close(fd);
-	buf_free(&rd.meta_yaml);
-	buf_free(&rd.config_yaml);
+	if (r == 0) {
+		c->meta_yaml = rd.meta_yaml;
+		c->config_yaml = rd.config_yaml;
+		c->has_config = rd.has_config;
+	} else {
+		buf_free(&rd.meta_yaml);
+		buf_free(&rd.config_yaml);
+	}
 	strv_clear(&rd.fifos);
 	free(rd.chunk);
 	if (r < 0) {
@@ -591,8 +599,17 @@ void charm_free(struct charm *c)
 	free(c->entries);
 	meta_free(c->meta);
 	config_free(c->config);
+	buf_free(&c->meta_yaml);
+	buf_free(&c->config_yaml);
 	free(c->path);
 	free(c);
+}
+
+const struct buf *charm_yaml(const struct charm *c, bool config)
+{
+	if (config)
+		return c->has_config ? &c->config_yaml : NULL;
+	return &c->meta_yaml;
 }
 
 const char *charm_name(const struct charm *c)

@@ -53,6 +53,8 @@ const struct charm_meta *charm_meta(const struct charm *c);
 uint64_t charm_disk_estimate(const struct charm *c);
 /* NULL when the archive has no config.yaml. */
 const struct charm_config *charm_config(const struct charm *c);
+/* The text of metadata.yaml (config false) or config.yaml (NULL when absent). */
+const struct buf *charm_yaml(const struct charm *c, bool config);
 
 /*
  * Writes the stored archive to zip_fd (a fresh, empty file) unless it is -1:

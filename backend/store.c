@@ -54,6 +54,15 @@ static const char *const store_schema[] = {
 	" size INTEGER NOT NULL,"
 	" published INTEGER NOT NULL)", /* nanoseconds since the epoch */
 	"CREATE INDEX IF NOT EXISTS revisions_sha256 ON revisions(sha256)",
+	/*
+	 * metadata.yaml and config.yaml (NULL: none) of a revision, as in its
+	 * archive: read from here, they cost no tree access. Revisions from
+	 * before this table have no row and are read from their tree.
+	 */
+	"CREATE TABLE IF NOT EXISTS rev_yaml("
+	" rev_id INTEGER PRIMARY KEY,"
+	" metadata BLOB NOT NULL,"
+	" config BLOB)",
 	/* URL -> revision. user is '' for none. */
 	"CREATE TABLE IF NOT EXISTS url_revs("
 	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
@@ -462,8 +471,11 @@ int store_latest(struct store *s, const struct url *u, int *ret)
 int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret)
 {
 	sqlite3_stmt *st = db_prep(s->db, "SELECT r.revision, r.sha256, r.digest, r.size,"
-					  " r.published FROM url_revs u JOIN revisions r"
-					  " ON r.id = u.rev_id WHERE u.user = ? AND u.series = ?"
+					  " r.published, r.id, y.rev_id IS NOT NULL,"
+					  " length(y.metadata), y.config IS NOT NULL, length(y.config)"
+					  " FROM url_revs u JOIN revisions r ON r.id = u.rev_id"
+					  " LEFT JOIN rev_yaml y ON y.rev_id = r.id"
+					  " WHERE u.user = ? AND u.series = ?"
 					  " AND u.name = ? AND u.revision = ?");
 	int rc, r = -ENOENT;
 
@@ -478,8 +490,34 @@ int store_get_rev(struct store *s, const struct url *u, int revision, struct sto
 		snprintf(ret->digest, sizeof(ret->digest), "%s", sqlite3_column_text(st, 2));
 		ret->size = (uint64_t)sqlite3_column_int64(st, 3);
 		ret->published_ns = sqlite3_column_int64(st, 4);
+		ret->id = sqlite3_column_int64(st, 5);
+		ret->has_yaml = sqlite3_column_int(st, 6) != 0;
+		ret->meta_size = (uint64_t)sqlite3_column_int64(st, 7);
+		ret->has_config = sqlite3_column_int(st, 8) != 0;
+		ret->config_size = (uint64_t)sqlite3_column_int64(st, 9);
 		r = 0;
 	} else if (rc != SQLITE_DONE) {
+		r = db_errno(rc);
+	}
+	db_reset(st);
+	return r;
+}
+
+int store_rev_yaml(struct store *s, const struct store_rev *rev, bool config, struct buf *out)
+{
+	sqlite3_stmt *st = db_prep(s->db, config ? "SELECT config FROM rev_yaml WHERE rev_id = ?"
+						 : "SELECT metadata FROM rev_yaml WHERE rev_id = ?");
+	int rc, r = -ENOENT;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, rev->id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		const void *p = sqlite3_column_blob(st, 0);
+		int n = sqlite3_column_bytes(st, 0);
+		r = n > 0 ? buf_add(out, p, (size_t)n) : 0;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		r = db_errno(rc);
 	}
 	db_reset(st);
@@ -512,6 +550,9 @@ static int delete_rows(struct store *s, const struct url *u, int revision, struc
 	db_reset(st);
 	if (rc == 0)
 		return -ENOENT;
+	rc = db_exec(s->db, "DELETE FROM rev_yaml WHERE rev_id NOT IN (SELECT rev_id FROM url_revs)");
+	if (rc < 0)
+		return rc;
 	st = db_prep(s->db, "DELETE FROM revisions WHERE id NOT IN"
 			    " (SELECT rev_id FROM url_revs) RETURNING sha256");
 	if (!st)

@@ -94,10 +94,19 @@ struct store_rev {
 	char digest[160];
 	uint64_t size;
 	int64_t published_ns;
+	int64_t id;            /* the stored revision's row */
+	bool has_yaml;         /* metadata.yaml and config.yaml are in the database */
+	bool has_config;       /* with has_yaml: there is a config.yaml */
+	uint64_t meta_size, config_size;
 };
 
 /* One revision of u; -ENOENT when u has no such revision. */
 int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret) WUR;
+/*
+ * Appends rev's metadata.yaml (config false) or config.yaml to out; rev
+ * must have has_yaml. -ENOENT when it has no config.yaml.
+ */
+int store_rev_yaml(struct store *s, const struct store_rev *rev, bool config, struct buf *out) WUR;
 /*
  * Makes sure the extracted tree of the archive with this SHA-256 exists
  * (trees are made after a publish returns, or on first need). 0 or -errno.

@@ -195,8 +195,7 @@ static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info 
 	case N_CH_TREE:
 		if (acc != O_RDONLY)
 			return -EACCES;
-		bool real = n->kind == N_CH_TREE || n->file == RF_ARCHIVE ||
-			    n->file == RF_METADATA || n->file == RF_CONFIG;
+		bool real = !node_in_db(n);
 		h = fh_new(real ? FH_FD : FH_BUF, acc);
 		if (!h)
 			return -ENOMEM;

@@ -84,8 +84,8 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 {
 	char real[PATH_MAX];
 	struct stat st;
-	bool tree = strcmp(cp->v[i], "files") == 0 || strcmp(cp->v[i], "metadata.yaml") == 0 ||
-		    strcmp(cp->v[i], "config.yaml") == 0;
+	bool yaml = strcmp(cp->v[i], "metadata.yaml") == 0 || strcmp(cp->v[i], "config.yaml") == 0;
+	bool tree = strcmp(cp->v[i], "files") == 0 || (yaml && !n->rev.has_yaml);
 
 	if (tree && store_tree_ready(c->store, n->rev.sha256) < 0)
 		return -EIO;
@@ -110,6 +110,8 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 			continue;
 		n->kind = N_CH_FILE;
 		n->file = (enum rev_file)f;
+		if (f == RF_CONFIG && n->rev.has_yaml)
+			return n->rev.has_config ? 0 : -ENOENT;
 		if (f == RF_CONFIG) {
 			node_real_path(c, n, real, sizeof(real));
 			if (lstat(real, &st) < 0)
@@ -265,6 +267,12 @@ void node_real_path(const struct node_ctx *c, const struct node *n, char *out, s
 		snprintf(out, len, "%s%s%s", tree, n->sub[0] ? "/" : "", n->sub);
 }
 
+bool node_in_db(const struct node *n)
+{
+	return n->kind == N_CH_FILE && n->file != RF_ARCHIVE &&
+	       ((n->file != RF_METADATA && n->file != RF_CONFIG) || n->rev.has_yaml);
+}
+
 int node_content(const struct node_ctx *c, const struct node *n, struct buf *out)
 {
 	char url[URL_STR_MAX], ts[32];
@@ -274,6 +282,11 @@ int node_content(const struct node_ctx *c, const struct node *n, struct buf *out
 	int r;
 
 	switch (n->file) {
+	case RF_METADATA:
+	case RF_CONFIG:
+		if (!n->rev.has_yaml)
+			return -EINVAL;
+		return store_rev_yaml(c->store, &n->rev, n->file == RF_CONFIG, out);
 	case RF_SHA256:
 		return buf_addf(out, "%s\n", n->rev.sha256);
 	case RF_DIGEST:
@@ -356,7 +369,9 @@ static int stat_generated(const struct node_ctx *c, const struct node *n, struct
 	uint64_t size = 0;
 	int r = 0;
 
-	if (n->kind == N_CH_FILE) {
+	if (n->kind == N_CH_FILE && (n->file == RF_METADATA || n->file == RF_CONFIG)) {
+		size = n->file == RF_METADATA ? n->rev.meta_size : n->rev.config_size;
+	} else if (n->kind == N_CH_FILE) {
 		buf_init(&b, 1 << 16);
 		r = node_content(c, n, &b);
 		size = b.len;
@@ -417,7 +432,7 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 		set_time(st, store_events_ns(c->store));
 		return stat_generated(c, n, st);
 	case N_CH_FILE:
-		if (n->file == RF_ARCHIVE || n->file == RF_METADATA || n->file == RF_CONFIG)
+		if (!node_in_db(n))
 			return stat_real(c, n, st);
 		st->st_mode = S_IFREG | 0444;
 		return stat_generated(c, n, st);
@@ -523,14 +538,17 @@ static int list_rev(const struct node_ctx *c, const struct node *n, node_list_cb
 	char real[PATH_MAX];
 	struct node cfg = *n;
 	struct stat st;
+	bool has_config = n->rev.has_config;
 	int r = 0;
 
-	if (store_tree_ready(c->store, n->rev.sha256) < 0)
-		return -EIO;
-	cfg.kind = N_CH_FILE;
-	cfg.file = RF_CONFIG;
-	node_real_path(c, &cfg, real, sizeof(real));
-	bool has_config = lstat(real, &st) == 0;
+	if (!n->rev.has_yaml) {
+		if (store_tree_ready(c->store, n->rev.sha256) < 0)
+			return -EIO;
+		cfg.kind = N_CH_FILE;
+		cfg.file = RF_CONFIG;
+		node_real_path(c, &cfg, real, sizeof(real));
+		has_config = lstat(real, &st) == 0;
+	}
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(rev_listing); i++) {
 		if (!has_config && strcmp(rev_listing[i], "config.yaml") == 0)
 			continue;

@@ -104,7 +104,9 @@ double node_entry_timeout(const struct node *n);
 /* Attributes of a resolved node (st_ino is left 0 for the caller). */
 int node_stat(const struct node_ctx *c, const struct node *n, struct stat *ret);
 
-/* Generated content of N_CH_FILE info/sha256/digest/size into out. */
+/* Whether n's content comes from the database (else from a file: node_real_path()). */
+bool node_in_db(const struct node *n);
+/* Content of an N_CH_FILE that node_in_db() says is in the database, into out. */
 int node_content(const struct node_ctx *c, const struct node *n, struct buf *out);
 
 /* The on-disk path behind archive.charm, metadata.yaml, config.yaml and files/... */
