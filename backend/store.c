@@ -526,41 +526,72 @@ int store_rev_yaml(struct store *s, const struct store_rev *rev, bool config, st
 
 /* ---- deleting --------------------------------------------------------------- */
 
+/* Deletes the stored revision id (and its YAML row) unless a URL still refers to it. */
+static int delete_unreferenced(struct store *s, sqlite3_int64 id, struct strv *gone)
+{
+	sqlite3_stmt *st = db_prep(s->db, "DELETE FROM revisions WHERE id = ?1 AND NOT EXISTS"
+					  " (SELECT 1 FROM url_revs WHERE rev_id = ?1) RETURNING sha256");
+	int rc, r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = strv_push(gone, (const char *)sqlite3_column_text(st, 0));
+	else
+		r = rc == SQLITE_DONE ? 1 : db_errno(rc);
+	db_reset(st);
+	if (r != 0)
+		return r > 0 ? 0 : r;
+	st = db_prep(s->db, "DELETE FROM rev_yaml WHERE rev_id = ?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	r = db_errno(sqlite3_step(st));
+	db_reset(st);
+	return r;
+}
+
+/*
+ * Deletes u's revision (all of them when revision < 0), then the stored
+ * revisions no URL refers to any more; their SHA-256s go to gone.
+ */
 static int delete_rows(struct store *s, const struct url *u, int revision, struct strv *gone)
 {
+	sqlite3_int64 *ids = NULL;
+	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
-	int r, rc;
+	int r = 0, rc;
 
 	st = db_prep(s->db, "DELETE FROM url_revs WHERE user = ? AND series = ? AND name = ?"
-			    " AND (? < 0 OR revision = ?)");
+			    " AND (? < 0 OR revision = ?) RETURNING rev_id");
 	if (!st)
 		return -EIO;
 	store_bind_url(st, 1, u);
 	sqlite3_bind_int(st, 4, revision);
 	sqlite3_bind_int(st, 5, revision);
-	r = db_errno(sqlite3_step(st));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			sqlite3_int64 *v = reallocarray(ids, cap ? 2 * cap : 16, sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			ids = v;
+			cap = cap ? 2 * cap : 16;
+		}
+		ids[n++] = sqlite3_column_int64(st, 0);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_errno(rc);
 	db_reset(st);
-	if (r < 0)
-		return r;
-	st = db_prep(s->db, "SELECT changes()");
-	if (!st)
-		return -EIO;
-	sqlite3_step(st);
-	rc = sqlite3_column_int(st, 0);
-	db_reset(st);
-	if (rc == 0)
-		return -ENOENT;
-	rc = db_exec(s->db, "DELETE FROM rev_yaml WHERE rev_id NOT IN (SELECT rev_id FROM url_revs)");
-	if (rc < 0)
-		return rc;
-	st = db_prep(s->db, "DELETE FROM revisions WHERE id NOT IN"
-			    " (SELECT rev_id FROM url_revs) RETURNING sha256");
-	if (!st)
-		return -EIO;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		(void)strv_push(gone, (const char *)sqlite3_column_text(st, 0));
-	db_reset(st);
-	return rc == SQLITE_DONE ? 0 : db_errno(rc);
+	if (r == 0 && n == 0)
+		r = -ENOENT;
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = delete_unreferenced(s, ids[i], gone);
+	free(ids);
+	return r;
 }
 
 int store_delete(struct store *s, const struct url *u, int revision)

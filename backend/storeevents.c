@@ -37,7 +37,8 @@ int store_events_size(struct store *s, const struct url *u, uint64_t *ret)
 			return -EIO;
 		store_bind_url(st, 1, u);
 	} else {
-		st = db_prep(s->db, "SELECT coalesce(max(off + len), 0) FROM events");
+		st = db_prep(s->db, "SELECT coalesce((SELECT off + len FROM events"
+				    " ORDER BY id DESC LIMIT 1), 0)");
 		if (!st)
 			return -EIO;
 	}
@@ -154,7 +155,8 @@ int store_event_insert(struct store *s, int kind, const struct url *urls, size_t
 		return -ENOMEM;
 	st = db_prep(s->db, "INSERT INTO events(kind, digest, revision, time, off, len, line)"
 			    " VALUES(?, ?, ?, ?,"
-			    " (SELECT coalesce(max(off + len), 0) FROM events), ?, ?)");
+			    " coalesce((SELECT off + len FROM events ORDER BY id DESC LIMIT 1), 0),"
+			    " ?, ?)");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int(st, 1, kind);
