@@ -605,6 +605,12 @@ void charm_free(struct charm *c)
 	free(c);
 }
 
+const struct charm_entry *charm_entries(const struct charm *c, size_t *ret_n)
+{
+	*ret_n = c->n_entries;
+	return c->entries;
+}
+
 const struct buf *charm_yaml(const struct charm *c, bool config)
 {
 	if (config)
@@ -645,6 +651,8 @@ const struct charm_config *charm_config(const struct charm *c)
 /* One charm_store() pass: the source reader, the zip writer, the tree. */
 struct store {
 	const struct charm *c;
+	charm_data_cb cb;
+	void *cb_ud;
 	struct archive *src;
 	struct archive *w;
 	int root; /* tree_dir, or -1 */
@@ -672,15 +680,18 @@ struct store_sink {
 	struct archive *w;
 	int fd;
 	uint64_t seen, expect;
+	unsigned char *keep; /* with a data callback: the whole entry, when it is small */
 };
 
 static int store_sink_add(void *ctx, const void *p, size_t n)
 {
 	struct store_sink *s = ctx;
 
-	s->seen += n;
-	if (s->seen > s->expect)
+	if (s->seen + n > s->expect)
 		return -ESTALE;
+	if (s->keep)
+		memcpy(s->keep + s->seen, p, n);
+	s->seen += n;
 	if (s->w && archive_write_data(s->w, p, n) != (la_ssize_t)n)
 		return archive_errno_of(s->w, true);
 	return s->fd >= 0 ? write_all(s->fd, p, n) : 0;
@@ -815,12 +826,17 @@ static int store_data(struct store *st, const struct charm_entry *e, int fd)
 	struct store_sink s = { .w = st->w, .fd = fd, .expect = e->size };
 	unsigned char sha[32];
 	uint64_t size;
-	int r = stream_data(st->src, st->chunk, store_sink_add, &s, sha, &size);
+	int r;
 
+	if (st->cb && e->size <= CHARM_INLINE_MAX)
+		s.keep = st->chunk + CHUNK;
+	r = stream_data(st->src, st->chunk, store_sink_add, &s, sha, &size);
 	if (r == -EINVAL)
 		return -ESTALE;
 	if (r == 0 && (size != e->size || memcmp(sha, e->sha256, sizeof(sha)) != 0))
 		r = -ESTALE;
+	if (r == 0 && s.keep)
+		r = st->cb(st->cb_ud, e, s.keep, (size_t)size);
 	return r;
 }
 
@@ -941,12 +957,18 @@ static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *s
 
 int charm_store(const struct charm *c, int revision, int zip_fd, const char *tree_dir)
 {
-	struct store st = { .c = c, .root = -1, .out_fd = zip_fd };
+	return charm_store_cb(c, revision, zip_fd, tree_dir, NULL, NULL);
+}
+
+int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *tree_dir,
+		   charm_data_cb cb, void *ud)
+{
+	struct store st = { .c = c, .cb = cb, .cb_ud = ud, .root = -1, .out_fd = zip_fd };
 	int src_fd = -1, r;
 
 	if (revision < 0 || (zip_fd < 0 && !tree_dir))
 		return -EINVAL;
-	st.chunk = malloc(CHUNK);
+	st.chunk = malloc(CHUNK + CHARM_INLINE_MAX);
 	r = st.chunk ? store_open(&st, zip_fd, tree_dir, &src_fd) : -ENOMEM;
 	if (r == 0)
 		r = store_revision(&st, revision);

@@ -68,4 +68,18 @@ const struct buf *charm_yaml(const struct charm *c, bool config);
  */
 int charm_store(const struct charm *c, int revision, int zip_fd, const char *tree_dir) WUR;
 
+/* Files up to this size are handed whole to charm_store_cb()'s callback. */
+#define CHARM_INLINE_MAX 4096
+struct charm_entry;
+typedef int (*charm_data_cb)(void *ud, const struct charm_entry *e, const void *data, size_t len);
+/*
+ * charm_store(), also calling cb with the data of every file entry of at
+ * most CHARM_INLINE_MAX bytes once it is verified (e points into
+ * charm_entries()). A callback error ends the store with that error.
+ */
+int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *tree_dir,
+		   charm_data_cb cb, void *ud) WUR;
+/* The entries charm_open() kept, in archive order (the root directory left out). */
+const struct charm_entry *charm_entries(const struct charm *c, size_t *ret_n);
+
 #endif

@@ -63,6 +63,21 @@ static const char *const store_schema[] = {
 	" rev_id INTEGER PRIMARY KEY,"
 	" metadata BLOB NOT NULL,"
 	" config BLOB)",
+	/*
+	 * A revision's files/ (storefiles.c), present when it has a rev_yaml
+	 * row: kind 0 file, 1 directory, 2 symlink; dir is "" at the top; data
+	 * is a small file's content (NULL: read it from the tree).
+	 */
+	"CREATE TABLE IF NOT EXISTS rev_files("
+	" rev_id INTEGER NOT NULL,"
+	" dir TEXT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" kind INTEGER NOT NULL,"
+	" mode INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" target TEXT,"
+	" data BLOB,"
+	" PRIMARY KEY(rev_id, dir, name)) WITHOUT ROWID",
 	/* URL -> revision. user is '' for none. */
 	"CREATE TABLE IF NOT EXISTS url_revs("
 	" user TEXT NOT NULL, series TEXT NOT NULL, name TEXT NOT NULL,"
@@ -544,12 +559,15 @@ static int delete_unreferenced(struct store *s, sqlite3_int64 id, struct strv *g
 	db_reset(st);
 	if (r != 0)
 		return r > 0 ? 0 : r;
-	st = db_prep(s->db, "DELETE FROM rev_yaml WHERE rev_id = ?");
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	r = db_errno(sqlite3_step(st));
-	db_reset(st);
+	for (int i = 0; r == 0 && i < 2; i++) {
+		st = db_prep(s->db, i == 0 ? "DELETE FROM rev_yaml WHERE rev_id = ?"
+					   : "DELETE FROM rev_files WHERE rev_id = ?");
+		if (!st)
+			return -EIO;
+		sqlite3_bind_int64(st, 1, id);
+		r = db_errno(sqlite3_step(st));
+		db_reset(st);
+	}
 	return r;
 }
 

@@ -107,6 +107,27 @@ int store_get_rev(struct store *s, const struct url *u, int revision, struct sto
  * must have has_yaml. -ENOENT when it has no config.yaml.
  */
 int store_rev_yaml(struct store *s, const struct store_rev *rev, bool config, struct buf *out) WUR;
+
+/* An entry of a revision's files/ kept in the database (rev must have has_yaml). */
+enum { STORE_FILE_REG = 0, STORE_FILE_DIR = 1, STORE_FILE_LINK = 2 };
+struct store_file {
+	int kind;
+	unsigned mode;     /* as stored: 0644/0755 files, 0755 directories, 0777 symlinks */
+	uint64_t size;     /* file bytes, or the symlink target's length */
+	bool inline_data;  /* the file's data is in the database (store_file_data()) */
+};
+/* The entry at sub ("a/b"; "" is files/ itself). -ENOENT when there is none. */
+int store_file_get(struct store *s, const struct store_rev *rev, const char *sub,
+		   struct store_file *ret) WUR;
+typedef int (*store_file_cb)(void *ud, const char *name, int kind);
+/* Lists the directory sub in name order; a callback error stops and is returned. */
+int store_file_list(struct store *s, const struct store_rev *rev, const char *sub,
+		    store_file_cb cb, void *ud) WUR;
+/* Appends the inline data of the file at sub, or the target of the symlink at sub, to out. */
+int store_file_data(struct store *s, const struct store_rev *rev, const char *sub,
+		    struct buf *out) WUR;
+int store_file_target(struct store *s, const struct store_rev *rev, const char *sub,
+		      struct buf *out) WUR;
 /*
  * Makes sure the extracted tree of the archive with this SHA-256 exists
  * (trees are made after a publish returns, or on first need). 0 or -errno.

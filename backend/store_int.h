@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "charm.h"
 #include "db.h"
 #include "store.h"
 
@@ -46,6 +47,20 @@ int store_sweep_orphans(struct store *s, const char *sub, const char *suffix, bo
 int store_trees_init(struct store *s);
 void store_trees_stop(struct store *s);
 void store_tree_later(struct store *s, const char *sha);
+/* The small files' data of a charm being stored (storefiles.c), by entry index. */
+struct store_inline {
+	const struct charm_entry *entries;
+	size_t n;
+	void **data; /* NULL: not kept (too big, or over the per-revision total) */
+	size_t *len;
+	size_t total;
+};
+int store_inline_init(struct store_inline *in, const struct charm *c);
+int store_inline_add(void *ud, const struct charm_entry *e, const void *data, size_t len);
+void store_inline_free(struct store_inline *in);
+/* Inserts revision row id's files/ rows; *ret_all_inline: no file needs the tree. */
+int store_files_record(struct store *s, sqlite3_int64 id, int revision,
+		       const struct store_inline *in, bool *ret_all_inline);
 /* Inserts an event inside the caller's write transaction. */
 int store_event_insert(struct store *s, int kind, const struct url *urls, size_t n_urls,
 		       int revision, const char *digest, const struct strv *errors,

@@ -95,7 +95,7 @@ static int check_integrity(struct store *s, struct strv *problems)
 	return 0;
 }
 
-static void check_revision(struct store *s, const char *sha, uint64_t size, int revision,
+static void check_revision(struct store *s, const char *sha, uint64_t size, bool needs_tree,
 			   bool repair, struct strv *problems, struct strv *notes)
 {
 	char path[PATH_MAX], hex[65];
@@ -112,6 +112,8 @@ static void check_revision(struct store *s, const char *sha, uint64_t size, int 
 	if (sha256_fd(fd, hex, &got) < 0 || strcmp(hex, sha) != 0 || got != size)
 		(void)strv_pushf(problems, "archive %s: content does not match its SHA-256", sha);
 	close(fd);
+	if (!needs_tree)
+		return;
 	store_tree_path(s, sha, path, sizeof(path));
 	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return;
@@ -128,7 +130,11 @@ int store_check(struct store *s, bool repair, struct strv *problems, struct strv
 	int rc;
 
 	check_integrity(s, problems);
-	st = db_prep(s->db, "SELECT DISTINCT sha256, size, revision FROM revisions");
+	/* A revision whose files are all in the database (storefiles.c) needs no tree. */
+	st = db_prep(s->db, "SELECT DISTINCT sha256, size,"
+			    " NOT EXISTS (SELECT 1 FROM rev_yaml y WHERE y.rev_id = r.id)"
+			    " OR EXISTS (SELECT 1 FROM rev_files f WHERE f.rev_id = r.id"
+			    " AND f.kind = 0 AND f.data IS NULL) FROM revisions r");
 	if (!st) {
 		(void)strv_pushf(problems, "database: %s", db_errmsg(s->db));
 		return -EIO;
@@ -137,7 +143,7 @@ int store_check(struct store *s, bool repair, struct strv *problems, struct strv
 		char sha[65];
 		snprintf(sha, sizeof(sha), "%s", sqlite3_column_text(st, 0));
 		check_revision(s, sha, (uint64_t)sqlite3_column_int64(st, 1),
-			       sqlite3_column_int(st, 2), repair, problems, notes);
+			       sqlite3_column_int(st, 2) != 0, repair, problems, notes);
 	}
 	db_reset(st);
 	if (rc != SQLITE_DONE)

@@ -86,8 +86,12 @@ struct staged {
 	uint64_t size;
 };
 
-/* Writes the stored archive under tmp/ and hashes it (the tree comes later). */
-static int stage(struct store *s, const struct charm *c, int revision, struct staged *out)
+/*
+ * Writes the stored archive under tmp/ and hashes it, keeping small files'
+ * data in in (the tree comes later, if at all).
+ */
+static int stage(struct store *s, const struct charm *c, int revision, struct staged *out,
+		 struct store_inline *in)
 {
 	int fd, r;
 
@@ -97,7 +101,7 @@ static int stage(struct store *s, const struct charm *c, int revision, struct st
 		out->zip[0] = '\0';
 		return -errno;
 	}
-	r = charm_store(c, revision, fd, NULL);
+	r = charm_store_cb(c, revision, fd, NULL, store_inline_add, in);
 	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
 		r = -errno;
 	if (r == 0)
@@ -156,7 +160,7 @@ static int record_yaml(struct store *s, sqlite3_int64 id, const struct charm *c)
 
 static int record(struct store *s, const struct store_publish_req *req, int revision,
 		  const char *digest, const struct staged *sg, const struct charm *c,
-		  const struct strv *warnings)
+		  const struct store_inline *in, bool *ret_all_inline, const struct strv *warnings)
 {
 	int64_t t = store_now_ns();
 	sqlite3_stmt *st;
@@ -184,6 +188,8 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 		id = sqlite3_column_int64(st, 0);
 		db_reset(st);
 		r = record_yaml(s, id, c);
+		if (r == 0)
+			r = store_files_record(s, id, revision, in, ret_all_inline);
 	}
 	for (size_t i = 0; r == 0 && i < req->n_urls; i++) {
 		st = db_prep(s->db, "INSERT INTO url_revs VALUES(?, ?, ?, ?, ?)");
@@ -266,6 +272,8 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 			  const struct strv *warnings, int *ret_revision, struct strv *errors)
 {
 	struct staged sg = { .zip = "" };
+	struct store_inline in;
+	bool all_inline = false;
 	int revision, r;
 
 	r = next_revision(s, req, digest, &revision);
@@ -277,13 +285,17 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 		return r;
 	r = check_space(s, c);
 	if (r == 0)
-		r = stage(s, c, revision, &sg);
+		r = store_inline_init(&in, c);
+	if (r < 0)
+		return r;
+	r = stage(s, c, revision, &sg, &in);
 	if (r == 0)
 		r = install(s, &sg);
 	if (r == 0)
-		r = record(s, req, revision, digest, &sg, c, warnings);
-	if (r == 0)
+		r = record(s, req, revision, digest, &sg, c, &in, &all_inline, warnings);
+	if (r == 0 && !all_inline)
 		store_tree_later(s, sg.sha256);
+	store_inline_free(&in);
 	unstage(&sg);
 	if (r == -ESTALE) {
 		(void)strv_push(errors, "the archive changed while it was being published");

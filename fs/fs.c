@@ -202,6 +202,13 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 			r = -errno;
 		else
 			target[len] = '\0';
+	} else if (n.kind == N_CH_TREE && n.rev.has_yaml) {
+		struct buf b;
+		buf_init(&b, sizeof(target) - 1);
+		r = n.fent.kind == STORE_FILE_LINK ? node_content(&fs->ctx, &n, &b) : -EINVAL;
+		if (r == 0)
+			snprintf(target, sizeof(target), "%.*s", (int)b.len, b.data ? b.data : "");
+		buf_free(&b);
 	} else if (n.kind == N_CH_TREE) {
 		char real[PATH_MAX];
 		ssize_t len;

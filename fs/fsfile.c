@@ -200,6 +200,11 @@ static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info 
 		if (acc != O_RDONLY)
 			return -EACCES;
 		bool real = !node_in_db(n);
+		if (real && n->kind == N_CH_TREE && n->rev.has_yaml) {
+			r = node_tree_ready(&fs->ctx, n);
+			if (r < 0)
+				return r;
+		}
 		h = fh_new(real ? FH_FD : FH_BUF, acc);
 		if (!h)
 			return -ENOMEM;

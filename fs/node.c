@@ -85,7 +85,7 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 	char real[PATH_MAX];
 	struct stat st;
 	bool yaml = strcmp(cp->v[i], "metadata.yaml") == 0 || strcmp(cp->v[i], "config.yaml") == 0;
-	bool tree = strcmp(cp->v[i], "files") == 0 || (yaml && !n->rev.has_yaml);
+	bool tree = !n->rev.has_yaml && (strcmp(cp->v[i], "files") == 0 || yaml);
 
 	if (tree && store_tree_ready(c->store, n->rev.sha256) < 0)
 		return -EIO;
@@ -100,6 +100,8 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 				return -ENAMETOOLONG;
 			off += (size_t)w;
 		}
+		if (n->rev.has_yaml)
+			return store_file_get(c->store, &n->rev, n->sub, &n->fent);
 		node_real_path(c, n, real, sizeof(real));
 		return lstat(real, &st) < 0 ? -ENOENT : 0;
 	}
@@ -269,8 +271,15 @@ void node_real_path(const struct node_ctx *c, const struct node *n, char *out, s
 
 bool node_in_db(const struct node *n)
 {
+	if (n->kind == N_CH_TREE)
+		return n->rev.has_yaml && (n->fent.kind != STORE_FILE_REG || n->fent.inline_data);
 	return n->kind == N_CH_FILE && n->file != RF_ARCHIVE &&
 	       ((n->file != RF_METADATA && n->file != RF_CONFIG) || n->rev.has_yaml);
+}
+
+int node_tree_ready(const struct node_ctx *c, const struct node *n)
+{
+	return store_tree_ready(c->store, n->rev.sha256) < 0 ? -EIO : 0;
 }
 
 int node_content(const struct node_ctx *c, const struct node *n, struct buf *out)
@@ -281,6 +290,12 @@ int node_content(const struct node_ctx *c, const struct node *n, struct buf *out
 	char *text;
 	int r;
 
+	if (n->kind == N_CH_TREE) {
+		if (n->fent.kind == STORE_FILE_LINK)
+			return store_file_target(c->store, &n->rev, n->sub, out);
+		return n->fent.kind == STORE_FILE_REG ? store_file_data(c->store, &n->rev, n->sub, out)
+						      : -EISDIR;
+	}
 	switch (n->file) {
 	case RF_METADATA:
 	case RF_CONFIG:
@@ -437,7 +452,16 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 		st->st_mode = S_IFREG | 0444;
 		return stat_generated(c, n, st);
 	case N_CH_TREE:
-		return stat_real(c, n, st);
+		if (!n->rev.has_yaml)
+			return stat_real(c, n, st);
+		st->st_mode = (n->fent.kind == STORE_FILE_DIR    ? S_IFDIR
+			       : n->fent.kind == STORE_FILE_LINK ? S_IFLNK
+								 : S_IFREG) |
+			      (n->fent.mode & 0555);
+		st->st_nlink = n->fent.kind == STORE_FILE_DIR ? 2 : 1;
+		st->st_size = (off_t)n->fent.size;
+		st->st_blocks = (blkcnt_t)((n->fent.size + 511) / 512);
+		return 0;
 	default:
 		if (n->kind >= N_BACKUP)
 			return node_stat_backup(c, n, st);
@@ -502,10 +526,26 @@ int node_list_real(const char *real, node_list_cb cb, void *ud)
 	return r;
 }
 
+struct tree_lister {
+	node_list_cb cb;
+	void *ud;
+};
+
+static int tree_entry(void *ud, const char *name, int kind)
+{
+	struct tree_lister *l = ud;
+
+	return l->cb(l->ud, name, kind == STORE_FILE_DIR ? S_IFDIR
+				  : kind == STORE_FILE_LINK ? S_IFLNK : S_IFREG);
+}
+
 static int list_tree(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)
 {
+	struct tree_lister l = { cb, ud };
 	char real[PATH_MAX];
 
+	if (n->rev.has_yaml)
+		return store_file_list(c->store, &n->rev, n->sub, tree_entry, &l);
 	node_real_path(c, n, real, sizeof(real));
 	return node_list_real(real, cb, ud);
 }

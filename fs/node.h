@@ -72,6 +72,7 @@ struct node {
 	bool incoming;        /* N_PUB_DIR / N_PUB_FILE under publish/incoming */
 	char sub[PATH_MAX];   /* N_CH_TREE: path inside files/ ("" for files/ itself);
 				 N_PUB_DIR / N_PUB_FILE: the scratch-relative path */
+	struct store_file fent; /* N_CH_TREE when rev.has_yaml: the entry, from the database */
 	const char *leaf;     /* last path component (points into the resolved path) */
 };
 
@@ -106,6 +107,8 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *ret);
 
 /* Whether n's content comes from the database (else from a file: node_real_path()). */
 bool node_in_db(const struct node *n);
+/* Makes sure the tree behind a file node_in_db() says is not in the database exists. */
+int node_tree_ready(const struct node_ctx *c, const struct node *n);
 /* Content of an N_CH_FILE that node_in_db() says is in the database, into out. */
 int node_content(const struct node_ctx *c, const struct node *n, struct buf *out);
 

@@ -71,6 +71,33 @@ check "stored archive smaller than blob + text" test "$(stat -c %s "$Z")" -lt $(
 check "blob reads back" cmp -s "$T/lrz/blob.bin" "$MNT/charms/xenial/logrotate/0/files/blob.bin"
 check "stored archive passes unzip -t" sh -c "unzip -tq '$Z' >/dev/null"
 
+# files/: small files come from the database, big ones from the extracted tree;
+# directories the archive only implies (zip -D writes no directory entries) exist.
+ln -s notes.txt "$T/lrz/link"
+mkdir -p "$T/lrz/deep/er"
+echo nested >"$T/lrz/deep/er/file.txt"
+rm -f "$T/lrz.charm"
+(cd "$T/lrz" && zip -qryD "$T/lrz.charm" .)
+check "publish without directory entries" cp "$T/lrz.charm" "$MNT/publish/xenial/logrotate.charm"
+F=$MNT/charms/xenial/logrotate/1/files
+listing() { (cd "$1" && find . -mindepth 1 -printf '%P %y\n' | LC_ALL=C sort); }
+expect_eq "files/ lists the source, plus revision" \
+	"$( (listing "$T/lrz"; echo "revision f") | LC_ALL=C sort)" "$(listing "$F")"
+check "every file reads back byte for byte" sh -c "cd '$T/lrz' && find . -type f | while read -r p; do cmp -s \"\$p\" '$F/'\"\$p\" || exit 1; done"
+expect_eq "sizes as in the source" "$(cd "$T/lrz" && find . -type f -printf '%P %s\n' | LC_ALL=C sort)" \
+	"$(cd "$F" && find . -type f ! -name revision -printf '%P %s\n' | LC_ALL=C sort)"
+expect_eq "symlink target" "notes.txt" "$(readlink "$F/link")"
+expect_eq "revision file" "1" "$(cat "$F/revision")"
+expect_eq "implied directory is a directory" "directory" "$(stat -c %F "$F/deep/er")"
+expect_eq "file modes are read-only" "-r--r--r--" "$(stat -c %A "$F/notes.txt")"
+expect_eq "ls -l of a small file" "-r--r--r-- 7" "$(stat -c '%A %s' "$F/deep/er/file.txt")"
+check "the tree behind the big file exists" test -d "$STORE/trees/$(cat "$MNT/charms/xenial/logrotate/1/sha256")"
+make_charm logrotate "$T/lr-small.charm"
+check "publish a charm of small files" cp "$T/lr-small.charm" "$MNT/publish/~tiny/xenial/logrotate.charm"
+S=$MNT/charms/~tiny/xenial/logrotate/0
+check "its files read back" cmp -s "$SRCDIR/tests/data/charms/logrotate/README.md" "$S/files/README.md"
+check "and it has no extracted tree" test ! -e "$STORE/trees/$(cat "$S/sha256")"
+
 # --- revisions, latest, redundant publishes ---------------------------------
 copy_charm wordpress "$T/wp2"
 echo "second edition" >>"$T/wp2/README.md"

@@ -61,9 +61,11 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/charmfs-store-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	for (int i = 0; i < 3; i++) {
-		char payload[16];
+		/* in2.zip has a file too big to keep in the database: it needs a tree. */
+		static char payload[8192];
 		snprintf(f->zips[i], sizeof(f->zips[i]), "%s/in%d.zip", f->dir, i);
-		snprintf(payload, sizeof(payload), "v%d", i);
+		memset(payload, 'x', sizeof(payload) - 1);
+		snprintf(i == 2 ? payload + 6000 : payload, 16, "v%d", i);
 		write_charm(f->zips[i], "foo", payload);
 	}
 	f->s = open_store(f->dir);
@@ -273,10 +275,17 @@ static void test_check_finds_damage(void **state)
 	struct stat st;
 	int fd;
 
+	/* A revision whose files are all in the database needs no tree. */
 	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
+	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
+	assert_true(rev.has_yaml);
+	store_tree_path(f->s, rev.sha256, path, sizeof(path));
+	assert_int_equal(stat(path, &st), -1);
 	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
 	assert_int_equal(problems.n, 0);
-	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
+	assert_int_equal(notes.n, 0);
+	assert_int_equal(publish(f, 2, NULL, 1, "cs:trusty/foo"), 1);
+	assert_int_equal(store_get_rev(f->s, &u, 1, &rev), 0);
 	/* A missing tree is a note (trees are made on demand) that repair fixes. */
 	assert_int_equal(store_tree_ready(f->s, rev.sha256), 0);
 	store_tree_path(f->s, rev.sha256, path, sizeof(path));

@@ -1,0 +1,295 @@
+/*
+ * A revision's files/ view in the database (table rev_files): one row per
+ * entry of the stored archive, including the directories its names imply
+ * and the `revision` file, keyed by (revision row, directory, name) so that
+ * a lookup is one index probe and a listing one range. A file of at most
+ * CHARM_INLINE_MAX bytes keeps its data in the row (up to INLINE_TOTAL bytes
+ * per revision); a bigger one is read from the extracted tree. A cold `cat`
+ * of a small file thus costs the database page the lookup read anyway, and
+ * a revision whose files are all inline needs no tree at all.
+ *
+ * Revisions published before this table existed have no rev_yaml row
+ * (store_rev.has_yaml is false) and are served from their trees.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "charm.h"
+#include "charmcheck.h"
+#include "store_int.h"
+#include "banned.h"
+
+#define INLINE_TOTAL (1024 * 1024)
+
+void store_inline_free(struct store_inline *in)
+{
+	for (size_t i = 0; i < in->n; i++)
+		free(in->data[i]);
+	free(in->data);
+	free(in->len);
+	memset(in, 0, sizeof(*in));
+}
+
+int store_inline_init(struct store_inline *in, const struct charm *c)
+{
+	memset(in, 0, sizeof(*in));
+	in->entries = charm_entries(c, &in->n);
+	in->data = calloc(in->n ? in->n : 1, sizeof(*in->data));
+	in->len = calloc(in->n ? in->n : 1, sizeof(*in->len));
+	if (!in->data || !in->len) {
+		store_inline_free(in);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int store_inline_add(void *ud, const struct charm_entry *e, const void *data, size_t len)
+{
+	struct store_inline *in = ud;
+	size_t i = (size_t)(e - in->entries);
+
+	if (i >= in->n || in->total + len > INLINE_TOTAL)
+		return 0; /* read from the tree instead */
+	in->data[i] = malloc(len ? len : 1);
+	if (!in->data[i])
+		return -ENOMEM;
+	memcpy(in->data[i], data, len);
+	in->len[i] = len;
+	in->total += len;
+	return 0;
+}
+
+/* Splits path into its directory ("" at the top) and last name, in place. */
+static const char *split_last(char *path, const char **ret_dir)
+{
+	char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		*ret_dir = "";
+		return path;
+	}
+	*slash = '\0';
+	*ret_dir = path;
+	return slash + 1;
+}
+
+static int insert_row(sqlite3_stmt *st, sqlite3_int64 id, const char *path, int kind,
+		      unsigned mode, uint64_t size, const char *target, const void *data,
+		      size_t len)
+{
+	char tmp[CHARM_NAME_MAX + 1];
+	const char *dir, *name;
+	int r;
+
+	if (strlen(path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	name = split_last(tmp, &dir);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, kind);
+	sqlite3_bind_int(st, 5, (int)mode);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)size);
+	if (target)
+		sqlite3_bind_text(st, 7, target, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	if (data)
+		sqlite3_bind_blob(st, 8, len ? data : "", (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	r = db_errno(sqlite3_step(st));
+	db_reset(st);
+	return r;
+}
+
+/* The directories name implies ("a" and "a/b" for "a/b/c"). */
+static int insert_parents(sqlite3_stmt *st, sqlite3_int64 id, const char *name)
+{
+	char tmp[CHARM_NAME_MAX + 1];
+	int r = 0;
+
+	for (const char *p = strchr(name, '/'); r == 0 && p; p = strchr(p + 1, '/')) {
+		size_t len = (size_t)(p - name);
+		if (len >= sizeof(tmp))
+			return -ENAMETOOLONG;
+		memcpy(tmp, name, len);
+		tmp[len] = '\0';
+		r = insert_row(st, id, tmp, STORE_FILE_DIR, 0755, 0, NULL, NULL, 0);
+	}
+	return r;
+}
+
+int store_files_record(struct store *s, sqlite3_int64 id, int revision,
+		       const struct store_inline *in, bool *ret_all_inline)
+{
+	sqlite3_stmt *st = db_prep(s->db, "INSERT OR IGNORE INTO rev_files"
+					  " VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+	char text[16];
+	int n = snprintf(text, sizeof(text), "%d", revision), r;
+	bool all = true;
+
+	if (!st)
+		return -EIO;
+	r = insert_row(st, id, "revision", STORE_FILE_REG, 0644, (uint64_t)n, NULL, text,
+		       (size_t)n);
+	for (size_t i = 0; r == 0 && i < in->n; i++) {
+		const struct charm_entry *e = &in->entries[i];
+		if (charmcheck_is_revision(e))
+			continue;
+		r = insert_parents(st, id, e->name);
+		if (r < 0)
+			break;
+		switch (e->type) {
+		case CE_DIR:
+			r = insert_row(st, id, e->name, STORE_FILE_DIR, e->mode, 0, NULL, NULL, 0);
+			break;
+		case CE_SYMLINK:
+			r = insert_row(st, id, e->name, STORE_FILE_LINK, e->mode, strlen(e->target),
+				       e->target, NULL, 0);
+			break;
+		case CE_FILE:
+		default:
+			if (!in->data[i])
+				all = false;
+			r = insert_row(st, id, e->name, STORE_FILE_REG, e->mode, e->size, NULL,
+				       in->data[i], in->len[i]);
+			break;
+		}
+	}
+	*ret_all_inline = all;
+	return r;
+}
+
+/* Binds rev and the directory and name of sub (not "") to st's first three parameters. */
+static int bind_path(sqlite3_stmt *st, const struct store_rev *rev, const char *sub, char *tmp,
+		     size_t len)
+{
+	const char *dir, *name;
+
+	if (strlen(sub) >= len)
+		return -ENAMETOOLONG;
+	snprintf(tmp, len, "%s", sub);
+	name = split_last(tmp, &dir);
+	sqlite3_bind_int64(st, 1, rev->id);
+	sqlite3_bind_text(st, 2, dir, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+	return 0;
+}
+
+int store_file_get(struct store *s, const struct store_rev *rev, const char *sub,
+		   struct store_file *ret)
+{
+	sqlite3_stmt *st;
+	char tmp[PATH_MAX];
+	int rc, r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!sub[0]) {
+		ret->kind = STORE_FILE_DIR;
+		ret->mode = 0755;
+		return 0;
+	}
+	st = db_prep(s->db, "SELECT kind, mode, size, data IS NOT NULL FROM rev_files"
+			    " WHERE rev_id = ? AND dir = ? AND name = ?");
+	if (!st)
+		return -EIO;
+	r = bind_path(st, rev, sub, tmp, sizeof(tmp));
+	if (r < 0) {
+		db_reset(st);
+		return r;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		ret->kind = sqlite3_column_int(st, 0);
+		ret->mode = (unsigned)sqlite3_column_int(st, 1);
+		ret->size = (uint64_t)sqlite3_column_int64(st, 2);
+		ret->inline_data = sqlite3_column_int(st, 3) != 0;
+		r = 0;
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+	}
+	db_reset(st);
+	return r;
+}
+
+int store_file_list(struct store *s, const struct store_rev *rev, const char *sub,
+		    store_file_cb cb, void *ud)
+{
+	sqlite3_stmt *st = db_prep(s->db, "SELECT name, kind FROM rev_files"
+					  " WHERE rev_id = ? AND dir = ? ORDER BY name");
+	struct strv names = { 0 };
+	int *kinds = NULL, rc = SQLITE_DONE, r = 0;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, rev->id);
+	sqlite3_bind_text(st, 2, sub, -1, SQLITE_STATIC);
+	/* Collected first: the callback may run other statements on this connection. */
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int *v = reallocarray(kinds, names.n + 1, sizeof(*v));
+		if (!v) {
+			r = -ENOMEM;
+			break;
+		}
+		kinds = v;
+		kinds[names.n] = sqlite3_column_int(st, 1);
+		r = strv_push(&names, (const char *)sqlite3_column_text(st, 0));
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_errno(rc);
+	db_reset(st);
+	for (size_t i = 0; r == 0 && i < names.n; i++)
+		r = cb(ud, names.v[i], kinds[i]);
+	free(kinds);
+	strv_clear(&names);
+	return r;
+}
+
+/* Appends column col (data or target) of sub's row to out. */
+static int read_column(struct store *s, const struct store_rev *rev, const char *sub,
+		       const char *sql, struct buf *out)
+{
+	sqlite3_stmt *st = db_prep(s->db, sql);
+	char tmp[PATH_MAX];
+	int rc, r;
+
+	if (!st)
+		return -EIO;
+	r = bind_path(st, rev, sub, tmp, sizeof(tmp));
+	if (r < 0) {
+		db_reset(st);
+		return r;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		const void *p = sqlite3_column_blob(st, 0);
+		int n = sqlite3_column_bytes(st, 0);
+		r = n > 0 ? buf_add(out, p, (size_t)n) : 0;
+	} else {
+		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
+	}
+	db_reset(st);
+	return r;
+}
+
+int store_file_data(struct store *s, const struct store_rev *rev, const char *sub,
+		    struct buf *out)
+{
+	return read_column(s, rev, sub,
+			   "SELECT data FROM rev_files WHERE rev_id = ? AND dir = ? AND name = ?",
+			   out);
+}
+
+int store_file_target(struct store *s, const struct store_rev *rev, const char *sub,
+		      struct buf *out)
+{
+	return read_column(s, rev, sub,
+			   "SELECT target FROM rev_files WHERE rev_id = ? AND dir = ? AND name = ?",
+			   out);
+}
