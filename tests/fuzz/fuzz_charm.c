@@ -24,7 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "charm.h"
+#include "charmcheck.h"
 #include "banned.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -97,6 +100,21 @@ static void check_refusal(int r, const struct strv *errors)
 		CHECK(r == -EIO || r == -ENOMEM);
 }
 
+/*
+ * The data callback of charm_store_cb(): each small file once, whole, and
+ * hashing to what charm_open() recorded.
+ */
+static int check_inline(void *ud, const struct charm_entry *e, const void *data, size_t len)
+{
+	unsigned char sha[32];
+
+	(void)ud;
+	CHECK(len <= CHARM_INLINE_MAX && len == e->size);
+	CHECK(EVP_Digest(data, len, sha, NULL, EVP_sha256(), NULL) == 1);
+	CHECK(memcmp(sha, e->sha256, sizeof(sha)) == 0);
+	return 0;
+}
+
 /* An accepted charm stores, and the stored zip is accepted with the same digest. */
 static void check_store(const struct charm *c)
 {
@@ -112,7 +130,7 @@ static void check_store(const struct charm *c)
 	CHECK(lseek(fx.out_fd, 0, SEEK_SET) == 0);
 	(void)rm_rf(fx.tree);
 	CHECK(mkdir(fx.tree, 0755) == 0);
-	r = charm_store(c, 7, fx.out_fd, fx.tree);
+	r = charm_store_cb(c, 7, fx.out_fd, fx.tree, check_inline, NULL);
 	if (r < 0) {
 		fprintf(stderr, "fuzz_charm: charm_store of a valid charm failed: %s\n",
 			strerror(-r));
