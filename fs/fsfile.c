@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ struct fh {
 	struct node *node;    /* FH_INC, counter.query: the counter key */
 	struct store *backup; /* set: an open file of backup/ (keeps its snapshot live) */
 	pthread_mutex_t lock; /* FH_CTL */
+	_Atomic int64_t next_off; /* FH_FD: where a sequential reader reads next */
+	_Atomic int64_t ra_end;   /* FH_FD: how far readahead was asked for */
 	struct fh *prev, *next; /* every open handle, for fsfile_cleanup() */
 };
 
@@ -394,6 +397,29 @@ static void reply_slice(fuse_req_t req, const char *data, size_t len, size_t off
 	free(copy);
 }
 
+#define RA_WINDOW (8 << 20)
+
+/*
+ * A sequential reader of a stored file (an archive download, a big file in
+ * files/) gets the disk's readahead RA_WINDOW bytes ahead of it, asked for
+ * in RA_WINDOW/2 steps: the kernel's own readahead below a FUSE read is
+ * a few hundred KiB, too little to keep the disk busy. A reader that seeks
+ * (unzip reading the central directory, a Range request) asks for nothing.
+ */
+static void read_ahead(struct fh *h, off_t off, size_t size)
+{
+	int64_t end = (int64_t)off + (int64_t)size, ra = atomic_load(&h->ra_end);
+
+	if (atomic_exchange(&h->next_off, end) != (int64_t)off || off == 0)
+		return;
+	if (end + RA_WINDOW / 2 <= ra)
+		return;
+	if (ra < end)
+		ra = end;
+	atomic_store(&h->ra_end, ra + RA_WINDOW);
+	(void)posix_fadvise(h->fd, ra, RA_WINDOW, POSIX_FADV_WILLNEED);
+}
+
 void fsfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
@@ -405,6 +431,8 @@ void fsfile_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case FH_FD:
 	case FH_SCRATCH: {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+		if (h->kind == FH_FD)
+			read_ahead(h, off, size);
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv.buf[0].fd = h->fd;
 		bv.buf[0].pos = off;
