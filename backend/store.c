@@ -55,18 +55,10 @@ static const char *const store_schema[] = {
 	" published INTEGER NOT NULL)", /* nanoseconds since the epoch */
 	"CREATE INDEX IF NOT EXISTS revisions_sha256 ON revisions(sha256)",
 	/*
-	 * metadata.yaml and config.yaml (NULL: none) of a revision, as in its
-	 * archive: read from here, they cost no tree access. Revisions from
-	 * before this table have no row and are read from their tree.
-	 */
-	"CREATE TABLE IF NOT EXISTS rev_yaml("
-	" rev_id INTEGER PRIMARY KEY,"
-	" metadata BLOB NOT NULL,"
-	" config BLOB)",
-	/*
-	 * A revision's files/ (storefiles.c), present when it has a rev_yaml
-	 * row: kind 0 file, 1 directory, 2 symlink; dir is "" at the top; data
-	 * is a small file's content (NULL: read it from the tree).
+	 * A revision's files/ (storefiles.c): kind 0 file, 1 directory, 2
+	 * symlink; dir is "" at the top; data is a small file's content, and
+	 * always metadata.yaml's and config.yaml's (NULL: read it from the
+	 * tree). Revisions from before this table have no rows.
 	 */
 	"CREATE TABLE IF NOT EXISTS rev_files("
 	" rev_id INTEGER NOT NULL,"
@@ -486,10 +478,13 @@ int store_latest(struct store *s, const struct url *u, int *ret)
 int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret)
 {
 	sqlite3_stmt *st = db_prep(s->db, "SELECT r.revision, r.sha256, r.digest, r.size,"
-					  " r.published, r.id, y.rev_id IS NOT NULL,"
-					  " length(y.metadata), y.config IS NOT NULL, length(y.config)"
+					  " r.published, r.id, m.rev_id IS NOT NULL, m.size,"
+					  " c.rev_id IS NOT NULL, c.size"
 					  " FROM url_revs u JOIN revisions r ON r.id = u.rev_id"
-					  " LEFT JOIN rev_yaml y ON y.rev_id = r.id"
+					  " LEFT JOIN rev_files m ON m.rev_id = r.id AND m.dir = ''"
+					  " AND m.name = 'metadata.yaml' AND m.kind = 0"
+					  " LEFT JOIN rev_files c ON c.rev_id = r.id AND c.dir = ''"
+					  " AND c.name = 'config.yaml' AND c.kind = 0"
 					  " WHERE u.user = ? AND u.series = ?"
 					  " AND u.name = ? AND u.revision = ?");
 	int rc, r = -ENOENT;
@@ -506,7 +501,7 @@ int store_get_rev(struct store *s, const struct url *u, int revision, struct sto
 		ret->size = (uint64_t)sqlite3_column_int64(st, 3);
 		ret->published_ns = sqlite3_column_int64(st, 4);
 		ret->id = sqlite3_column_int64(st, 5);
-		ret->has_yaml = sqlite3_column_int(st, 6) != 0;
+		ret->in_db = sqlite3_column_int(st, 6) != 0;
 		ret->meta_size = (uint64_t)sqlite3_column_int64(st, 7);
 		ret->has_config = sqlite3_column_int(st, 8) != 0;
 		ret->config_size = (uint64_t)sqlite3_column_int64(st, 9);
@@ -518,30 +513,9 @@ int store_get_rev(struct store *s, const struct url *u, int revision, struct sto
 	return r;
 }
 
-int store_rev_yaml(struct store *s, const struct store_rev *rev, bool config, struct buf *out)
-{
-	sqlite3_stmt *st = db_prep(s->db, config ? "SELECT config FROM rev_yaml WHERE rev_id = ?"
-						 : "SELECT metadata FROM rev_yaml WHERE rev_id = ?");
-	int rc, r = -ENOENT;
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, rev->id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		const void *p = sqlite3_column_blob(st, 0);
-		int n = sqlite3_column_bytes(st, 0);
-		r = n > 0 ? buf_add(out, p, (size_t)n) : 0;
-	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		r = db_errno(rc);
-	}
-	db_reset(st);
-	return r;
-}
-
 /* ---- deleting --------------------------------------------------------------- */
 
-/* Deletes the stored revision id (and its YAML row) unless a URL still refers to it. */
+/* Deletes the stored revision id (and its files/ rows) unless a URL still refers to it. */
 static int delete_unreferenced(struct store *s, sqlite3_int64 id, struct strv *gone)
 {
 	sqlite3_stmt *st = db_prep(s->db, "DELETE FROM revisions WHERE id = ?1 AND NOT EXISTS"
@@ -559,15 +533,12 @@ static int delete_unreferenced(struct store *s, sqlite3_int64 id, struct strv *g
 	db_reset(st);
 	if (r != 0)
 		return r > 0 ? 0 : r;
-	for (int i = 0; r == 0 && i < 2; i++) {
-		st = db_prep(s->db, i == 0 ? "DELETE FROM rev_yaml WHERE rev_id = ?"
-					   : "DELETE FROM rev_files WHERE rev_id = ?");
-		if (!st)
-			return -EIO;
-		sqlite3_bind_int64(st, 1, id);
-		r = db_errno(sqlite3_step(st));
-		db_reset(st);
-	}
+	st = db_prep(s->db, "DELETE FROM rev_files WHERE rev_id = ?");
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int64(st, 1, id);
+	r = db_errno(sqlite3_step(st));
+	db_reset(st);
 	return r;
 }
 

@@ -95,20 +95,17 @@ struct store_rev {
 	uint64_t size;
 	int64_t published_ns;
 	int64_t id;            /* the stored revision's row */
-	bool has_yaml;         /* metadata.yaml and config.yaml are in the database */
-	bool has_config;       /* with has_yaml: there is a config.yaml */
+	bool in_db;            /* its files/ (with metadata.yaml) are in the database */
+	bool has_config;       /* with in_db: there is a config.yaml */
 	uint64_t meta_size, config_size;
 };
 
 /* One revision of u; -ENOENT when u has no such revision. */
 int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret) WUR;
 /*
- * Appends rev's metadata.yaml (config false) or config.yaml to out; rev
- * must have has_yaml. -ENOENT when it has no config.yaml.
+ * An entry of a revision's files/ kept in the database (rev must have in_db).
+ * The revision's metadata.yaml and config.yaml are the entries of those names.
  */
-int store_rev_yaml(struct store *s, const struct store_rev *rev, bool config, struct buf *out) WUR;
-
-/* An entry of a revision's files/ kept in the database (rev must have has_yaml). */
 enum { STORE_FILE_REG = 0, STORE_FILE_DIR = 1, STORE_FILE_LINK = 2 };
 struct store_file {
 	int kind;

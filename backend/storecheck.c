@@ -132,7 +132,7 @@ int store_check(struct store *s, bool repair, struct strv *problems, struct strv
 	check_integrity(s, problems);
 	/* A revision whose files are all in the database (storefiles.c) needs no tree. */
 	st = db_prep(s->db, "SELECT DISTINCT sha256, size,"
-			    " NOT EXISTS (SELECT 1 FROM rev_yaml y WHERE y.rev_id = r.id)"
+			    " NOT EXISTS (SELECT 1 FROM rev_files f WHERE f.rev_id = r.id)"
 			    " OR EXISTS (SELECT 1 FROM rev_files f WHERE f.rev_id = r.id"
 			    " AND f.kind = 0 AND f.data IS NULL) FROM revisions r");
 	if (!st) {

@@ -4,12 +4,14 @@
  * and the `revision` file, keyed by (revision row, directory, name) so that
  * a lookup is one index probe and a listing one range. A file of at most
  * CHARM_INLINE_MAX bytes keeps its data in the row (up to INLINE_TOTAL bytes
- * per revision); a bigger one is read from the extracted tree. A cold `cat`
- * of a small file thus costs the database page the lookup read anyway, and
- * a revision whose files are all inline needs no tree at all.
+ * per revision), and so do metadata.yaml and config.yaml whatever their size
+ * (validation holds their text anyway; the revision directory shows them);
+ * a bigger file is read from the extracted tree. A cold `cat` of a small
+ * file thus costs the database page the lookup read anyway, and a revision
+ * whose files are all inline needs no tree at all.
  *
- * Revisions published before this table existed have no rev_yaml row
- * (store_rev.has_yaml is false) and are served from their trees.
+ * Revisions published before this table existed have no rows
+ * (store_rev.in_db is false) and are served from their trees.
  */
 #include "config.h"
 
@@ -34,17 +36,40 @@ void store_inline_free(struct store_inline *in)
 	memset(in, 0, sizeof(*in));
 }
 
+/* Keeps a copy of text as entry i's data. */
+static int keep(struct store_inline *in, size_t i, const void *text, size_t len)
+{
+	in->data[i] = malloc(len ? len : 1);
+	if (!in->data[i])
+		return -ENOMEM;
+	memcpy(in->data[i], text, len);
+	in->len[i] = len;
+	return 0;
+}
+
 int store_inline_init(struct store_inline *in, const struct charm *c)
 {
+	int r = 0;
+
 	memset(in, 0, sizeof(*in));
 	in->entries = charm_entries(c, &in->n);
 	in->data = calloc(in->n ? in->n : 1, sizeof(*in->data));
 	in->len = calloc(in->n ? in->n : 1, sizeof(*in->len));
-	if (!in->data || !in->len) {
-		store_inline_free(in);
-		return -ENOMEM;
+	if (!in->data || !in->len)
+		r = -ENOMEM;
+	for (size_t i = 0; r == 0 && i < in->n; i++) {
+		const struct charm_entry *e = &in->entries[i];
+		const struct buf *text = NULL;
+		if (e->type == CE_FILE && strcmp(e->name, "metadata.yaml") == 0)
+			text = charm_yaml(c, false);
+		else if (e->type == CE_FILE && strcmp(e->name, "config.yaml") == 0)
+			text = charm_yaml(c, true);
+		if (text)
+			r = keep(in, i, text->data ? text->data : "", text->len);
 	}
-	return 0;
+	if (r < 0)
+		store_inline_free(in);
+	return r;
 }
 
 int store_inline_add(void *ud, const struct charm_entry *e, const void *data, size_t len)
@@ -52,15 +77,14 @@ int store_inline_add(void *ud, const struct charm_entry *e, const void *data, si
 	struct store_inline *in = ud;
 	size_t i = (size_t)(e - in->entries);
 
-	if (i >= in->n || in->total + len > INLINE_TOTAL)
-		return 0; /* read from the tree instead */
-	in->data[i] = malloc(len ? len : 1);
-	if (!in->data[i])
-		return -ENOMEM;
-	memcpy(in->data[i], data, len);
-	in->len[i] = len;
-	in->total += len;
-	return 0;
+	int r;
+
+	if (i >= in->n || in->data[i] || in->total + len > INLINE_TOTAL)
+		return 0; /* kept already, or read from the tree instead */
+	r = keep(in, i, data, len);
+	if (r == 0)
+		in->total += len;
+	return r;
 }
 
 /* Splits path into its directory ("" at the top) and last name, in place. */

@@ -137,30 +137,9 @@ static void unstage(struct staged *st)
 		(void)unlink(st->zip);
 }
 
-/* Keeps the revision's metadata.yaml and config.yaml beside its row (store.c: rev_yaml). */
-static int record_yaml(struct store *s, sqlite3_int64 id, const struct charm *c)
-{
-	const struct buf *meta = charm_yaml(c, false), *config = charm_yaml(c, true);
-	sqlite3_stmt *st = db_prep(s->db, "INSERT INTO rev_yaml VALUES(?, ?, ?)");
-	int r;
-
-	if (!st)
-		return -EIO;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_blob(st, 2, meta->data ? meta->data : "", (int)meta->len, SQLITE_STATIC);
-	if (config)
-		sqlite3_bind_blob(st, 3, config->data ? config->data : "", (int)config->len,
-				  SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, 3);
-	r = db_errno(sqlite3_step(st));
-	db_reset(st);
-	return r;
-}
-
 static int record(struct store *s, const struct store_publish_req *req, int revision,
-		  const char *digest, const struct staged *sg, const struct charm *c,
-		  const struct store_inline *in, bool *ret_all_inline, const struct strv *warnings)
+		  const char *digest, const struct staged *sg, const struct store_inline *in,
+		  bool *ret_all_inline, const struct strv *warnings)
 {
 	int64_t t = store_now_ns();
 	sqlite3_stmt *st;
@@ -187,9 +166,7 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 		sqlite3_step(st);
 		id = sqlite3_column_int64(st, 0);
 		db_reset(st);
-		r = record_yaml(s, id, c);
-		if (r == 0)
-			r = store_files_record(s, id, revision, in, ret_all_inline);
+		r = store_files_record(s, id, revision, in, ret_all_inline);
 	}
 	for (size_t i = 0; r == 0 && i < req->n_urls; i++) {
 		st = db_prep(s->db, "INSERT INTO url_revs VALUES(?, ?, ?, ?, ?)");
@@ -292,7 +269,7 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 	if (r == 0)
 		r = install(s, &sg);
 	if (r == 0)
-		r = record(s, req, revision, digest, &sg, c, &in, &all_inline, warnings);
+		r = record(s, req, revision, digest, &sg, &in, &all_inline, warnings);
 	if (r == 0 && !all_inline)
 		store_tree_later(s, sg.sha256);
 	store_inline_free(&in);

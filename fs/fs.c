@@ -202,7 +202,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 			r = -errno;
 		else
 			target[len] = '\0';
-	} else if (n.kind == N_CH_TREE && n.rev.has_yaml) {
+	} else if (n.kind == N_CH_TREE && n.rev.in_db) {
 		struct buf b;
 		buf_init(&b, sizeof(target) - 1);
 		r = n.fent.kind == STORE_FILE_LINK ? node_content(&fs->ctx, &n, &b) : -EINVAL;

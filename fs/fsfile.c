@@ -203,7 +203,7 @@ static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info 
 		if (acc != O_RDONLY)
 			return -EACCES;
 		bool real = !node_in_db(n);
-		if (real && n->kind == N_CH_TREE && n->rev.has_yaml) {
+		if (real && n->kind == N_CH_TREE && n->rev.in_db) {
 			r = node_tree_ready(&fs->ctx, n);
 			if (r < 0)
 				return r;

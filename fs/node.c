@@ -85,7 +85,7 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 	char real[PATH_MAX];
 	struct stat st;
 	bool yaml = strcmp(cp->v[i], "metadata.yaml") == 0 || strcmp(cp->v[i], "config.yaml") == 0;
-	bool tree = !n->rev.has_yaml && (strcmp(cp->v[i], "files") == 0 || yaml);
+	bool tree = !n->rev.in_db && (strcmp(cp->v[i], "files") == 0 || yaml);
 
 	if (tree && store_tree_ready(c->store, n->rev.sha256) < 0)
 		return -EIO;
@@ -100,7 +100,7 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 				return -ENAMETOOLONG;
 			off += (size_t)w;
 		}
-		if (n->rev.has_yaml)
+		if (n->rev.in_db)
 			return store_file_get(c->store, &n->rev, n->sub, &n->fent);
 		node_real_path(c, n, real, sizeof(real));
 		return lstat(real, &st) < 0 ? -ENOENT : 0;
@@ -112,7 +112,7 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 			continue;
 		n->kind = N_CH_FILE;
 		n->file = (enum rev_file)f;
-		if (f == RF_CONFIG && n->rev.has_yaml)
+		if (f == RF_CONFIG && n->rev.in_db)
 			return n->rev.has_config ? 0 : -ENOENT;
 		if (f == RF_CONFIG) {
 			node_real_path(c, n, real, sizeof(real));
@@ -272,9 +272,9 @@ void node_real_path(const struct node_ctx *c, const struct node *n, char *out, s
 bool node_in_db(const struct node *n)
 {
 	if (n->kind == N_CH_TREE)
-		return n->rev.has_yaml && (n->fent.kind != STORE_FILE_REG || n->fent.inline_data);
+		return n->rev.in_db && (n->fent.kind != STORE_FILE_REG || n->fent.inline_data);
 	return n->kind == N_CH_FILE && n->file != RF_ARCHIVE &&
-	       ((n->file != RF_METADATA && n->file != RF_CONFIG) || n->rev.has_yaml);
+	       ((n->file != RF_METADATA && n->file != RF_CONFIG) || n->rev.in_db);
 }
 
 int node_tree_ready(const struct node_ctx *c, const struct node *n)
@@ -299,9 +299,9 @@ int node_content(const struct node_ctx *c, const struct node *n, struct buf *out
 	switch (n->file) {
 	case RF_METADATA:
 	case RF_CONFIG:
-		if (!n->rev.has_yaml)
+		if (!n->rev.in_db)
 			return -EINVAL;
-		return store_rev_yaml(c->store, &n->rev, n->file == RF_CONFIG, out);
+		return store_file_data(c->store, &n->rev, rev_files[n->file], out);
 	case RF_SHA256:
 		return buf_addf(out, "%s\n", n->rev.sha256);
 	case RF_DIGEST:
@@ -452,7 +452,7 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 		st->st_mode = S_IFREG | 0444;
 		return stat_generated(c, n, st);
 	case N_CH_TREE:
-		if (!n->rev.has_yaml)
+		if (!n->rev.in_db)
 			return stat_real(c, n, st);
 		st->st_mode = (n->fent.kind == STORE_FILE_DIR    ? S_IFDIR
 			       : n->fent.kind == STORE_FILE_LINK ? S_IFLNK
@@ -544,7 +544,7 @@ static int list_tree(const struct node_ctx *c, const struct node *n, node_list_c
 	struct tree_lister l = { cb, ud };
 	char real[PATH_MAX];
 
-	if (n->rev.has_yaml)
+	if (n->rev.in_db)
 		return store_file_list(c->store, &n->rev, n->sub, tree_entry, &l);
 	node_real_path(c, n, real, sizeof(real));
 	return node_list_real(real, cb, ud);
@@ -581,7 +581,7 @@ static int list_rev(const struct node_ctx *c, const struct node *n, node_list_cb
 	bool has_config = n->rev.has_config;
 	int r = 0;
 
-	if (!n->rev.has_yaml) {
+	if (!n->rev.in_db) {
 		if (store_tree_ready(c->store, n->rev.sha256) < 0)
 			return -EIO;
 		cfg.kind = N_CH_FILE;

@@ -72,7 +72,7 @@ struct node {
 	bool incoming;        /* N_PUB_DIR / N_PUB_FILE under publish/incoming */
 	char sub[PATH_MAX];   /* N_CH_TREE: path inside files/ ("" for files/ itself);
 				 N_PUB_DIR / N_PUB_FILE: the scratch-relative path */
-	struct store_file fent; /* N_CH_TREE when rev.has_yaml: the entry, from the database */
+	struct store_file fent; /* N_CH_TREE when rev.in_db: the entry, from the database */
 	const char *leaf;     /* last path component (points into the resolved path) */
 };
 

@@ -100,8 +100,8 @@ stop_daemon
 start_daemon
 expect_eq "deletions survive a remount" "$before" "$(store_state)"
 q() { sqlite3 "$STORE/charmfs.db" "$1"; }
-expect_eq "deleted revisions leave no stored YAML rows" "0" "$(q "SELECT count(*) FROM rev_yaml WHERE rev_id NOT IN (SELECT id FROM revisions)")"
-expect_eq "every revision has its YAML row" "$(q "SELECT count(*) FROM revisions")" "$(q "SELECT count(*) FROM rev_yaml")"
+expect_eq "deleted revisions leave no files/ rows" "0" "$(q "SELECT count(*) FROM rev_files WHERE rev_id NOT IN (SELECT id FROM revisions)")"
+expect_eq "every revision has its files/ rows" "$(q "SELECT count(*) FROM revisions")" "$(q "SELECT count(DISTINCT rev_id) FROM rev_files")"
 check "next publish after remount" cp "$T/wp5.charm" "$MNT/publish/trusty/wordpress.charm"
 expect_eq "still does not reuse numbers" "7" "$(readlink "$C/latest")"
 check "daemon still running" daemon_alive

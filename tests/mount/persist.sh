@@ -58,16 +58,16 @@ check "incoming/ starts without the old files" test ! -e "$MNT/publish/incoming/
 check "publish after a remount" cp "$T/wp2.charm" "$MNT/publish/trusty/wordpress.charm"
 expect_eq "numbering continues" "2" "$(readlink "$MNT/charms/trusty/wordpress/latest")"
 
-# --- a store from before rev_yaml: metadata.yaml and config.yaml come from the trees ----
+# --- a store from before rev_files: files/, metadata.yaml and config.yaml come from the trees
 before=$(full_state)
 stop_daemon
-check "drop the stored YAML texts" sqlite3 "$STORE/charmfs.db" "DELETE FROM rev_yaml"
+check "drop the files/ rows" sqlite3 "$STORE/charmfs.db" "DELETE FROM rev_files"
 start_daemon
-expect_eq "the same tree without stored YAML texts" "$before" "$(full_state)"
+expect_eq "the same tree without files/ rows" "$before" "$(full_state)"
 check "metadata.yaml read from the tree" cmp -s "$T/wp2/metadata.yaml" "$MNT/charms/trusty/wordpress/2/metadata.yaml"
 check "config.yaml read from the tree" cmp -s "$T/wp2/config.yaml" "$MNT/charms/trusty/wordpress/2/config.yaml"
 check "a publish stores them again" cp "$T/logrotate.charm" "$MNT/publish/xenial/logrotate.charm"
-expect_eq "one stored YAML row" "1" "$(sqlite3 "$STORE/charmfs.db" "SELECT count(*) FROM rev_yaml")"
+expect_eq "one revision with files/ rows" "1" "$(sqlite3 "$STORE/charmfs.db" "SELECT count(DISTINCT rev_id) FROM rev_files")"
 check "metadata.yaml read from the database" cmp -s "$SRCDIR/tests/data/charms/logrotate/metadata.yaml" "$MNT/charms/xenial/logrotate/0/metadata.yaml"
 
 # --- a second daemon on the same STOREDIR ----------------------------------------------

@@ -97,6 +97,16 @@ check "publish a charm of small files" cp "$T/lr-small.charm" "$MNT/publish/~tin
 S=$MNT/charms/~tiny/xenial/logrotate/0
 check "its files read back" cmp -s "$SRCDIR/tests/data/charms/logrotate/README.md" "$S/files/README.md"
 check "and it has no extracted tree" test ! -e "$STORE/trees/$(cat "$S/sha256")"
+# metadata.yaml and config.yaml stay in the database whatever their size.
+copy_charm logrotate "$T/lr-bigmeta"
+for i in $(seq 300); do echo "# comment line $i of a long metadata.yaml"; done >>"$T/lr-bigmeta/metadata.yaml"
+make_charm logrotate "$T/lr-bigmeta.charm" "$T/lr-bigmeta"
+check "publish a charm with a 12 KiB metadata.yaml" cp "$T/lr-bigmeta.charm" "$MNT/publish/~big/xenial/logrotate.charm"
+S=$MNT/charms/~big/xenial/logrotate/0
+check "its metadata.yaml reads back" cmp -s "$T/lr-bigmeta/metadata.yaml" "$S/metadata.yaml"
+check "as does files/metadata.yaml" cmp -s "$T/lr-bigmeta/metadata.yaml" "$S/files/metadata.yaml"
+expect_eq "with its size" "$(stat -c %s "$T/lr-bigmeta/metadata.yaml")" "$(stat -c %s "$S/metadata.yaml")"
+check "and no extracted tree" test ! -e "$STORE/trees/$(cat "$S/sha256")"
 
 # --- revisions, latest, redundant publishes ---------------------------------
 copy_charm wordpress "$T/wp2"

@@ -278,7 +278,7 @@ static void test_check_finds_damage(void **state)
 	/* A revision whose files are all in the database needs no tree. */
 	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
 	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
-	assert_true(rev.has_yaml);
+	assert_true(rev.in_db);
 	store_tree_path(f->s, rev.sha256, path, sizeof(path));
 	assert_int_equal(stat(path, &st), -1);
 	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
