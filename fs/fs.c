@@ -528,20 +528,12 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	path = fs_child_path(ppath, name);
 	r = path ? node_resolve(&fs->ctx, path, &n) : -ENOMEM;
-	if (r == 0 && n.kind == N_LK_NAME) {
-		r = lock_release_url(store_db(fs->ctx.store), &n.url, lock_now());
-		if (r == 0)
-			inode_detach(fs->inodes, path);
-		else
-			fs_fail("rmdir", path, -r, NULL);
-		free(path);
-		free(ppath);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	if (r == 0 && n.kind == N_CNT_DIR) {
+	if (r == 0 && (n.kind == N_LK_NAME || n.kind == N_CNT_DIR)) {
+		/* A lock or a counter key: gone from the database, nothing else to tell. */
 		const char *tok[COUNTER_MAX_DEPTH];
-		r = counter_rmkey(store_db(fs->ctx.store), tok, node_tokens(&n, tok));
+		r = n.kind == N_LK_NAME
+			    ? lock_release_url(store_db(fs->ctx.store), &n.url, lock_now())
+			    : counter_rmkey(store_db(fs->ctx.store), tok, node_tokens(&n, tok));
 		if (r == 0)
 			inode_detach(fs->inodes, path);
 		else
