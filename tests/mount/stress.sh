@@ -50,10 +50,11 @@ publisher() {
 		if [ $((i % 3)) = 0 ] && ! out=$(cp "$W/shared-$p-$i.charm" "$MNT/publish/trusty/shared.charm" 2>&1); then
 			# Both publishers write the same scratch file, as two cp's into one file
 			# on any filesystem: EBUSY (the other holds the URL's lock), EINVAL (the
-			# bytes at close were a mix of both archives), or cp's O_EXCL create
-			# losing the race ("cannot create ... File exists").
+			# bytes at close were a mix of both archives), EEXIST at close (the bytes
+			# were the other's archive, which it had just published: redundant), or
+			# cp's O_EXCL create losing the race ("cannot create ... File exists").
 			case $out in *"Device or resource busy"* | *"Invalid argument"* | \
-				*"cannot create"*"File exists"*) ;;
+				*"failed to close"*"File exists"* | *"cannot create"*"File exists"*) ;;
 			*) echo "publish shared-$p-$i: $out" ;; esac
 		fi
 		slow pub-$p "publish of shared-$p-$i" "$s0"
