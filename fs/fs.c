@@ -283,6 +283,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)d;
+	if (node_listing_notified(&n)) {
+		/* The kernel keeps the listing until we invalidate the directory. */
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+	}
 	fuse_reply_open(req, fi);
 }
 
@@ -482,16 +487,43 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	free(ppath);
 }
 
-static void invalidate_url(struct fs *fs, struct notify_batch *b, const struct url *u,
-			   int revision)
+/*
+ * The listings a change of u's revisions may change: charms/, charms/~user,
+ * the series and the name. The kernel caches them (node_listing_notified()).
+ */
+static void invalidate_listings(struct notify_batch *b, const struct url *u)
 {
-	char dir[128], name[256], child[320];
+	char dir[512];
+
+	notify_inode(b, "/charms");
+	if (u->user[0]) {
+		snprintf(dir, sizeof(dir), "/charms/~%s", u->user);
+		notify_inode(b, dir);
+	}
+	snprintf(dir, sizeof(dir), "/charms%s%s/%s", u->user[0] ? "/~" : "", u->user, u->series);
+	notify_inode(b, dir);
+	snprintf(dir, sizeof(dir), "/charms%s%s/%s/%s", u->user[0] ? "/~" : "", u->user,
+		 u->series, u->name);
+	notify_inode(b, dir);
+}
+
+/* A name's dentry, negative before its first publish and after its last rmdir. */
+static void invalidate_name(struct notify_batch *b, const struct url *u)
+{
+	char dir[512];
 
 	snprintf(dir, sizeof(dir), "/charms%s%s/%s", u->user[0] ? "/~" : "", u->user, u->series);
-	snprintf(name, sizeof(name), "%s/%s", dir, u->name);
 	notify_entry(b, dir, u->name);
-	notify_inode(b, dir);
-	notify_inode(b, name);
+}
+
+static void invalidate_url(struct notify_batch *b, const struct url *u, int revision)
+{
+	char name[512], child[600];
+
+	invalidate_name(b, u);
+	snprintf(name, sizeof(name), "/charms%s%s/%s/%s", u->user[0] ? "/~" : "", u->user,
+		 u->series, u->name);
+	invalidate_listings(b, u);
 	if (revision >= 0) {
 		snprintf(child, sizeof(child), "%d", revision);
 		notify_entry(b, name, child);
@@ -501,8 +533,9 @@ static void invalidate_url(struct fs *fs, struct notify_batch *b, const struct u
 	snprintf(child, sizeof(child), "%s/events", name);
 	notify_inode(b, child);
 	/* The publish held the URL's lock while it ran. */
-	snprintf(dir, sizeof(dir), "/locks%s%s/%s", u->user[0] ? "/~" : "", u->user, u->series);
-	notify_entry(b, dir, u->name);
+	snprintf(child, sizeof(child), "/locks%s%s/%s", u->user[0] ? "/~" : "", u->user,
+		 u->series);
+	notify_entry(b, child, u->name);
 }
 
 void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision)
@@ -510,7 +543,7 @@ void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int 
 	struct notify_batch *b = notify_batch_new(fs->notifier);
 
 	for (size_t i = 0; i < n; i++)
-		invalidate_url(fs, b, &urls[i], revision);
+		invalidate_url(b, &urls[i], revision);
 	notify_inode(b, "/events");
 	notify_batch_run(b);
 }
@@ -549,19 +582,15 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = store_delete(fs->ctx.store, &n.url, n.kind == N_CH_REV ? n.revision : -1);
 	if (r == 0) {
 		struct notify_batch *b = notify_batch_new(fs->notifier);
-		char name_dir[PATH_MAX], latest[PATH_MAX];
-		int last;
+		char latest[PATH_MAX];
 		inode_detach(fs->inodes, path);
+		invalidate_listings(b, &n.url);
 		if (n.kind == N_CH_REV) {
-			snprintf(name_dir, sizeof(name_dir), "%s", ppath);
+			int last;
 			snprintf(latest, sizeof(latest), "%s/latest", ppath);
 			notify_inode(b, latest);
-			notify_inode(b, name_dir);
-			if (store_latest(fs->ctx.store, &n.url, &last) == -ENOENT) {
-				char *slash = strrchr(name_dir, '/');
-				*slash = '\0';
-				notify_entry(b, name_dir, slash + 1);
-			}
+			if (store_latest(fs->ctx.store, &n.url, &last) == -ENOENT)
+				invalidate_name(b, &n.url);
 		}
 		notify_batch_run(b);
 	} else if (r != -ENOENT) {
@@ -618,6 +647,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* `latest` is invalidated with the rest of a publish; the others never change. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	conn->max_write = 1024 * 1024;
 }
 

@@ -336,6 +336,12 @@ bool node_volatile(const struct node *n)
 	       n->kind == N_BACKUP || n->kind == N_BK_ENTRY;
 }
 
+bool node_listing_notified(const struct node *n)
+{
+	return n->kind == N_CHARMS || n->kind == N_CH_USER || n->kind == N_CH_SERIES ||
+	       n->kind == N_CH_NAME || n->kind == N_CH_REV || n->kind == N_CH_TREE;
+}
+
 double node_entry_timeout(const struct node *n)
 {
 	if (n->kind == N_BACKUP || n->kind == N_BK_ENTRY)

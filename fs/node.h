@@ -117,6 +117,11 @@ void node_real_path(const struct node_ctx *c, const struct node *n, char *out, s
 
 /* True for kinds whose attributes change without the kernel seeing it. */
 bool node_volatile(const struct node *n);
+/*
+ * True for directories whose listing changes only by publish and rmdir,
+ * which invalidate it (fs_invalidate_listings()): the kernel may cache it.
+ */
+bool node_listing_notified(const struct node *n);
 
 typedef int (*node_list_cb)(void *ud, const char *name, mode_t type);
 /* Lists a real directory (sorted, without . and ..) through cb. */

@@ -5,6 +5,7 @@
 #
 #   tests/bench/diag.sh            all workloads
 #   tests/bench/diag.sh publish    only the publish workload (100 files)
+#   tests/bench/diag.sh ls         only the ls -lR workload
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -48,6 +49,12 @@ if [ "$WHAT" = all ]; then
 	measure "stat x$(wc -l <"$OUT/lists/stat")" xargs -a "$OUT/lists/stat" stat -c %s
 	# One chunk of run.sh's (a quarter), see bench_cw there for why.
 	measure "ls -lR, 1/4 of charms/trusty" ls_list "$OUT/lists/ls.0"
+fi
+if [ "$WHAT" = ls ]; then
+	measure "ls -lR, 1/4 of charms/trusty" ls_list "$OUT/lists/ls.0"
+	exit 0
+fi
+if [ "$WHAT" = all ]; then
 	measure "cat archive.charm" cat charms/bionic/big/0/archive.charm
 	measure "cat x$(wc -l <"$OUT/lists/small.0") small" cat_list "$OUT/lists/small.0"
 fi

@@ -94,6 +94,41 @@ check "its archive still reads" sh -c "unzip -tq '$B/6/archive.charm' >/dev/null
 expect_eq "its sha256 still matches" "$(cat "$B/6/sha256")" "$(sha256sum <"$B/6/archive.charm" | cut -d' ' -f1)"
 check "files/ still served" test -x "$B/6/files/hooks/install"
 
+# --- listings the kernel keeps ---------------------------------------------------------
+# Listings under charms/ and the `latest` link stay in the kernel's cache until a
+# publish or an rmdir invalidates them: each is listed twice before every change.
+lsx() { ls "$1" >/dev/null && LC_ALL=C ls "$1" | xargs; }
+P=$MNT/charms/precise
+K=$MNT/charms/~carol
+expect_eq "charms/ before" "trusty ~bob" "$(lsx "$MNT/charms")"
+expect_eq "charms/precise is empty" "" "$(lsx "$P")"
+expect_eq "charms/~carol is empty" "" "$(lsx "$K")"
+expect_eq "charms/~carol/precise is empty" "" "$(lsx "$K/precise")"
+check "publish to a new series" cp "$T/wp0.charm" "$MNT/publish/precise/wordpress.charm"
+expect_eq "charms/ shows the series at once" "precise trusty ~bob" "$(lsx "$MNT/charms")"
+expect_eq "the series shows the name at once" "wordpress" "$(lsx "$P")"
+expect_eq "the name shows its revision" "0 events latest" "$(lsx "$P/wordpress")"
+check "publish as a new user" cp "$T/wp1.charm" "$MNT/publish/~carol/precise/wordpress.charm"
+expect_eq "charms/ shows the user at once" "precise trusty ~bob ~carol" "$(lsx "$MNT/charms")"
+expect_eq "the user shows the series at once" "precise" "$(lsx "$K")"
+expect_eq "the user's series shows the name at once" "wordpress" "$(lsx "$K/precise")"
+expect_eq "files/ lists the same twice" "$(lsx "$P/wordpress/0/files")" "$(lsx "$P/wordpress/0/files")"
+expect_eq "latest -> 0" "0" "$(readlink "$P/wordpress/latest")"
+check "publish revision 1 there" cp "$T/wp2.charm" "$MNT/publish/precise/wordpress.charm"
+expect_eq "the name lists it at once" "0 1 events latest" "$(lsx "$P/wordpress")"
+expect_eq "latest -> 1 at once" "1" "$(readlink "$P/wordpress/latest")"
+check "rmdir revision 1" rmdir "$P/wordpress/1"
+expect_eq "latest -> 0 again at once" "0" "$(readlink "$P/wordpress/latest")"
+expect_eq "the name lists 0 at once" "0 events latest" "$(lsx "$P/wordpress")"
+check "rmdir of the series' last revision" rmdir "$P/wordpress/0"
+expect_eq "the name is gone at once" "ENOENT" "$(errno_of "os.stat('$P/wordpress')")"
+expect_eq "the series is empty at once" "" "$(lsx "$P")"
+expect_eq "charms/ drops the series at once" "trusty ~bob ~carol" "$(lsx "$MNT/charms")"
+check "rmdir of the user's only name" rmdir "$K/precise/wordpress"
+expect_eq "the user's series is empty at once" "" "$(lsx "$K/precise")"
+expect_eq "the user is empty at once" "" "$(lsx "$K")"
+expect_eq "charms/ drops the user at once" "trusty ~bob" "$(lsx "$MNT/charms")"
+
 # --- after a remount, the deletions hold ---------------------------------------------
 before=$(store_state)
 stop_daemon
