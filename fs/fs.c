@@ -6,9 +6,10 @@
  *
  * Caching: entries and attributes are cached for a long time, negative
  * entries too; whatever the daemon changes on its own (a publish, a
- * deletion) is invalidated before the reply. Immutable payloads (archives,
- * extracted files, info) use keep_cache; generated and control files use
- * direct_io and are never cached.
+ * deletion) is invalidated before the reply, listings under charms/ and
+ * the `latest` links included, which the kernel keeps as well. Immutable
+ * payloads (archives, extracted files, info) use keep_cache; generated and
+ * control files use direct_io and are never cached.
  */
 #include "config.h"
 
@@ -647,6 +648,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_READ)
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Stored files reach the kernel by splice, without a copy through our memory. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	/* `latest` is invalidated with the rest of a publish; the others never change. */
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
