@@ -113,6 +113,16 @@ static void conn_thread_exit(void *p)
  */
 #define DB_MMAP_SIZE "0"
 
+/*
+ * Each connection's page cache may grow to SQLite's default 2 MiB, and
+ * there is a connection per thread that ever touched the database: a burst
+ * of parallel requests would leave the daemon's memory proportional to the
+ * number of threads. Past this much SQLite memory in the whole process,
+ * connections recycle their own least recently used pages instead of
+ * growing; a page not in any cache is one pread from the kernel's cache.
+ */
+#define DB_SOFT_HEAP_LIMIT (8 << 20)
+
 static int conn_setup(sqlite3 *sql, bool sync_full)
 {
 	static const char *const pragmas_normal[] = {
@@ -335,6 +345,7 @@ int db_open(const char *path, bool sync_full, const char *const *const *schema, 
 
 	if (!db)
 		return -ENOMEM;
+	(void)sqlite3_soft_heap_limit64(DB_SOFT_HEAP_LIMIT);
 	db->schema = schema;
 	db->path = strdup(path);
 	db->sync_full = sync_full;
