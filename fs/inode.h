@@ -7,6 +7,8 @@
  * from the store on every request.
  *
  * Thread-safe (one mutex). Paths returned are copies the caller frees.
+ * An entry costs one small allocation (its last path component and a
+ * pointer to its parent's entry); see inode.c.
  */
 #ifndef CHARMFS_INODE_H
 #define CHARMFS_INODE_H
@@ -16,7 +18,7 @@
 
 #define INODE_ROOT 1
 
-/* Per-inode flags kept for the adapter. */
+/* Per-inode flags kept for the adapter: bits of one byte (0x1 to 0x80). */
 #define INODE_DIRTY 0x1 /* publish/ file written since its last publish */
 
 struct inode_table;
