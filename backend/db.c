@@ -125,15 +125,13 @@ static void conn_thread_exit(void *p)
 
 static int conn_setup(sqlite3 *sql, bool sync_full)
 {
-	static const char *const pragmas_normal[] = {
-		"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON",
-		"PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=" DB_MMAP_SIZE, NULL,
+	const char *const pragmas[] = {
+		"PRAGMA journal_mode=WAL",
+		sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+		"PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY",
+		"PRAGMA mmap_size=" DB_MMAP_SIZE, NULL,
 	};
-	static const char *const pragmas_full[] = {
-		"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON",
-		"PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=" DB_MMAP_SIZE, NULL,
-	};
-	const char *const *p = sync_full ? pragmas_full : pragmas_normal;
+	const char *const *p = pragmas;
 
 	sqlite3_busy_timeout(sql, 10000);
 	for (; *p; p++) {

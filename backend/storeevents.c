@@ -24,6 +24,12 @@
 
 /* ---- events --------------------------------------------------------------- */
 
+/*
+ * Where the events file ends: the newest row's offset plus length (events
+ * only grow, so this is max(off + len) without scanning the table).
+ */
+#define EVENTS_END "coalesce((SELECT off + len FROM events ORDER BY id DESC LIMIT 1), 0)"
+
 int store_events_size(struct store *s, const struct url *u, uint64_t *ret)
 {
 	sqlite3_stmt *st;
@@ -37,8 +43,7 @@ int store_events_size(struct store *s, const struct url *u, uint64_t *ret)
 			return -EIO;
 		store_bind_url(st, 1, u);
 	} else {
-		st = db_prep(s->db, "SELECT coalesce((SELECT off + len FROM events"
-				    " ORDER BY id DESC LIMIT 1), 0)");
+		st = db_prep(s->db, "SELECT " EVENTS_END);
 		if (!st)
 			return -EIO;
 	}
@@ -155,8 +160,7 @@ int store_event_insert(struct store *s, int kind, const struct url *urls, size_t
 		return -ENOMEM;
 	st = db_prep(s->db, "INSERT INTO events(kind, digest, revision, time, off, len, line)"
 			    " VALUES(?, ?, ?, ?,"
-			    " coalesce((SELECT off + len FROM events ORDER BY id DESC LIMIT 1), 0),"
-			    " ?, ?)");
+			    " " EVENTS_END ", ?, ?)");
 	if (!st)
 		return -EIO;
 	sqlite3_bind_int(st, 1, kind);

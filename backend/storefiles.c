@@ -190,20 +190,32 @@ int store_files_record(struct store *s, sqlite3_int64 id, int revision,
 	return r;
 }
 
-/* Binds rev and the directory and name of sub (not "") to st's first three parameters. */
-static int bind_path(sqlite3_stmt *st, const struct store_rev *rev, const char *sub, char *tmp,
-		     size_t len)
+/*
+ * Prepares sql, whose three parameters are a revision row, a directory and
+ * a name, for the entry at sub (not "") of rev; tmp holds the split path
+ * until the statement is reset. NULL with *err set on failure.
+ */
+static sqlite3_stmt *prep_entry(struct store *s, const char *sql, const struct store_rev *rev,
+				const char *sub, char *tmp, size_t len, int *err)
 {
+	sqlite3_stmt *st;
 	const char *dir, *name;
 
-	if (strlen(sub) >= len)
-		return -ENAMETOOLONG;
+	if (strlen(sub) >= len) {
+		*err = -ENAMETOOLONG;
+		return NULL;
+	}
+	st = db_prep(s->db, sql);
+	if (!st) {
+		*err = -EIO;
+		return NULL;
+	}
 	snprintf(tmp, len, "%s", sub);
 	name = split_last(tmp, &dir);
 	sqlite3_bind_int64(st, 1, rev->id);
-	sqlite3_bind_text(st, 2, dir, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-	return 0;
+	sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+	return st;
 }
 
 int store_file_get(struct store *s, const struct store_rev *rev, const char *sub,
@@ -211,7 +223,7 @@ int store_file_get(struct store *s, const struct store_rev *rev, const char *sub
 {
 	sqlite3_stmt *st;
 	char tmp[PATH_MAX];
-	int rc, r;
+	int rc, r = 0;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!sub[0]) {
@@ -219,22 +231,17 @@ int store_file_get(struct store *s, const struct store_rev *rev, const char *sub
 		ret->mode = 0755;
 		return 0;
 	}
-	st = db_prep(s->db, "SELECT kind, mode, size, data IS NOT NULL FROM rev_files"
-			    " WHERE rev_id = ? AND dir = ? AND name = ?");
+	st = prep_entry(s, "SELECT kind, mode, size, data IS NOT NULL FROM rev_files"
+			   " WHERE rev_id = ? AND dir = ? AND name = ?",
+			rev, sub, tmp, sizeof(tmp), &r);
 	if (!st)
-		return -EIO;
-	r = bind_path(st, rev, sub, tmp, sizeof(tmp));
-	if (r < 0) {
-		db_reset(st);
 		return r;
-	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		ret->kind = sqlite3_column_int(st, 0);
 		ret->mode = (unsigned)sqlite3_column_int(st, 1);
 		ret->size = (uint64_t)sqlite3_column_int64(st, 2);
 		ret->inline_data = sqlite3_column_int(st, 3) != 0;
-		r = 0;
 	} else {
 		r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
 	}
@@ -275,21 +282,16 @@ int store_file_list(struct store *s, const struct store_rev *rev, const char *su
 	return r;
 }
 
-/* Appends column col (data or target) of sub's row to out. */
+/* Appends the one column sql selects (data or target) of sub's row to out. */
 static int read_column(struct store *s, const struct store_rev *rev, const char *sub,
 		       const char *sql, struct buf *out)
 {
-	sqlite3_stmt *st = db_prep(s->db, sql);
 	char tmp[PATH_MAX];
-	int rc, r;
+	int rc, r = 0;
+	sqlite3_stmt *st = prep_entry(s, sql, rev, sub, tmp, sizeof(tmp), &r);
 
 	if (!st)
-		return -EIO;
-	r = bind_path(st, rev, sub, tmp, sizeof(tmp));
-	if (r < 0) {
-		db_reset(st);
 		return r;
-	}
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		const void *p = sqlite3_column_blob(st, 0);

@@ -286,15 +286,23 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 	return 0;
 }
 
+/* Where the URL string u is in s->publishing, or -1. Under lock_mu. */
+static ssize_t publishing_at(const struct store *s, const char *u)
+{
+	for (size_t k = 0; k < s->publishing.n; k++)
+		if (strcmp(s->publishing.v[k], u) == 0)
+			return (ssize_t)k;
+	return -1;
+}
+
 static bool publishing(const struct store *s, const struct url *urls, size_t n)
 {
 	char u[URL_STR_MAX];
 
 	for (size_t i = 0; i < n; i++) {
 		url_format(&urls[i], u, sizeof(u));
-		for (size_t k = 0; k < s->publishing.n; k++)
-			if (strcmp(s->publishing.v[k], u) == 0)
-				return true;
+		if (publishing_at(s, u) >= 0)
+			return true;
 	}
 	return false;
 }
@@ -343,19 +351,19 @@ static int publish_lock(struct store *s, const struct store_publish_req *req,
 
 static void publish_unlock(struct store *s, const struct store_publish_req *req)
 {
+	struct strv *p = &s->publishing;
 	char u[URL_STR_MAX];
 
 	pthread_mutex_lock(&s->lock_mu);
 	for (size_t i = 0; i < req->n_urls; i++) {
+		ssize_t k;
 		url_format(&req->urls[i], u, sizeof(u));
-		for (size_t k = 0; k < s->publishing.n; k++) {
-			if (strcmp(s->publishing.v[k], u) != 0)
-				continue;
-			free(s->publishing.v[k]);
-			s->publishing.v[k] = s->publishing.v[--s->publishing.n];
-			s->publishing.v[s->publishing.n] = NULL;
-			break;
-		}
+		k = publishing_at(s, u);
+		if (k < 0)
+			continue;
+		free(p->v[k]);
+		p->v[k] = p->v[--p->n];
+		p->v[p->n] = NULL;
 	}
 	pthread_mutex_unlock(&s->lock_mu);
 }
