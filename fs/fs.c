@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,6 +230,41 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, target);
 }
 
+/* ---- open handles ---------------------------------------------------------- */
+
+static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fs_handle *handles;
+
+void fs_handle_add(struct fs_handle *h, void (*release)(struct fs_handle *h))
+{
+	h->release = release;
+	h->prev = NULL;
+	pthread_mutex_lock(&handles_lock);
+	h->next = handles;
+	if (handles)
+		handles->prev = h;
+	handles = h;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+void fs_handle_remove(struct fs_handle *h)
+{
+	pthread_mutex_lock(&handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&handles_lock);
+}
+
+void fs_handles_cleanup(void)
+{
+	while (handles)
+		handles->release(handles); /* removes itself */
+}
+
 /* ---- directories ----------------------------------------------------------- */
 
 struct dir_entry {
@@ -237,7 +273,10 @@ struct dir_entry {
 };
 
 struct dir_handle {
+	struct fs_handle link; /* first: the registry hands it back */
 	char *path;
+	struct node node; /* as resolved at opendir */
+	bool listed;
 	struct dir_entry *v;
 	size_t n;
 };
@@ -258,38 +297,68 @@ static int collect(void *ud, const char *name, mode_t type)
 	return 0;
 }
 
+static void dir_clear(struct dir_handle *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i].name);
+	d->n = 0;
+}
+
 static void dir_free(struct dir_handle *d)
 {
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->n; i++)
-		free(d->v[i].name);
+	fs_handle_remove(&d->link);
+	dir_clear(d);
 	free(d->v);
 	free(d->path);
 	free(d);
+}
+
+static void dir_release(struct fs_handle *h)
+{
+	dir_free((struct dir_handle *)h);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct dir_handle *d = calloc(1, sizeof(*d));
-	struct node n;
-	int r = d ? fs_resolve_ino(fs, ino, &d->path, &n) : -ENOMEM;
+	int r = d ? fs_resolve_ino(fs, ino, &d->path, &d->node) : -ENOMEM;
 
-	if (r == 0)
-		r = node_list(&fs->ctx, &n, collect, d);
+	if (d)
+		fs_handle_add(&d->link, dir_release);
 	if (r < 0) {
 		dir_free(d);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
-	if (node_listing_notified(&n)) {
+	if (node_listing_notified(&d->node)) {
 		/* The kernel keeps the listing until we invalidate the directory. */
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
 	}
 	fuse_reply_open(req, fi);
+}
+
+/*
+ * Lists the directory at its first READDIR, not at opendir: the kernel
+ * serves a listing it keeps (cache_readdir) without asking, and then the
+ * listing would be made for nothing. The kernel reads one handle from one
+ * thread at a time.
+ */
+static int dir_list(struct fs *fs, struct dir_handle *d)
+{
+	int r;
+
+	if (d->listed)
+		return 0;
+	r = node_list(&fs->ctx, &d->node, collect, d);
+	if (r < 0)
+		dir_clear(d); /* nothing half-listed: the next READDIR starts again */
+	d->listed = r == 0;
+	return r;
 }
 
 /* A stable, non-zero d_ino for entries the kernel has not looked up. */
@@ -309,9 +378,11 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 	char *buf = malloc(size), *p = buf;
 	size_t left = size;
+	int r = buf ? dir_list(fs, d) : -ENOMEM;
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+	if (r < 0) {
+		free(buf);
+		fuse_reply_err(req, -r);
 		return;
 	}
 	for (size_t i = (size_t)off; i < d->n + 2; i++) {
@@ -341,9 +412,11 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
 	char *buf = malloc(size), *p = buf;
 	size_t left = size;
+	int r = buf ? dir_list(fs, d) : -ENOMEM;
 
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+	if (r < 0) {
+		free(buf);
+		fuse_reply_err(req, -r);
 		return;
 	}
 	for (size_t i = (size_t)off; i < d->n + 2; i++) {
@@ -488,6 +561,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	free(ppath);
 }
 
+/* "/TOP[/~user]/series", then "/name" when with_name: u's directory under charms/ or locks/. */
+static void url_dir(char *out, size_t len, const char *top, const struct url *u, bool with_name)
+{
+	snprintf(out, len, "/%s%s%s/%s%s%s", top, u->user[0] ? "/~" : "", u->user, u->series,
+		 with_name ? "/" : "", with_name ? u->name : "");
+}
+
 /*
  * The listings a change of u's revisions may change: charms/, charms/~user,
  * the series and the name. The kernel caches them (node_listing_notified()).
@@ -501,10 +581,9 @@ static void invalidate_listings(struct notify_batch *b, const struct url *u)
 		snprintf(dir, sizeof(dir), "/charms/~%s", u->user);
 		notify_inode(b, dir);
 	}
-	snprintf(dir, sizeof(dir), "/charms%s%s/%s", u->user[0] ? "/~" : "", u->user, u->series);
+	url_dir(dir, sizeof(dir), "charms", u, false);
 	notify_inode(b, dir);
-	snprintf(dir, sizeof(dir), "/charms%s%s/%s/%s", u->user[0] ? "/~" : "", u->user,
-		 u->series, u->name);
+	url_dir(dir, sizeof(dir), "charms", u, true);
 	notify_inode(b, dir);
 }
 
@@ -513,7 +592,15 @@ static void invalidate_name(struct notify_batch *b, const struct url *u)
 {
 	char dir[512];
 
-	snprintf(dir, sizeof(dir), "/charms%s%s/%s", u->user[0] ? "/~" : "", u->user, u->series);
+	url_dir(dir, sizeof(dir), "charms", u, false);
+	notify_entry(b, dir, u->name);
+}
+
+void fs_invalidate_lock(struct notify_batch *b, const struct url *u)
+{
+	char dir[512];
+
+	url_dir(dir, sizeof(dir), "locks", u, false);
 	notify_entry(b, dir, u->name);
 }
 
@@ -522,9 +609,8 @@ static void invalidate_url(struct notify_batch *b, const struct url *u, int revi
 	char name[512], child[600];
 
 	invalidate_name(b, u);
-	snprintf(name, sizeof(name), "/charms%s%s/%s/%s", u->user[0] ? "/~" : "", u->user,
-		 u->series, u->name);
 	invalidate_listings(b, u);
+	url_dir(name, sizeof(name), "charms", u, true);
 	if (revision >= 0) {
 		snprintf(child, sizeof(child), "%d", revision);
 		notify_entry(b, name, child);
@@ -534,9 +620,7 @@ static void invalidate_url(struct notify_batch *b, const struct url *u, int revi
 	snprintf(child, sizeof(child), "%s/events", name);
 	notify_inode(b, child);
 	/* The publish held the URL's lock while it ran. */
-	snprintf(child, sizeof(child), "/locks%s%s/%s", u->user[0] ? "/~" : "", u->user,
-		 u->series);
-	notify_entry(b, child, u->name);
+	fs_invalidate_lock(b, u);
 }
 
 void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision)

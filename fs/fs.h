@@ -37,6 +37,20 @@ struct fs {
 
 extern const struct fuse_lowlevel_ops fs_ops;
 
+/*
+ * Every open file and directory handle, so that the ones the kernel never
+ * released (an unmount while they were open) are freed at exit. A handle
+ * embeds a struct fs_handle and names the function that frees it.
+ */
+struct fs_handle {
+	struct fs_handle *prev, *next;
+	void (*release)(struct fs_handle *h);
+};
+void fs_handle_add(struct fs_handle *h, void (*release)(struct fs_handle *h));
+void fs_handle_remove(struct fs_handle *h);
+/* Releases every handle still open; no request may run. */
+void fs_handles_cleanup(void);
+
 /* Helpers shared by the handlers in fs.c and fsfile.c. */
 struct fs *fs_of(fuse_req_t req);
 /* parent + "/" + name, newly allocated; NULL on ENOMEM. */
@@ -52,6 +66,8 @@ int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
 void req_holder(fuse_req_t req, struct lock_holder *h, char *comm, size_t len);
 /* Counts one download of u's archive (unless -o stats=0). */
 void fs_count_download(struct fs *fs, const struct url *u);
+/* Adds u's entry under locks/ (taken or released) to b. */
+void fs_invalidate_lock(struct notify_batch *b, const struct url *u);
 /* Invalidates what a publish to urls (revision, or -1 after a failure) changed. */
 void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision);
 

@@ -75,13 +75,9 @@ int fsctl_publish_line(struct fs *fs, const char *data, size_t size, struct buf 
 static void invalidate_lock_urls(struct fs *fs, const struct url *urls, size_t n)
 {
 	struct notify_batch *b = notify_batch_new(fs->notifier);
-	char dir[128];
 
-	for (size_t i = 0; i < n; i++) {
-		snprintf(dir, sizeof(dir), "/locks%s%s/%s", urls[i].user[0] ? "/~" : "",
-			 urls[i].user, urls[i].series);
-		notify_entry(b, dir, urls[i].name);
-	}
+	for (size_t i = 0; i < n; i++)
+		fs_invalidate_lock(b, &urls[i]);
 	notify_batch_run(b);
 }
 

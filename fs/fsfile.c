@@ -36,6 +36,7 @@
 enum fh_kind { FH_FD, FH_BUF, FH_EVENTS, FH_CTL, FH_SCRATCH, FH_INC };
 
 struct fh {
+	struct fs_handle link; /* first: the registry hands it back */
 	enum fh_kind kind;
 	int fd;
 	int accmode;
@@ -49,11 +50,14 @@ struct fh {
 	pthread_mutex_t lock; /* FH_CTL */
 	_Atomic int64_t next_off; /* FH_FD: where a sequential reader reads next */
 	_Atomic int64_t ra_end;   /* FH_FD: how far readahead was asked for */
-	struct fh *prev, *next; /* every open handle, for fsfile_cleanup() */
 };
 
-static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct fh *handles;
+static void fh_free(struct fh *h);
+
+static void fh_release(struct fs_handle *l)
+{
+	fh_free((struct fh *)l);
+}
 
 static struct fh *fh_new(enum fh_kind kind, int accmode)
 {
@@ -66,12 +70,7 @@ static struct fh *fh_new(enum fh_kind kind, int accmode)
 	h->accmode = accmode;
 	buf_init(&h->data, GENERATED_MAX);
 	pthread_mutex_init(&h->lock, NULL);
-	pthread_mutex_lock(&handles_lock);
-	h->next = handles;
-	if (handles)
-		handles->prev = h;
-	handles = h;
-	pthread_mutex_unlock(&handles_lock);
+	fs_handle_add(&h->link, fh_release);
 	return h;
 }
 
@@ -79,14 +78,7 @@ static void fh_free(struct fh *h)
 {
 	if (!h)
 		return;
-	pthread_mutex_lock(&handles_lock);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&handles_lock);
+	fs_handle_remove(&h->link);
 	if (h->backup)
 		backup_put(h->backup, (int64_t)time(NULL));
 	if (h->fd >= 0)
@@ -100,12 +92,6 @@ static void fh_free(struct fh *h)
 static struct fh *fh_of(struct fuse_file_info *fi)
 {
 	return (struct fh *)(uintptr_t)fi->fh;
-}
-
-void fsfile_cleanup(void)
-{
-	while (handles)
-		fh_free(handles);
 }
 
 /* ---- publishing from scratch files ------------------------------------------ */

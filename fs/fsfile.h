@@ -25,7 +25,4 @@ void fsfile_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fsfile_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 		   const char *newname, unsigned int flags);
 
-/* Frees the handles the kernel never released (a lazy unmount); no request may run. */
-void fsfile_cleanup(void);
-
 #endif

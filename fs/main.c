@@ -327,7 +327,7 @@ out_unmount:
 	fuse_session_unmount(fs.se);
 	/* After the unmount: no invalidation can wait on a kernel lock any more. */
 	notify_stop(fs.notifier);
-	fsfile_cleanup();
+	fs_handles_cleanup();
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:

@@ -361,6 +361,12 @@ bool node_publishes(const struct node *n)
 	       strcmp(n->leaf + len - 6, ".charm") == 0;
 }
 
+/* The S_IF* type of a files/ entry kept in the database (STORE_FILE_*). */
+static mode_t file_type(int kind)
+{
+	return kind == STORE_FILE_DIR ? S_IFDIR : kind == STORE_FILE_LINK ? S_IFLNK : S_IFREG;
+}
+
 static void set_time(struct stat *st, int64_t ns)
 {
 	st->st_mtim.tv_sec = ns / 1000000000;
@@ -460,10 +466,7 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 	case N_CH_TREE:
 		if (!n->rev.in_db)
 			return stat_real(c, n, st);
-		st->st_mode = (n->fent.kind == STORE_FILE_DIR    ? S_IFDIR
-			       : n->fent.kind == STORE_FILE_LINK ? S_IFLNK
-								 : S_IFREG) |
-			      (n->fent.mode & 0555);
+		st->st_mode = file_type(n->fent.kind) | (n->fent.mode & 0555);
 		st->st_nlink = n->fent.kind == STORE_FILE_DIR ? 2 : 1;
 		st->st_size = (off_t)n->fent.size;
 		st->st_blocks = (blkcnt_t)((n->fent.size + 511) / 512);
@@ -541,8 +544,7 @@ static int tree_entry(void *ud, const char *name, int kind)
 {
 	struct tree_lister *l = ud;
 
-	return l->cb(l->ud, name, kind == STORE_FILE_DIR ? S_IFDIR
-				  : kind == STORE_FILE_LINK ? S_IFLNK : S_IFREG);
+	return l->cb(l->ud, name, file_type(kind));
 }
 
 static int list_tree(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)

@@ -119,7 +119,7 @@ void node_real_path(const struct node_ctx *c, const struct node *n, char *out, s
 bool node_volatile(const struct node *n);
 /*
  * True for directories whose listing changes only by publish and rmdir,
- * which invalidate it (fs_invalidate_listings()): the kernel may cache it.
+ * which invalidate it (fs.c, invalidate_listings()): the kernel may cache it.
  */
 bool node_listing_notified(const struct node *n);
 
