@@ -583,12 +583,13 @@ static int delete_rows(struct store *s, const struct url *u, int revision, struc
 	return r;
 }
 
-int store_delete(struct store *s, const struct url *u, int revision)
+int store_delete(struct store *s, const struct url *u, int revision, uid_t uid)
 {
 	struct strv gone = { 0 };
 	char path[PATH_MAX];
 	int r;
 
+	(void)uid; /* for the deleted event */
 	pthread_mutex_lock(&s->pub_lock);
 	r = db_write_begin(s->db);
 	if (r == 0)

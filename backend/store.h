@@ -154,6 +154,7 @@ struct store_publish_req {
 	size_t n_urls;
 	const char *digest;     /* NULL: the content digest */
 	const char *lock_id;    /* a lock the publisher holds, or NULL */
+	uid_t uid;              /* the publisher, recorded in the event */
 };
 
 /*
@@ -171,9 +172,10 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 
 /*
  * Deletes one revision of u (revision >= 0) or all of them (-1). Archives
- * and trees no other URL references are removed. -ENOENT when nothing matched.
+ * and trees no other URL references are removed; uid (the caller) goes into the
+ * `deleted` event. -ENOENT when nothing matched.
  */
-int store_delete(struct store *s, const struct url *u, int revision) WUR;
+int store_delete(struct store *s, const struct url *u, int revision, uid_t uid) WUR;
 
 /*
  * Takes update locks (mkdir in locks/, locks/ctl) as lock_take() does,

@@ -664,7 +664,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == 0 && n.kind != N_CH_REV && n.kind != N_CH_NAME)
 		r = -EACCES;
 	if (r == 0)
-		r = store_delete(fs->ctx.store, &n.url, n.kind == N_CH_REV ? n.revision : -1);
+		r = store_delete(fs->ctx.store, &n.url, n.kind == N_CH_REV ? n.revision : -1,
+				 fuse_req_ctx(req)->uid);
 	if (r == 0) {
 		struct notify_batch *b = notify_batch_new(fs->notifier);
 		char latest[PATH_MAX];

@@ -21,6 +21,8 @@ struct fs_config {
 	unsigned upgrade_interval;
 	bool upgrade_auto;
 	char *http;
+	char *group;              /* -o group=NAME, or NULL */
+	char *logfile;            /* -o logfile=PATH, or NULL */
 	unsigned prune_age;
 	bool sync_full;
 	bool read_only;

@@ -20,7 +20,8 @@
 
 /* ---- publish/ctl -------------------------------------------------------------- */
 
-static int ctl_publish(struct fs *fs, const struct req_publish *rq, struct buf *reply)
+static int ctl_publish(fuse_req_t req, struct fs *fs, const struct req_publish *rq,
+		       struct buf *reply)
 {
 	char rel[REQ_FILE_MAX + 16], src[PATH_MAX];
 	struct strv errors = { 0 };
@@ -33,14 +34,15 @@ static int ctl_publish(struct fs *fs, const struct req_publish *rq, struct buf *
 		return -ENOENT;
 	}
 	scratch_path(fs->ctx.scratch, rel, src, sizeof(src));
-	struct store_publish_req req = {
+	struct store_publish_req preq = {
+		.uid = fuse_req_ctx(req)->uid,
 		.path = src,
 		.urls = rq->urls,
 		.n_urls = rq->n_urls,
 		.digest = rq->digest,
 		.lock_id = rq->lock[0] ? rq->lock : NULL,
 	};
-	r = store_publish(fs->ctx.store, &req, &rev, &errors);
+	r = store_publish(fs->ctx.store, &preq, &rev, &errors);
 	if (r == 0 || r == -EINVAL || r == -EFBIG)
 		fs_invalidate_publish(fs, rq->urls, rq->n_urls, r == 0 ? rev : -1);
 	if (r == 0) {
@@ -56,7 +58,7 @@ static int ctl_publish(struct fs *fs, const struct req_publish *rq, struct buf *
 }
 
 /* publish/ctl: returns 0, -EINVAL (unparsable: the write fails) or the request's error. */
-int fsctl_publish_line(struct fs *fs, const char *data, size_t size, struct buf *reply,
+int fsctl_publish_line(fuse_req_t req, struct fs *fs, const char *data, size_t size, struct buf *reply,
 			    bool *malformed)
 {
 	struct req_publish rq;
@@ -69,7 +71,7 @@ int fsctl_publish_line(struct fs *fs, const char *data, size_t size, struct buf 
 		*malformed = true;
 		return r;
 	}
-	return ctl_publish(fs, &rq, reply);
+	return ctl_publish(req, fs, &rq, reply);
 }
 
 static void invalidate_lock_urls(struct fs *fs, const struct url *urls, size_t n)

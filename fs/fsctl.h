@@ -13,7 +13,7 @@
 
 #include "fs.h"
 
-int fsctl_publish_line(struct fs *fs, const char *data, size_t size, struct buf *reply,
+int fsctl_publish_line(fuse_req_t req, struct fs *fs, const char *data, size_t size, struct buf *reply,
 		       bool *malformed);
 int fsctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_t size,
 		     struct buf *reply, bool *malformed);

@@ -100,7 +100,7 @@ static struct fh *fh_of(struct fuse_file_info *fi)
  * Publishes the scratch file at src to cs:[~user/]series/NAME where leaf is
  * "NAME.charm". Returns 0 or -errno; logs failures against log_path.
  */
-static int publish_scratch(struct fs *fs, const struct url *dir, const char *leaf,
+static int publish_scratch(struct fs *fs, uid_t uid, const struct url *dir, const char *leaf,
 			   const char *src, const char *log_path)
 {
 	char name[NAME_MAX + 1];
@@ -115,7 +115,7 @@ static int publish_scratch(struct fs *fs, const struct url *dir, const char *lea
 		fs_fail("publish", log_path, EINVAL, "not a valid charm name");
 		return -EINVAL;
 	}
-	struct store_publish_req req = { .path = src, .urls = &u, .n_urls = 1 };
+	struct store_publish_req req = { .path = src, .urls = &u, .n_urls = 1, .uid = uid };
 	r = store_publish(fs->ctx.store, &req, &rev, &errors);
 	if (r == 0 || r == -EINVAL || r == -EFBIG)
 		fs_invalidate_publish(fs, &u, 1, r == 0 ? rev : -1);
@@ -128,12 +128,12 @@ static int publish_scratch(struct fs *fs, const struct url *dir, const char *lea
 	return r;
 }
 
-static int publish_node(struct fs *fs, const struct node *n, const char *path)
+static int publish_node(struct fs *fs, uid_t uid, const struct node *n, const char *path)
 {
 	char src[PATH_MAX];
 
 	scratch_path(fs->ctx.scratch, n->sub, src, sizeof(src));
-	return publish_scratch(fs, &n->url, n->leaf, src, path);
+	return publish_scratch(fs, uid, &n->url, n->leaf, src, path);
 }
 
 static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t size)
@@ -150,7 +150,7 @@ static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t siz
 	else if (h->ctl == N_CNT_QUERY)
 		r = fsctl_counter_line(fs, h->node, data, size, &h->data, &malformed);
 	else
-		r = fsctl_publish_line(fs, data, size, &h->data, &malformed);
+		r = fsctl_publish_line(req, fs, data, size, &h->data, &malformed);
 	/* A failed request is a reply, unless nobody can read it. */
 	if (r < 0 && !malformed && h->accmode != O_WRONLY)
 		r = 0;
@@ -524,7 +524,7 @@ void fsfile_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	r = node_publishes(&n) ? publish_node(fs, &n, path) : 0;
+	r = node_publishes(&n) ? publish_node(fs, fuse_req_ctx(req)->uid, &n, path) : 0;
 	free(path);
 	fuse_reply_err(req, -r);
 }
@@ -645,7 +645,8 @@ void fsfile_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -r);
 }
 
-static int do_rename(struct fs *fs, const char *from, const char *to, unsigned flags)
+static int do_rename(struct fs *fs, uid_t uid, const char *from, const char *to,
+		     unsigned flags)
 {
 	struct node src, dst_dir, dst;
 	char *to_dir = strdup(to), *slash;
@@ -676,7 +677,7 @@ static int do_rename(struct fs *fs, const char *from, const char *to, unsigned f
 		if (scratch_stat(fs->ctx.scratch, src.sub, &st) == 0 && st.st_size > 0) {
 			char abs[PATH_MAX];
 			scratch_path(fs->ctx.scratch, src.sub, abs, sizeof(abs));
-			r = publish_scratch(fs, &dst.url, leaf, abs, to);
+			r = publish_scratch(fs, uid, &dst.url, leaf, abs, to);
 			if (r == 0 && ino)
 				inode_flag_set(fs->inodes, ino, INODE_DIRTY, false);
 		}
@@ -696,7 +697,7 @@ void fsfile_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino
 	char *p1 = inode_path(fs->inodes, parent), *p2 = inode_path(fs->inodes, newparent);
 	char *from = p1 ? fs_child_path(p1, name) : NULL;
 	char *to = p2 ? fs_child_path(p2, newname) : NULL;
-	int r = from && to ? do_rename(fs, from, to, flags) : -ESTALE;
+	int r = from && to ? do_rename(fs, fuse_req_ctx(req)->uid, from, to, flags) : -ESTALE;
 
 	if (r < 0 && r != -EEXIST && r != -EINVAL && r != -EFBIG && r != -EBUSY)
 		fs_fail("rename", from ? from : "?", -r, to);

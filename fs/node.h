@@ -81,6 +81,9 @@ struct node_ctx {
 	struct scratch *scratch;
 	uid_t uid;
 	gid_t gid;
+	/* -o group=NAME: the group that may publish, lock and count (SPEC §2, Access). */
+	bool has_group;
+	gid_t group;
 	unsigned lock_timeout; /* seconds */
 	bool stats;            /* count downloads */
 };

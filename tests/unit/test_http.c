@@ -427,7 +427,7 @@ static void test_resolution(void **state)
 		resp_free(&r);
 		snprintf(url, sizeof(url), "cs:%s/logrotate", order[i]);
 		assert_int_equal(url_parse(url, &u, NULL, 0), 0);
-		assert_int_equal(store_delete(F->s, &u, -1), 0);
+		assert_int_equal(store_delete(F->s, &u, -1, 0), 0);
 	}
 	assert_int_equal(url_parse("cs:logrotate", &u, NULL, 0), 0);
 	assert_int_equal(query_resolve_series(F->s, &u, want, sizeof(want)), -ENOENT);

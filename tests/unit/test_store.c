@@ -194,8 +194,8 @@ static void test_delete_never_reuses(void **state)
 
 	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
 	assert_int_equal(publish(f, 1, NULL, 1, "cs:trusty/foo"), 1);
-	assert_int_equal(store_delete(f->s, &u, 1), 0);
-	assert_int_equal(store_delete(f->s, &u, 1), -ENOENT);
+	assert_int_equal(store_delete(f->s, &u, 1, 0), 0);
+	assert_int_equal(store_delete(f->s, &u, 1, 0), -ENOENT);
 	assert_int_equal(latest(f, "cs:trusty/foo"), 0);
 	assert_int_equal(publish(f, 2, NULL, 1, "cs:trusty/foo"), 2);
 	assert_int_equal(store_list_revisions(f->s, &u, &revs, &n), 0);
@@ -203,7 +203,7 @@ static void test_delete_never_reuses(void **state)
 	assert_int_equal(revs[0], 0);
 	assert_int_equal(revs[1], 2);
 	free(revs);
-	assert_int_equal(store_delete(f->s, &u, -1), 0);
+	assert_int_equal(store_delete(f->s, &u, -1, 0), 0);
 	assert_int_equal(latest(f, "cs:trusty/foo"), -ENOENT);
 	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 3);
 }
@@ -215,7 +215,7 @@ static void test_shared_revision_delete(void **state)
 	struct strv problems = { 0 }, notes = { 0 };
 
 	assert_int_equal(publish(f, 0, NULL, 2, "cs:trusty/foo", "cs:~bob/trusty/foo"), 0);
-	assert_int_equal(store_delete(f->s, &a, 0), 0);
+	assert_int_equal(store_delete(f->s, &a, 0, 0), 0);
 	assert_int_equal(latest(f, "cs:~bob/trusty/foo"), 0);
 	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
 	strv_clear(&problems);
