@@ -74,6 +74,9 @@ wp("baddefault2.charm", **{"config.yaml": "options:\n  cache-ratio:\n    type: f
 wp("baddefault3.charm", **{"config.yaml": "options:\n  debug:\n    type: boolean\n    default: \"false\"\n    description: x\n"})
 wp("badcfgyaml.charm", **{"config.yaml": "options: [unclosed\n"})
 
+# Python (like Go and Java) sets the UTF-8 flag (bit 11) on a non-ASCII name.
+wp("utf8name.charm"); add("files/\u00fc.txt", "gr\u00fc\u00df\n")
+
 wp("abslink.charm"); link("hooks/evil", "/etc/passwd")
 wp("esclink2.charm"); link("hooks/sneaky", "../lib/../../outside")
 wp("dotdot.charm"); add("../evil", "x")
@@ -165,6 +168,15 @@ refuse "metadata.yaml nesting 200 deep" "$A/deep.charm" "Invalid argument" "dept
 refuse "config.yaml nesting 100 deep" "$A/deepcfg.charm" "Invalid argument" "depth|nest|deep"
 check "100 aliases and 30 levels publish" cp "$A/okyaml.charm" "$MNT/publish/trusty/wordpress.charm"
 expect_eq "latest -> 1" "1" "$(readlink "$MNT/charms/trusty/wordpress/latest")"
+
+# Non-ASCII entry names: flagged UTF-8 (Python) and unflagged raw bytes (Info-ZIP).
+check "UTF-8-flagged name publishes" cp "$A/utf8name.charm" "$MNT/publish/trusty/wordpress.charm"
+expect_eq "files/ shows the flagged name" "grüß" "$(cat "$MNT/charms/trusty/wordpress/2/files/files/ü.txt")"
+copy_charm wordpress "$T/raw"
+printf 'raw\n' >"$T/raw/lib/ä.txt"
+(cd "$T/raw" && LC_ALL=C zip -qry "$A/rawname.charm" .)
+check "Info-ZIP unflagged name publishes" cp "$A/rawname.charm" "$MNT/publish/trusty/wordpress.charm"
+expect_eq "files/ shows the unflagged name" "raw" "$(cat "$MNT/charms/trusty/wordpress/3/files/lib/ä.txt")"
 
 # --- empty files ------------------------------------------------------------------------
 before=$(store_state)
