@@ -196,6 +196,14 @@ expect_eq "cat > records a publish-error" "publish-error" "$(json_field "$(event
 expect_eq "store unchanged after cat >" "$before" "$(store_state)"
 check "daemon still running" daemon_alive
 
+# A huge sparse file renamed onto a .charm name is refused by its size, unread.
+n=$(event_count)
+check "truncate -s 100G of a temporary name" truncate -s 100G "$MNT/publish/trusty/huge.tmp"
+expect_errno "mv of a 100 GiB sparse file" "File too large" mv "$MNT/publish/trusty/huge.tmp" "$MNT/publish/trusty/wordpress.charm"
+expect_eq "100 GiB file: publish-error" "publish-error" "$(json_field "$(events_since "$n")" 'd["kind"]')"
+expect_eq "100 GiB file: digest not computed" "unknown" "$(json_field "$(events_since "$n")" 'd["digest"]')"
+rm -f "$MNT/publish/trusty/wordpress.charm"
+
 # --- archive limits, with small values ------------------------------------------------
 stop_daemon
 start_daemon -o max_archive=200000,max_expanded=4194304,max_ratio=50,max_entries=100
