@@ -36,6 +36,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,20 @@ int charm_zip_reader(int fd, struct archive **ret_a)
 	    archive_read_open_fd(a, fd, CHUNK) != ARCHIVE_OK)
 		return charm_archive_errno(a, false);
 	return 0;
+}
+
+void charm_locale_begin(struct charm_locale *l)
+{
+	l->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	l->old = l->utf8 ? uselocale(l->utf8) : (locale_t)0;
+}
+
+void charm_locale_end(struct charm_locale *l)
+{
+	if (!l->utf8)
+		return;
+	uselocale(l->old);
+	freelocale(l->utf8);
 }
 
 const char *charm_raw_name(struct archive_entry *ae)
@@ -527,8 +542,10 @@ int charm_open(const char *path, const struct charm_limits *lim, struct charm **
 {
 	struct reader rd = { .lim = lim, .errors = errors };
 	struct charm *c = calloc(1, sizeof(*c));
+	struct charm_locale loc;
 	int fd = -1, r;
 
+	charm_locale_begin(&loc);
 	buf_init(&rd.meta_yaml, YAML_MAX_BYTES);
 	buf_init(&rd.config_yaml, YAML_MAX_BYTES);
 	rd.chunk = malloc(CHUNK);
@@ -557,6 +574,7 @@ int charm_open(const char *path, const struct charm_limits *lim, struct charm **
 	}
 	strv_clear(&rd.fifos);
 	free(rd.chunk);
+	charm_locale_end(&loc);
 	if (r < 0) {
 		charm_free(c);
 		return r;

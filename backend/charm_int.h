@@ -7,6 +7,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <locale.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,6 +50,18 @@ int charm_source_open(const char *path, int *ret_fd, uint64_t *ret_size);
  * caller can read libarchive's message. 0, -ENOMEM or the mapped failure.
  */
 int charm_zip_reader(int fd, struct archive **ret_a);
+/*
+ * Switches the calling thread to the C.UTF-8 character type while a zip is
+ * read or written: libarchive converts names flagged UTF-8 (general purpose
+ * bit 11, as Python, Go and Java write them) to the thread's locale, and
+ * the daemon's C locale cannot hold a non-ASCII name. Unflagged names pass
+ * as raw bytes either way. end() restores the thread's locale.
+ */
+struct charm_locale {
+	locale_t utf8, old;
+};
+void charm_locale_begin(struct charm_locale *l);
+void charm_locale_end(struct charm_locale *l);
 /* An entry's name as the archive holds it (raw bytes), or NULL. */
 const char *charm_raw_name(struct archive_entry *ae);
 

@@ -339,10 +339,12 @@ int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *
 		   charm_data_cb cb, void *ud)
 {
 	struct store st = { .c = c, .cb = cb, .cb_ud = ud, .root = -1, .out_fd = zip_fd };
+	struct charm_locale loc;
 	int src_fd = -1, r;
 
 	if (revision < 0 || (zip_fd < 0 && !tree_dir))
 		return -EINVAL;
+	charm_locale_begin(&loc);
 	st.chunk = malloc(CHUNK + CHARM_INLINE_MAX);
 	r = st.chunk ? store_open(&st, zip_fd, tree_dir, &src_fd) : -ENOMEM;
 	if (r == 0)
@@ -360,5 +362,6 @@ int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *
 	if (st.root >= 0)
 		close(st.root);
 	free(st.chunk);
+	charm_locale_end(&loc);
 	return r;
 }

@@ -201,13 +201,19 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 	return r;
 }
 
-static int raw_digest(const char *path, char *out, size_t len)
+/* The SHA-256 of a refused file, unless it is over max bytes (not worth the read). */
+static int raw_digest(const char *path, uint64_t max, char *out, size_t len)
 {
 	char hex[65];
+	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
 
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
 	r = sha256_fd(fd, hex, NULL);
 	close(fd);
 	if (r == 0)
@@ -389,7 +395,8 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 			snprintf(digest, sizeof(digest), "%s", req->digest);
 		else if (c)
 			snprintf(digest, sizeof(digest), "%s", charm_digest(c));
-		else if (raw_digest(req->path, digest, sizeof(digest)) < 0)
+		else if (raw_digest(req->path, s->opts.limits.max_archive, digest,
+				    sizeof(digest)) < 0)
 			snprintf(digest, sizeof(digest), "unknown");
 		(void)store_log_error_event(s, req->urls, req->n_urls, digest, errors, &warnings);
 		goto out;

@@ -346,7 +346,7 @@ enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *
 	int r;
 
 	if (strchr(key, '/'))
-		return http_reply_text(c, MHD_HTTP_NOT_FOUND, NULL, "");
+		return http_reply_not_found(c);
 	if (!key[0])
 		return http_reply_text(c, MHD_HTTP_FORBIDDEN, NULL, "");
 	for (size_t i = 0; i < ARRAY_SIZE(first); i++)
@@ -358,8 +358,8 @@ enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *
 	r = counter_split_key(k, tokens, ARRAY_SIZE(tokens), &req.n, &req.prefix);
 	if (r == -EPERM || r == -ENOENT) {
 		free(k);
-		return http_reply_text(c, r == -EPERM ? MHD_HTTP_FORBIDDEN : MHD_HTTP_NOT_FOUND,
-				       NULL, "");
+		return r == -EPERM ? http_reply_text(c, MHD_HTTP_FORBIDDEN, NULL, "")
+				   : http_reply_not_found(c);
 	}
 	if (stats_param(c, "format", &req, &fmt, err, sizeof(err)) < 0) {
 		free(k);

@@ -188,7 +188,8 @@ static enum MHD_Result reply_not_modified(struct MHD_Connection *c, const char *
 
 /* Queues the body [first, last] of fd (which the response takes). */
 static enum MHD_Result reply_file(struct MHD_Connection *c, int fd, const char *etag,
-				  uint64_t size, const struct range *rg, bool partial)
+				  const char *disposition, uint64_t size,
+				  const struct range *rg, bool partial)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -203,6 +204,8 @@ static enum MHD_Result reply_file(struct MHD_Connection *c, int fd, const char *
 	snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, rg->first,
 		 rg->last, size);
 	if (add_headers(resp, etag) < 0 ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+				    disposition) != MHD_YES ||
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				    "application/octet-stream") != MHD_YES ||
 	    (partial &&
@@ -229,7 +232,7 @@ static bool range_applies(struct MHD_Connection *c, bool head, const char *etag)
 enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
 				 struct MHD_Connection *c, const char *path)
 {
-	char s[URL_INPUT_MAX + 4], blob[4096], etag[68];
+	char s[URL_INPUT_MAX + 4], blob[4096], etag[68], disp[URL_NAME_MAX + 64];
 	const char *inm, *im, *rh;
 	struct store_rev rev;
 	struct range rg;
@@ -239,14 +242,14 @@ enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
 	int fd, r;
 
 	if (strlen(path) > URL_INPUT_MAX)
-		return status_only(c, MHD_HTTP_NOT_FOUND);
+		return http_reply_not_found(c);
 	snprintf(s, sizeof(s), "cs:%s", path);
 	if (url_parse(s, &u, NULL, 0) < 0 || http_resolve(hs, &u) < 0)
-		return status_only(c, MHD_HTTP_NOT_FOUND);
+		return http_reply_not_found(c);
 	r = query_rev(hs->store, &u, &rev);
 	if (r < 0)
-		return status_only(c, r == -ENOENT ? MHD_HTTP_NOT_FOUND
-						   : MHD_HTTP_INTERNAL_SERVER_ERROR);
+		return r == -ENOENT ? http_reply_not_found(c)
+				    : status_only(c, MHD_HTTP_INTERNAL_SERVER_ERROR);
 	store_blob_path(hs->store, rev.sha256, blob, sizeof(blob));
 	fd = open(blob, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -254,8 +257,8 @@ enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
 		if (fd >= 0)
 			close(fd);
 		/* Deleted between the lookup and the open. */
-		return status_only(c, r == ENOENT ? MHD_HTTP_NOT_FOUND
-						  : MHD_HTTP_INTERNAL_SERVER_ERROR);
+		return r == ENOENT ? http_reply_not_found(c)
+				   : status_only(c, MHD_HTTP_INTERNAL_SERVER_ERROR);
 	}
 	snprintf(etag, sizeof(etag), "\"%s\"", rev.sha256);
 	im = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
@@ -285,5 +288,7 @@ enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
 		close(fd);
 		return http_reply_text(c, MHD_HTTP_OK, "application/octet-stream", "");
 	}
-	return reply_file(c, fd, etag, (uint64_t)st.st_size, &rg, rk == RANGE_ONE);
+	/* Names are [a-z0-9-] (url.h): nothing to quote. */
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s-%d.charm\"", u.name, rev.revision);
+	return reply_file(c, fd, etag, disp, (uint64_t)st.st_size, &rg, rk == RANGE_ONE);
 }

@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +43,10 @@
 #define CHARM_PREFIX "/charm/"
 #define STATS_PREFIX "/stats/counter/"
 #define BLITZ_PATH "/mu-35700a31-6bf320ca-a800b670-05f845ee"
+#define TEXT_TYPE "text/plain; charset=utf-8"
+/* Pool bytes MHD spends per query parameter (its header record), rounded up. */
+#define PARAM_COST 64
+#define LOG_INTERVAL 10
 
 void http_opts_default(struct http_opts *o)
 {
@@ -90,6 +96,11 @@ enum MHD_Result http_reply_text(struct MHD_Connection *c, unsigned status, const
 	return queue(c, status, ctype,
 		     MHD_create_response_from_buffer(strlen(text), (void *)text,
 						     MHD_RESPMEM_MUST_COPY));
+}
+
+enum MHD_Result http_reply_not_found(struct MHD_Connection *c)
+{
+	return http_reply_text(c, MHD_HTTP_NOT_FOUND, TEXT_TYPE, "404 page not found\n");
 }
 
 static enum MHD_Result reply_redirect(struct MHD_Connection *c, const char *location)
@@ -163,8 +174,62 @@ static enum MHD_Result route(struct http_server *hs, struct http_req *rq,
 		return http_serve_stats(hs, c, path + strlen(STATS_PREFIX));
 	if (strcmp(path, BLITZ_PATH) == 0)
 		return reply_blitz(c);
-	return http_reply_text(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
-			       "404 page not found\n");
+	return http_reply_not_found(c);
+}
+
+/*
+ * Called with the raw request target, before MHD parses its query into the
+ * connection's memory pool: the request's state starts here. A %00 would be
+ * cut silently by MHD's decoding; a query whose parameters would not fit
+ * the pool (MHD 0.9 then stalls the connection until its timeout) is cut
+ * off here, in MHD's buffer, so that it is not parsed, and refused with 414.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct http_server *hs = cls;
+	struct http_req *rq = calloc(1, sizeof(*rq));
+	char *q = strchr(uri, '?');
+	size_t n = 1;
+
+	(void)c;
+	if (!rq)
+		return NULL;
+	rq->nul = strstr(uri, "%00") != NULL;
+	if (q) {
+		for (const char *p = q; *p; p++)
+			n += *p == '&';
+		if (strlen(uri) + n * PARAM_COST > hs->opts.conn_memory / 2) {
+			rq->too_many = true;
+			q[1] = '\0'; /* MHD's own copy of the line, which it parses next */
+		}
+	}
+	return rq;
+}
+
+/* The first (headers) call: refusals that need no body, before any 100 Continue. */
+static enum MHD_Result on_headers(struct http_server *hs, struct http_req *rq,
+				  struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t len;
+
+	if (rq->too_many) {
+		rq->started = true;
+		return http_reply_text(c, MHD_HTTP_URI_TOO_LONG, TEXT_TYPE,
+				       "request target too long\n");
+	}
+	if (rq->nul) {
+		rq->started = true;
+		return http_reply_text(c, MHD_HTTP_BAD_REQUEST, TEXT_TYPE,
+				       "%00 in the request target\n");
+	}
+	if (cl && parse_u64(cl, &len) == 0 && len > hs->opts.max_body) {
+		rq->started = rq->too_large = true;
+		return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE, TEXT_TYPE,
+				       "request body too large\n");
+	}
+	return MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *path,
@@ -176,29 +241,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct http_req *rq = *con_cls;
 
 	(void)version;
-	if (!rq) {
-		rq = calloc(1, sizeof(*rq));
-		if (!rq)
-			return MHD_NO;
+	if (!rq)
+		return MHD_NO; /* on_uri had no memory */
+	if (!rq->seen) {
+		rq->seen = true;
 		rq->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-		*con_cls = rq;
-		return MHD_YES;
+		return on_headers(hs, rq, c);
 	}
 	if (*upload_data_size) {
+		/* A body without Content-Length (chunked): counted, dropped, refused at its end. */
 		(void)upload_data;
 		rq->body += *upload_data_size;
 		*upload_data_size = 0;
-		if (rq->body > hs->opts.max_body && !rq->too_large) {
+		if (rq->body > hs->opts.max_body)
 			rq->too_large = true;
-			return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE,
-					       "text/plain; charset=utf-8",
-					       "request body too large\n");
-		}
 		return MHD_YES;
 	}
-	if (rq->too_large || rq->started)
+	if (rq->started)
 		return MHD_YES;
 	rq->started = true;
+	if (rq->too_large)
+		return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE, TEXT_TYPE,
+				       "request body too large\n");
 	return route(hs, rq, c, path);
 }
 
@@ -301,6 +365,48 @@ static unsigned pool_size(const struct http_opts *o)
 	return n < 2 ? 2 : n > 16 ? 16 : (unsigned)n;
 }
 
+/* The connection cap: the option, or a quarter of the descriptors left to the process. */
+static unsigned connection_cap(const struct http_opts *o)
+{
+	struct rlimit rl;
+	rlim_t q;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return o->max_connections;
+	q = rl.rlim_cur / 4;
+	return q < o->max_connections ? (unsigned)(q ? q : 1) : o->max_connections;
+}
+
+/* MHD's messages to opts.log, at most one per LOG_INTERVAL seconds. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *hs = cls;
+	struct timespec now;
+	char msg[512];
+	size_t len;
+
+	if (!hs->opts.log)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&hs->log_lock);
+	if (hs->log_last && now.tv_sec - hs->log_last < LOG_INTERVAL) {
+		hs->log_dropped++;
+		pthread_mutex_unlock(&hs->log_lock);
+		return;
+	}
+	len = (size_t)snprintf(msg, sizeof(msg), "http: ");
+	vsnprintf(msg + len, sizeof(msg) - len, fmt, ap);
+	len = strcspn(msg, "\n");
+	if (hs->log_dropped)
+		snprintf(msg + len, sizeof(msg) - len, " (and %u more messages)", hs->log_dropped);
+	else
+		msg[len] = '\0';
+	hs->log_dropped = 0;
+	hs->log_last = now.tv_sec ? now.tv_sec : 1;
+	hs->opts.log(hs->opts.log_ud, msg);
+	pthread_mutex_unlock(&hs->log_lock);
+}
+
 int http_start(struct store *s, const char *addr_port, const struct http_opts *o,
 	       struct http_server **ret, char *err, size_t errlen)
 {
@@ -316,15 +422,22 @@ int http_start(struct store *s, const char *addr_port, const struct http_opts *o
 		return -ENOMEM;
 	hs->store = s;
 	hs->opts = *o;
+	hs->max_connections = connection_cap(o);
+	if (hs->max_connections < pool_size(o))
+		hs->max_connections = pool_size(o); /* MHD needs one per thread */
+	pthread_mutex_init(&hs->log_lock, NULL);
 	r = listen_on(addr_port, &fd, &hs->port, err, errlen);
 	if (r < 0) {
+		pthread_mutex_destroy(&hs->log_lock);
 		free(hs);
 		return r;
 	}
 	hs->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO, 0, NULL, NULL,
-		on_request, hs, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-		pool_size(o), MHD_OPTION_CONNECTION_LIMIT, o->max_connections,
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, hs, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, hs,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, hs, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_THREAD_POOL_SIZE, pool_size(o), MHD_OPTION_CONNECTION_LIMIT,
+		hs->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, o->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		o->conn_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs, MHD_OPTION_END);
@@ -332,6 +445,7 @@ int http_start(struct store *s, const char *addr_port, const struct http_opts *o
 		/* MHD may or may not have closed fd on its way out; leave it rather than risk
 		 * closing a descriptor another thread has since been given. */
 		snprintf(err, errlen, "http: cannot start the server on %s", addr_port);
+		pthread_mutex_destroy(&hs->log_lock);
 		free(hs);
 		return -EIO;
 	}
@@ -349,5 +463,6 @@ void http_stop(struct http_server *hs)
 	if (!hs)
 		return;
 	MHD_stop_daemon(hs->daemon);
+	pthread_mutex_destroy(&hs->log_lock);
 	free(hs);
 }

@@ -34,9 +34,12 @@ struct http_opts {
 	unsigned timeout;             /* seconds a connection may stay idle */
 	size_t conn_memory;           /* bytes per connection: request line + headers */
 	size_t max_body;              /* request body bytes accepted (and dropped) */
+	/* MHD's own messages (accept failures...), at most one per 10 s; NULL: none. */
+	void (*log)(void *ud, const char *msg);
+	void *log_ud;
 };
 
-/* stats on, 1024 connections, 512 per address, 30 s, 64 KiB, 64 KiB. */
+/* stats on, 1024 connections, 512 per address, 30 s, 64 KiB, 64 KiB, no log. */
 void http_opts_default(struct http_opts *o);
 
 /*
@@ -45,6 +48,10 @@ void http_opts_default(struct http_opts *o);
  * http_port()). s must outlive the server. Returns 0, -EINVAL for a bad
  * address or option, or the errno of socket/bind/listen (-EADDRINUSE...),
  * with a message for the user in err.
+ *
+ * The connection cap is max_connections or a quarter of the RLIMIT_NOFILE
+ * soft limit found at the call, whichever is lower (a connection may hold a
+ * socket and an archive), so that the rest of the process keeps descriptors.
  */
 int http_start(struct store *s, const char *addr_port, const struct http_opts *o,
 	       struct http_server **ret, char *err, size_t errlen) WUR;

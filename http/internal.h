@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -22,12 +24,19 @@ struct http_server {
 	struct http_opts opts;
 	struct MHD_Daemon *daemon;
 	int port;
+	unsigned max_connections;    /* opts' cap, lowered below RLIMIT_NOFILE */
+	pthread_mutex_t log_lock;    /* MHD's messages, rate-limited */
+	time_t log_last;
+	unsigned log_dropped;
 };
 
 /* One request, from its headers to MHD's completion notice. */
 struct http_req {
+	bool seen;            /* the handler had its first (headers) call */
 	bool head;            /* HEAD: headers only, never counted */
-	bool started;         /* the handler ran its first (headers) call */
+	bool started;         /* the request was routed (or refused) */
+	bool nul;             /* %00 in the request target */
+	bool too_many;        /* the query would not fit the connection's memory */
 	bool too_large;       /* the body went past max_body */
 	size_t body;          /* body bytes seen (and dropped) */
 	bool count_bundle;    /* count bundle_url when the body was sent in full */
@@ -40,6 +49,8 @@ enum MHD_Result http_reply_take(struct MHD_Connection *c, unsigned status, const
 /* Queues status with a copy of text (may be "" for an empty body). */
 enum MHD_Result http_reply_text(struct MHD_Connection *c, unsigned status, const char *ctype,
 				const char *text);
+/* 404 with the original's body (Go's http.NotFound). */
+enum MHD_Result http_reply_not_found(struct MHD_Connection *c);
 
 /* Whether this request may count: -o stats and no stats=0 in the query. */
 bool http_stats_enabled(const struct http_server *hs, struct MHD_Connection *c);

@@ -74,6 +74,9 @@ wp("baddefault2.charm", **{"config.yaml": "options:\n  cache-ratio:\n    type: f
 wp("baddefault3.charm", **{"config.yaml": "options:\n  debug:\n    type: boolean\n    default: \"false\"\n    description: x\n"})
 wp("badcfgyaml.charm", **{"config.yaml": "options: [unclosed\n"})
 
+# Python (like Go and Java) sets the UTF-8 flag (bit 11) on a non-ASCII name.
+wp("utf8name.charm"); add("files/\u00fc.txt", "gr\u00fc\u00df\n")
+
 wp("abslink.charm"); link("hooks/evil", "/etc/passwd")
 wp("esclink2.charm"); link("hooks/sneaky", "../lib/../../outside")
 wp("dotdot.charm"); add("../evil", "x")
@@ -166,6 +169,15 @@ refuse "config.yaml nesting 100 deep" "$A/deepcfg.charm" "Invalid argument" "dep
 check "100 aliases and 30 levels publish" cp "$A/okyaml.charm" "$MNT/publish/trusty/wordpress.charm"
 expect_eq "latest -> 1" "1" "$(readlink "$MNT/charms/trusty/wordpress/latest")"
 
+# Non-ASCII entry names: flagged UTF-8 (Python) and unflagged raw bytes (Info-ZIP).
+check "UTF-8-flagged name publishes" cp "$A/utf8name.charm" "$MNT/publish/trusty/wordpress.charm"
+expect_eq "files/ shows the flagged name" "grüß" "$(cat "$MNT/charms/trusty/wordpress/2/files/files/ü.txt")"
+copy_charm wordpress "$T/raw"
+printf 'raw\n' >"$T/raw/lib/ä.txt"
+(cd "$T/raw" && LC_ALL=C zip -qry "$A/rawname.charm" .)
+check "Info-ZIP unflagged name publishes" cp "$A/rawname.charm" "$MNT/publish/trusty/wordpress.charm"
+expect_eq "files/ shows the unflagged name" "raw" "$(cat "$MNT/charms/trusty/wordpress/3/files/lib/ä.txt")"
+
 # --- empty files ------------------------------------------------------------------------
 before=$(store_state)
 n=$(event_count)
@@ -183,6 +195,14 @@ cat "$A/garbage.charm" >"$MNT/publish/trusty/wordpress.charm" 2>/dev/null
 expect_eq "cat > records a publish-error" "publish-error" "$(json_field "$(events_since "$n")" 'd["kind"]')"
 expect_eq "store unchanged after cat >" "$before" "$(store_state)"
 check "daemon still running" daemon_alive
+
+# A huge sparse file renamed onto a .charm name is refused by its size, unread.
+n=$(event_count)
+check "truncate -s 100G of a temporary name" truncate -s 100G "$MNT/publish/trusty/huge.tmp"
+expect_errno "mv of a 100 GiB sparse file" "File too large" mv "$MNT/publish/trusty/huge.tmp" "$MNT/publish/trusty/wordpress.charm"
+expect_eq "100 GiB file: publish-error" "publish-error" "$(json_field "$(events_since "$n")" 'd["kind"]')"
+expect_eq "100 GiB file: digest not computed" "unknown" "$(json_field "$(events_since "$n")" 'd["digest"]')"
+rm -f "$MNT/publish/trusty/wordpress.charm"
 
 # --- archive limits, with small values ------------------------------------------------
 stop_daemon

@@ -24,7 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,6 +94,7 @@ static void request(const char *method, const char *path, const char *const *hdr
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L); /* a stalled server fails, not hangs */
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	if (post) {
@@ -563,6 +570,7 @@ static void test_download(void **state)
 	assert_header(&r, "Content-Type", "application/octet-stream");
 	assert_header(&r, "Content-Length", cl);
 	assert_header(&r, "Accept-Ranges", "bytes");
+	assert_header(&r, "Content-Disposition", "attachment; filename=\"wordpress-1.charm\"");
 	resp_free(&r);
 	wait_count("charm-bundle:precise:wordpress", n0 + 1);
 
@@ -575,6 +583,7 @@ static void test_download(void **state)
 	get("/charm/precise/wordpress-0?stats=0", &r);
 	assert_int_equal(r.status, 200);
 	assert_header(&r, "ETag", (snprintf(etag, sizeof(etag), "\"%s\"", F->wp_sha[0]), etag));
+	assert_header(&r, "Content-Disposition", "attachment; filename=\"wordpress-0.charm\"");
 	resp_free(&r);
 	get("/charm/~joe/precise/haproxy", &r);
 	assert_int_equal(r.status, 200);
@@ -691,6 +700,10 @@ static void test_not_found(void **state)
 		if (r.status != cases[i].status)
 			fprintf(stderr, "%s: %ld\n", cases[i].path, r.status);
 		assert_int_equal(r.status, cases[i].status);
+		if (r.status == 404) {
+			assert_string_equal(r.body.data ? r.body.data : "", "404 page not found\n");
+			assert_header(&r, "Content-Type", "text/plain; charset=utf-8");
+		}
 		resp_free(&r);
 	}
 	get("/", &r);
@@ -745,7 +758,7 @@ static void test_stats(void **state)
 
 	expect_stats("/stats/counter/", 403, "");
 	expect_stats("/stats/counter/*", 403, "");
-	expect_stats("/stats/counter/st/b", 404, "");
+	expect_stats("/stats/counter/st/b", 404, "404 page not found\n");
 	expect_stats("/stats/counter/st?by=month", 400, "Invalid 'by' value: \"month\"");
 	expect_stats("/stats/counter/st?start=2013-1-1", 400, "Invalid 'start' value: \"2013-1-1\"");
 	expect_stats("/stats/counter/st?stop=x", 400, "Invalid 'stop' value: \"x\"");
@@ -768,11 +781,40 @@ static void test_limits(void **state)
 
 	memset(big, 'a', n);
 	big[n] = '\0';
-	/* 413, or a reset when the server closes with body bytes still unread. */
-	transport_may_fail = true;
-	request("POST", "/charm-info", NULL, big, &r);
-	transport_may_fail = false;
-	assert_true(r.status == 413 || r.status == 0);
+	/* 413 with a body, whether the client waits for 100 Continue (never sent) or not. */
+	static const char *const expect[][2] = { { "Expect: 100-continue", NULL },
+						 { "Expect:", NULL },
+						 { "Transfer-Encoding: chunked", NULL } };
+	for (size_t i = 0; i < ARRAY_SIZE(expect); i++) {
+		request("POST", "/charm-info", expect[i], big, &r);
+		assert_int_equal(r.status, 413);
+		assert_string_equal(r.body.data, "request body too large\n");
+		assert_null(strstr(r.headers.data, " 100 "));
+		resp_free(&r);
+	}
+	/* ~1000 query parameters: an answer at once, not a stalled connection. */
+	size_t o = (size_t)snprintf(path, 128 * 1024, "/charm-info?stats=0");
+	for (int i = 0; i < 1000; i++)
+		o += (size_t)snprintf(path + o, 128 * 1024 - o, "&a=%d", i);
+	get(path, &r);
+	assert_int_equal(r.status, 414);
+	assert_true(r.body.len > 0);
+	resp_free(&r);
+	/* Fewer, that fit: all served. */
+	o = (size_t)snprintf(path, 128 * 1024, "/charm-info?stats=0");
+	for (int i = 0; i < 200; i++)
+		o += (size_t)snprintf(path + o, 128 * 1024 - o, "&charms=cs:precise/mysql-%d", i);
+	get(path, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body.data, "\"cs:precise/mysql-199\""));
+	resp_free(&r);
+	/* %00 in the path or the query: 400, not a name cut short. */
+	get("/charm/precise/mysql%00x", &r);
+	assert_int_equal(r.status, 400);
+	assert_true(r.body.len > 0);
+	resp_free(&r);
+	get("/charm-info?charms=cs:precise/mysql%00x", &r);
+	assert_int_equal(r.status, 400);
 	resp_free(&r);
 	request("POST", "/charm-info?charms=cs:precise/mysql&stats=0", NULL, "x=1", &r);
 	assert_int_equal(r.status, 200);
@@ -826,6 +868,115 @@ static void test_addresses(void **state)
 	http_stop(NULL);
 }
 
+/* A TCP connection to 127.0.0.1:port, or -1. */
+static int dial(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A client that stops halfway through its headers is closed after the timeout. */
+static void test_header_timeout(void **state)
+{
+	struct http_server *hs = NULL;
+	struct http_opts o;
+	struct pollfd pfd;
+	char err[256], b[64];
+	int fd;
+
+	http_opts_default(&o);
+	o.threads = 2;
+	o.timeout = 1;
+	assert_int_equal(http_start(F->s, "127.0.0.1:0", &o, &hs, err, sizeof(err)), 0);
+	fd = dial(http_port(hs));
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "GET / HTTP/1.1\r\nHost: x\r\n", 26), 26);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	/* Bounded: 20 s, against a 1 s deadline. */
+	assert_int_equal(poll(&pfd, 1, 20000), 1);
+	assert_true(read(fd, b, sizeof(b)) <= 0);
+	close(fd);
+	http_stop(hs);
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/*
+ * With RLIMIT_NOFILE lowered to 256, a crowd of idle connections (held by
+ * a child, whose descriptors do not count here) leaves the process free
+ * descriptors, and the server answers again once the crowd leaves.
+ */
+static void test_fd_cap(void **state)
+{
+	struct rlimit old, low;
+	struct http_server *hs = NULL;
+	struct http_opts o;
+	char err[256];
+	int go[2], ready[2], status, fd, n = 0;
+	pid_t pid;
+	struct resp r;
+	int saved = F->port;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 256;
+	assert_true(old.rlim_max >= 600);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	http_opts_default(&o);
+	o.threads = 2;
+	assert_int_equal(http_start(F->s, "127.0.0.1:0", &o, &hs, err, sizeof(err)), 0);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char c;
+		setrlimit(RLIMIT_NOFILE, &old);
+		for (int i = 0; i < 400; i++)
+			if (dial(http_port(hs)) < 0)
+				_exit(1);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) < 0)
+			_exit(1);
+		_exit(0); /* every connection closes with the child */
+	}
+	close(go[0]);
+	close(ready[1]);
+	assert_int_equal(read(ready[0], err, 1), 1);
+	/* Bounded poll: the server takes what it will (at most 64 here, 256 before). */
+	for (int i = 0; i < 200 && (n = count_fds()) < 250; i++)
+		usleep(10000);
+	assert_true(n < 250);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(go[1]);
+	close(ready[0]);
+	F->port = http_port(hs);
+	get("/charm-info?charms=cs:precise/mysql&stats=0", &r);
+	F->port = saved;
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	http_stop(hs);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+}
+
 static void *hammer(void *ud)
 {
 	struct resp r;
@@ -859,7 +1010,8 @@ int main(void)
 		cmocka_unit_test(test_range_etag),   cmocka_unit_test(test_not_found),
 		cmocka_unit_test(test_stats),        cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_addresses),    cmocka_unit_test(test_concurrent),
-		cmocka_unit_test(test_resolution),
+		cmocka_unit_test(test_resolution),   cmocka_unit_test(test_header_timeout),
+		cmocka_unit_test(test_fd_cap),
 	};
 	int r;
 
