@@ -14,12 +14,16 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,10 +37,10 @@
 #define MAX_THREADS 256
 
 struct cmdline {
-	char *storedir;
+	char *storedir, *mountpoint;
 	char *lock_timeout, *stats, *hook_timeout, *upgrade_interval, *upgrade_auto;
 	char *prune_age, *sync, *max_archive, *max_expanded, *max_ratio, *max_entries;
-	char *upgrade_url, *upgrade_key, *http;
+	char *upgrade_url, *upgrade_key, *http, *group, *logfile;
 	int nonopts;
 };
 
@@ -51,6 +55,8 @@ static const struct fuse_opt charmfs_opts[] = {
 	OPT("upgrade_interval=%s", upgrade_interval),
 	OPT("upgrade_auto=%s", upgrade_auto),
 	OPT("http=%s", http),
+	OPT("group=%s", group),
+	OPT("logfile=%s", logfile),
 	OPT("prune_age=%s", prune_age),
 	OPT("sync=%s", sync),
 	OPT("max_archive=%s", max_archive),
@@ -63,9 +69,10 @@ static const struct fuse_opt charmfs_opts[] = {
 static void cmdline_free(struct cmdline *c)
 {
 	char **fields[] = {
-		&c->storedir, &c->lock_timeout, &c->stats, &c->hook_timeout, &c->upgrade_interval,
+		&c->storedir, &c->mountpoint, &c->lock_timeout, &c->stats, &c->hook_timeout, &c->upgrade_interval,
 		&c->upgrade_auto, &c->prune_age, &c->sync, &c->max_archive, &c->max_expanded,
 		&c->max_ratio, &c->max_entries, &c->upgrade_url, &c->upgrade_key, &c->http,
+		&c->group, &c->logfile,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
@@ -90,6 +97,8 @@ static void usage(FILE *out)
 		"    upgrade_interval=SECONDS  release check interval (600)\n"
 		"    upgrade_auto=0|1        apply new releases automatically (0)\n"
 		"    http=ADDR:PORT          serve the charm store HTTP API (off)\n"
+		"    group=NAME              the group that may publish, lock and count\n"
+		"    logfile=PATH            log to PATH instead of syslog\n"
 		"    prune_age=SECONDS       age of ready changes to prune (86400)\n"
 		"    sync=normal|full        durability against process crash or power loss (normal)\n"
 		"    max_archive=BYTES       largest archive (1 GiB)\n"
@@ -110,6 +119,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 			c->storedir = strdup(arg);
 			return 0;
 		}
+		if (!c->mountpoint)
+			c->mountpoint = strdup(arg);
 	}
 	return 1;
 }
@@ -179,6 +190,8 @@ static int build_config(const struct cmdline *c, struct fs_config *cfg)
 	cfg->upgrade_url = c->upgrade_url;
 	cfg->upgrade_key = c->upgrade_key;
 	cfg->http = c->http;
+	cfg->group = c->group;
+	cfg->logfile = c->logfile;
 	return 0;
 }
 
@@ -227,6 +240,52 @@ static int run_check(int argc, char **argv)
 	return r < 0 ? 1 : 0;
 }
 
+/*
+ * Always default_permissions (the kernel enforces the modes, SPEC §2 Access);
+ * the store's absolute path is the mount's source (findmnt SOURCE), type
+ * fuse.charmfs. Commas and backslashes in the path are escaped for fuse_opt.
+ */
+static int add_escaped(struct buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; r == 0 && *s; s++)
+		r = buf_addf(b, "%s%c", *s == ',' || *s == '\\' ? "\\" : "", *s);
+	return r;
+}
+
+static int add_mount_args(struct fuse_args *args, const char *storedir)
+{
+	struct buf b;
+	char cwd[PATH_MAX];
+	int r;
+
+	buf_init(&b, 4 * PATH_MAX);
+	r = buf_addf(&b, "-odefault_permissions,subtype=charmfs,fsname=");
+	if (r == 0 && storedir[0] != '/') {
+		r = getcwd(cwd, sizeof(cwd)) ? add_escaped(&b, cwd) : -errno;
+		if (r == 0)
+			r = buf_addf(&b, "/");
+	}
+	if (r == 0)
+		r = add_escaped(&b, storedir);
+	if (r == 0 && fuse_opt_add_arg(args, b.data) != 0)
+		r = -ENOMEM;
+	buf_free(&b);
+	return r;
+}
+
+/* Descriptors are cheap; the HTTP server and many open archives need them. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 {
 	struct fuse_cmdline_opts opts = { 0 };
@@ -234,9 +293,15 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	struct http_server *http = NULL;
 	struct store_opts so;
 	struct fs fs = { 0 };
+	struct stat st = { 0 };
 	char err[512] = "";
-	int r, ret = 1;
+	int r, ret = 1, logfd = -1;
 
+	/* A missing mountpoint is a failure (1), not a usage error. */
+	if (c->mountpoint && stat(c->mountpoint, &st) < 0) {
+		fprintf(stderr, "charmfs: mountpoint %s: %s\n", c->mountpoint, strerror(errno));
+		return 1;
+	}
 	if (fuse_parse_cmdline(args, &opts) != 0)
 		return 2;
 	if (opts.show_help) {
@@ -267,7 +332,39 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		ret = 2;
 		goto out;
 	}
-	fs_log_init(opts.foreground);
+	if (fs.cfg.group) {
+		struct group *g = getgrnam(fs.cfg.group);
+		if (!g) {
+			fprintf(stderr, "charmfs: -o group: no such group: %s\n", fs.cfg.group);
+			ret = 2;
+			goto out;
+		}
+		fs.ctx.has_group = true;
+		fs.ctx.group = g->gr_gid;
+	}
+	if (stat(opts.mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "charmfs: mountpoint %s: %s\n", opts.mountpoint,
+			errno && !S_ISREG(st.st_mode) ? strerror(errno) : "not a directory");
+		goto out;
+	}
+	if (add_mount_args(args, c->storedir) < 0) {
+		fprintf(stderr, "charmfs: %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	/* Before the store: a bad FUSE option must create nothing (status 2). */
+	fs.se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!fs.se) {
+		ret = 2;
+		goto out;
+	}
+	if (fs.cfg.logfile) {
+		logfd = open(fs.cfg.logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (logfd < 0) {
+			fprintf(stderr, "charmfs: -o logfile: %s: %s\n", fs.cfg.logfile,
+				strerror(errno));
+			goto out_session;
+		}
+	}
 	store_opts_default(&so);
 	so.limits = fs.cfg.limits;
 	so.sync_full = fs.cfg.sync_full;
@@ -275,21 +372,18 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	r = store_open(c->storedir, &so, &fs.ctx.store, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "charmfs: %s\n", err[0] ? err : strerror(-r));
-		goto out;
+		goto out_session;
 	}
 	r = scratch_open(store_scratch_dir(fs.ctx.store), &fs.ctx.scratch);
 	fs.inodes = inode_table_new();
 	if (r < 0 || !fs.inodes) {
 		fprintf(stderr, "charmfs: cannot set up: %s\n", strerror(r < 0 ? -r : ENOMEM));
-		goto out;
+		goto out_session;
 	}
 	fs.ctx.lock_timeout = fs.cfg.lock_timeout;
 	fs.ctx.stats = fs.cfg.stats;
 	fs.ctx.uid = getuid();
 	fs.ctx.gid = getgid();
-	fs.se = fuse_session_new(args, &fs_ops, sizeof(fs_ops), &fs);
-	if (!fs.se)
-		goto out;
 	if (fuse_set_signal_handlers(fs.se) != 0)
 		goto out_session;
 	if (fuse_session_mount(fs.se, opts.mountpoint) != 0)
@@ -298,6 +392,11 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		goto out_unmount;
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_notify;
+	if (logfd >= 0) {
+		(void)dup2(logfd, STDERR_FILENO);
+		(void)dup2(logfd, STDOUT_FILENO);
+	}
+	fs_log_init(opts.foreground || logfd >= 0);
 	/* Threads do not survive fuse_daemonize()'s fork: start the server after it. */
 	if (fs.cfg.http) {
 		struct http_opts ho;
@@ -336,6 +435,8 @@ out:
 	scratch_close(fs.ctx.scratch);
 	store_close(fs.ctx.store);
 	inode_table_free(fs.inodes);
+	if (logfd >= 0)
+		close(logfd);
 	free(opts.mountpoint);
 	return ret;
 }
@@ -358,6 +459,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	pin_time_zone();
+	raise_nofile();
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check") == 0)
