@@ -33,36 +33,6 @@
 /* Room for a path grown by every hop's target. */
 #define WALK_MAX ((SYMLINK_HOPS_MAX + 2) * (CHARM_NAME_MAX + 1))
 
-/* Length of the valid UTF-8 sequence at p (0 if invalid); its code point in *ret_cp. */
-static size_t utf8_seq(const unsigned char *p, uint32_t *ret_cp)
-{
-	unsigned c = p[0];
-	uint32_t cp, min;
-	size_t n;
-
-	if (c < 0x80) {
-		*ret_cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f, min = 0x80;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f, min = 0x800;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*ret_cp = cp;
-	return n;
-}
-
 static bool is_control(uint32_t cp)
 {
 	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
@@ -71,7 +41,7 @@ static bool is_control(uint32_t cp)
 static int quote_seq(struct buf *b, const unsigned char *p, size_t *ret_n)
 {
 	uint32_t cp = 0;
-	size_t n = utf8_seq(p, &cp);
+	size_t n = utf8_decode(p, strnlen((const char *)p, 4), &cp);
 
 	*ret_n = n ? n : 1;
 	if (n == 0 || is_control(cp)) {
@@ -157,7 +127,7 @@ static const char *text_problem(const char *s)
 		return "entry name is too long: ";
 	while (*p) {
 		uint32_t cp;
-		size_t n = utf8_seq(p, &cp);
+		size_t n = utf8_decode(p, strnlen((const char *)p, 4), &cp);
 		if (n == 0)
 			return "entry name is not valid UTF-8: ";
 		if (is_control(cp))

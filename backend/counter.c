@@ -88,7 +88,7 @@ int counter_token_valid(const char *t)
 	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
 		if (*p == '/' || *p == ':' || *p < 0x20 || *p == 0x7f)
 			return -EINVAL;
-	return 0;
+	return utf8_valid(t, len) ? 0 : -EINVAL;
 }
 
 static int check_key(const char *const *tokens, size_t n)

@@ -132,38 +132,6 @@ static void sink_escape(struct sink *k, char kind, unsigned width, uint32_t v)
 }
 
 /*
- * Decodes one UTF-8 sequence at s (n bytes available). Returns its length
- * and the code point, or 0 when the bytes are not valid UTF-8 (overlong,
- * surrogate, beyond U+10FFFF or truncated).
- */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *ret)
-{
-	size_t len;
-	uint32_t cp, min;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2, cp = s[0] & 0x1f, min = 0x80;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3, cp = s[0] & 0x0f, min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4, cp = s[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*ret = cp;
-	return len;
-}
-
-/*
  * Whether Go's strconv.Quote prints the code point as is. This covers the
  * non-printable ranges likely in practice (controls, spaces other than
  * U+0020, format characters, private use, non-characters), not all of

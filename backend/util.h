@@ -98,4 +98,14 @@ static inline void freep(void *p)
 		_p_;                     \
 	})
 
+/*
+ * Decodes one UTF-8 sequence at s (n >= 1 bytes available): returns its
+ * length (1 for ASCII) and writes the code point to *ret, or returns 0 when
+ * the bytes are not valid UTF-8 (overlong, surrogate, beyond U+10FFFF or
+ * truncated). Thread-safe.
+ */
+size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *ret);
+/* Whether the n bytes at s are valid UTF-8 throughout. */
+bool utf8_valid(const char *s, size_t n);
+
 #endif

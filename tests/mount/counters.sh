@@ -51,6 +51,7 @@ expect_eq "bad query" EINVAL "$(errno_of "os.write(os.open('$C/a/counter.query',
 # Reserved names and bad tokens.
 expect_eq "reserved token" EINVAL "$(errno_of "os.mkdir('$C/counter.x')")"
 expect_eq "star token" EINVAL "$(errno_of "os.mkdir('$C/*')")"
+expect_eq "non-UTF-8 token" EINVAL "$(errno_of "os.mkdir(b'$C/\\xff')")"
 expect_eq "bad increment" EINVAL "$(errno_of "os.write(os.open('$C/a/counter.inc', os.O_WRONLY), b'-3\n')")"
 expect_eq "rmdir of a counted key" ENOTEMPTY "$(errno_of "os.rmdir('$C/a/c')")"
 check "mkdir then rmdir of an empty key" bash -c "mkdir '$C/empty' && rmdir '$C/empty'"

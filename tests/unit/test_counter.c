@@ -381,7 +381,7 @@ static void test_validation(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const bad[] = { "", "a/b", "a:b", "*", "counter.value", "counter.",
-					   "a\nb", "tab\there" };
+					   "a\nb", "tab\there", "\xff", "caf\xc3", "\xc0\xaf" };
 	char longtok[COUNTER_MAX_TOKEN + 2];
 	const char *deep[COUNTER_MAX_DEPTH + 1];
 
