@@ -286,6 +286,13 @@ static void raise_nofile(void)
 	}
 }
 
+/* The HTTP server's own messages (libmicrohttpd's, rate-limited there) go to the log. */
+static void http_log(void *ud, const char *msg)
+{
+	(void)ud;
+	fs_log(LOG_WARNING, "http: %s", msg);
+}
+
 static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 {
 	struct fuse_cmdline_opts opts = { 0 };
@@ -402,6 +409,7 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		struct http_opts ho;
 		http_opts_default(&ho);
 		ho.stats = fs.cfg.stats;
+		ho.log = http_log;
 		r = http_start(fs.ctx.store, fs.cfg.http, &ho, &http, err, sizeof(err));
 		if (r < 0) {
 			fs_log(LOG_ERR, "http: %s", err);
