@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,23 +81,53 @@ int scratch_stat(struct scratch *sc, const char *rel, struct stat *ret)
 	return fstatat(sc->dfd, rel, ret, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+/* Creates rel with exactly mode (the daemon's umask does not apply), owned by uid:gid. */
+static int create_file(struct scratch *sc, const char *rel, int flags, mode_t mode, uid_t uid,
+		       gid_t gid, int *ret_fd)
+{
+	int fd = openat(sc->dfd, rel, flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (geteuid() == 0 && fchown(fd, uid, gid) < 0)
+		r = -errno;
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		(void)unlinkat(sc->dfd, rel, 0);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 int scratch_openat(struct scratch *sc, const char *rel, int flags, mode_t mode, uid_t uid,
 		   gid_t gid, int *ret_fd)
 {
+	bool raced = false;
+	struct stat st;
 	int fd, r;
 
 	if (flags & O_CREAT) {
 		r = make_parents(sc, rel);
 		if (r < 0)
 			return r;
+		r = create_file(sc, rel, flags & ~(O_CREAT | O_EXCL), mode & 0777, uid, gid, ret_fd);
+		if (r != -EEXIST || (flags & O_EXCL))
+			return r;
+		flags &= ~O_CREAT;
+		raced = true;
 	}
-	fd = openat(sc->dfd, rel, flags | O_CLOEXEC | O_NOFOLLOW, mode & 0777);
+	fd = openat(sc->dfd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
-	if ((flags & O_CREAT) && geteuid() == 0 && fchown(fd, uid, gid) < 0) {
-		r = -errno;
+	/* A create that found another's file does not get to write it. */
+	if (raced && (flags & O_ACCMODE) != O_RDONLY && uid != 0 &&
+	    (fstat(fd, &st) < 0 || st.st_uid != uid)) {
 		close(fd);
-		return r;
+		return -EACCES;
 	}
 	*ret_fd = fd;
 	return 0;

@@ -28,7 +28,13 @@ void scratch_path(const struct scratch *sc, const char *rel, char *out, size_t l
 int scratch_stat(struct scratch *sc, const char *rel, struct stat *ret) WUR;
 /*
  * Opens (flags as open(2), O_CREAT allowed) a scratch file, making parent
- * directories; a created file gets mode & 0777 and is owned by uid:gid.
+ * directories. A created file gets exactly mode & 0777 (the daemon's umask
+ * does not apply: the caller masks with its requester's) and, when the
+ * process is root, is owned by uid:gid. An O_CREAT open without O_EXCL
+ * that finds the file existing opens it unchanged, and for writing only
+ * when uid is 0 or owns it (-EACCES otherwise): a create that lost a race
+ * never writes another user's file. Without O_CREAT, uid and gid are
+ * not used: the kernel checked access (default_permissions).
  */
 int scratch_openat(struct scratch *sc, const char *rel, int flags, mode_t mode, uid_t uid,
 		   gid_t gid, int *ret_fd) WUR;

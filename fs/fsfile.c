@@ -340,8 +340,8 @@ void fsfile_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 	}
 	if (r == 0)
 		r = scratch_openat(fs->ctx.scratch, rel,
-				   O_CREAT | (fi->flags & (O_ACCMODE | O_EXCL | O_TRUNC)), mode,
-				   ctx->uid, ctx->gid, &h->fd);
+				   O_CREAT | (fi->flags & (O_ACCMODE | O_EXCL | O_TRUNC)),
+				   mode & ~ctx->umask, ctx->uid, ctx->gid, &h->fd);
 	if (r == 0)
 		r = node_resolve(&fs->ctx, path, &n);
 	if (r == 0)
@@ -653,6 +653,12 @@ static int do_rename(struct fs *fs, uid_t uid, const char *from, const char *to,
 	const char *leaf;
 	int r;
 
+	/* An exchange would publish nothing, a whiteout means nothing here. */
+	if (flags & (RENAME_EXCHANGE | RENAME_WHITEOUT)) {
+		fs_fail("rename", from, EINVAL, "RENAME_EXCHANGE and RENAME_WHITEOUT are refused");
+		free(to_dir);
+		return -EINVAL;
+	}
 	if (!to_dir)
 		return -ENOMEM;
 	slash = strrchr(to_dir, '/');
@@ -671,7 +677,7 @@ static int do_rename(struct fs *fs, uid_t uid, const char *from, const char *to,
 		    sizeof(dst.sub))
 			r = -ENAMETOOLONG;
 	}
-	if (r == 0 && !(flags & RENAME_EXCHANGE) && node_publishes(&dst)) {
+	if (r == 0 && node_publishes(&dst)) {
 		struct stat st;
 		uint64_t ino = inode_find(fs->inodes, from);
 		if (scratch_stat(fs->ctx.scratch, src.sub, &st) == 0 && st.st_size > 0) {
@@ -684,7 +690,7 @@ static int do_rename(struct fs *fs, uid_t uid, const char *from, const char *to,
 	}
 	if (r == 0)
 		r = scratch_rename(fs->ctx.scratch, src.sub, dst.sub, flags);
-	if (r == 0 && !(flags & RENAME_EXCHANGE))
+	if (r == 0)
 		inode_rename(fs->inodes, from, to);
 	free(to_dir);
 	return r;

@@ -413,6 +413,14 @@ static int stat_generated(const struct node_ctx *c, const struct node *n, struct
 	return r;
 }
 
+void node_group_mode(const struct node_ctx *c, struct stat *st, mode_t type_mode)
+{
+	st->st_mode = c->has_group ? type_mode : type_mode & ~(mode_t)S_IWGRP;
+	st->st_gid = c->has_group ? c->group : c->gid;
+	if (S_ISDIR(type_mode))
+		st->st_nlink = 2;
+}
+
 int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -427,23 +435,25 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 	case N_ROOT:
 	case N_CHARMS:
 	case N_CH_USER:
-	case N_CH_SERIES:
-	case N_CH_NAME:
 	case N_CH_REV:
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		return 0;
-	case N_PUBLISH:
-	case N_PUB_USER:
-		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2;
-		return 0;
-	case N_PUB_DIR:
+	case N_CH_SERIES:
+	case N_CH_NAME:
+		/* Their entries are removed by rmdir: the owner's alone (SPEC §4.1). */
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
 		return 0;
+	case N_PUBLISH:
+	case N_PUB_USER:
+		node_group_mode(c, st, S_IFDIR | 0775);
+		return 0;
+	case N_PUB_DIR:
+		node_group_mode(c, st, S_IFDIR | (n->incoming ? 0770 : 0775));
+		return 0;
 	case N_PUB_CTL:
-		st->st_mode = S_IFREG | 0666;
+		node_group_mode(c, st, S_IFREG | 0664);
 		return 0;
 	case N_PUB_FILE: {
 		int r = scratch_stat(c->scratch, n->sub, st);

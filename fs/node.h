@@ -105,6 +105,17 @@ int node_stat_backup(const struct node_ctx *c, const struct node *n, struct stat
 /* How long the kernel may cache the entry and attributes of n (seconds). */
 double node_entry_timeout(const struct node *n);
 
+/*
+ * Ownership (SPEC §2, Access). Everything belongs to the daemon's user
+ * (root on a shared host) except scratch files under publish/, which
+ * belong to their creator. What the -o group may write (publish/, locks/,
+ * counters/ and their control files) has that group and the given mode;
+ * without -o group it has the daemon's group and loses the group write
+ * bit, so that only the owner writes. node_group_mode() sets st_mode
+ * (type | mode) and st_gid accordingly.
+ */
+void node_group_mode(const struct node_ctx *c, struct stat *st, mode_t type_mode);
+
 /* Attributes of a resolved node (st_ino is left 0 for the caller). */
 int node_stat(const struct node_ctx *c, const struct node *n, struct stat *ret);
 

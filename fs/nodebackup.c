@@ -46,7 +46,8 @@ int node_resolve_backup(const struct node_ctx *c, const char *const *v, size_t n
 int node_stat_backup(const struct node_ctx *c, const struct node *n, struct stat *st)
 {
 	if (n->kind == N_BACKUP) {
-		st->st_mode = S_IFDIR | 0555;
+		/* The whole database: the owner's alone (SPEC §2, §4.10). */
+		st->st_mode = S_IFDIR | 0700;
 		st->st_nlink = 2;
 		return 0;
 	}

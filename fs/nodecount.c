@@ -114,17 +114,17 @@ int node_stat_counters(const struct node_ctx *c, const struct node *n, struct st
 
 	switch (n->kind) {
 	case N_CNT_DIR:
-		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = 2;
+		node_group_mode(c, st, S_IFDIR | 0775);
 		return 0;
 	case N_CNT_INC:
-		st->st_mode = S_IFREG | 0222;
+		node_group_mode(c, st, S_IFREG | 0220);
 		return 0;
 	case N_CNT_QUERY:
+		/* Anyone may ask (SPEC §2). */
 		st->st_mode = S_IFREG | 0666;
 		return 0;
 	case N_CNT_FILE:
-		st->st_mode = S_IFREG | 0444;
+		node_group_mode(c, st, S_IFREG | 0444);
 		buf_init(&b, 64 << 20);
 		r = node_content_counters(c, n, &b);
 		st->st_size = (off_t)b.len;

@@ -94,25 +94,21 @@ int node_stat_locks(const struct node_ctx *c, const struct node *n, struct stat 
 	switch (n->kind) {
 	case N_LOCKS:
 	case N_LK_USER:
-		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2;
-		return 0;
 	case N_LK_SERIES:
-		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = 2;
+		node_group_mode(c, st, S_IFDIR | 0775);
 		return 0;
 	case N_LOCK_CTL:
-		st->st_mode = S_IFREG | 0666;
+		node_group_mode(c, st, S_IFREG | 0664);
 		return 0;
 	case N_LK_NAME:
-		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = 2;
+		/* Group-writable so that the group renews it with touch (utimensat). */
+		node_group_mode(c, st, S_IFDIR | 0775);
 		st->st_mtim.tv_sec = n->lock.since;
 		st->st_atim.tv_sec = n->lock.expires;
 		st->st_ctim.tv_sec = n->lock.since;
 		return 0;
 	case N_LK_FILE:
-		st->st_mode = S_IFREG | 0444;
+		node_group_mode(c, st, S_IFREG | 0444);
 		st->st_mtim.tv_sec = n->lock.since;
 		st->st_ctim.tv_sec = n->lock.since;
 		buf_init(&b, 4096);
