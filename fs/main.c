@@ -304,10 +304,15 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	char err[512] = "";
 	int r, ret = 1, logfd = -1;
 
-	/* A missing mountpoint is a failure (1), not a usage error. */
-	if (c->mountpoint && stat(c->mountpoint, &st) < 0) {
-		fprintf(stderr, "charmfs: mountpoint %s: %s\n", c->mountpoint, strerror(errno));
-		return 1;
+	/* A missing or non-directory mountpoint is a failure (1), not a usage error. */
+	if (c->mountpoint) {
+		const char *why = stat(c->mountpoint, &st) < 0 ? strerror(errno)
+				  : !S_ISDIR(st.st_mode)	  ? "not a directory"
+								  : NULL;
+		if (why) {
+			fprintf(stderr, "charmfs: mountpoint %s: %s\n", c->mountpoint, why);
+			return 1;
+		}
 	}
 	if (fuse_parse_cmdline(args, &opts) != 0)
 		return 2;
@@ -348,11 +353,6 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		}
 		fs.ctx.has_group = true;
 		fs.ctx.group = g->gr_gid;
-	}
-	if (stat(opts.mountpoint, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "charmfs: mountpoint %s: %s\n", opts.mountpoint,
-			errno && !S_ISREG(st.st_mode) ? strerror(errno) : "not a directory");
-		goto out;
 	}
 	if (add_mount_args(args, c->storedir) < 0) {
 		fprintf(stderr, "charmfs: %s\n", strerror(ENOMEM));
