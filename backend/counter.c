@@ -391,6 +391,14 @@ int counter_exists(struct db *db, const char *const *tokens, size_t n)
 	return key_find(db, tokens, n, &e, &cnt, &sub);
 }
 
+int counter_total(struct db *db, uint64_t *ret)
+{
+	struct enc e;
+	uint64_t cnt;
+
+	return key_find(db, NULL, 0, &e, &cnt, ret);
+}
+
 int counter_children(struct db *db, const char *const *tokens, size_t n, counter_name_cb cb,
 		     void *ud)
 {
@@ -658,6 +666,7 @@ static int64_t day_of(int64_t t, int64_t dflt)
 int counter_query(struct db *db, const struct counter_req *req, struct counter_result *ret)
 {
 	struct qctx *q;
+	bool started;
 	int r;
 
 	if (!req || (req->n > 0 && !req->tokens) || (req->self && req->list) ||
@@ -684,10 +693,10 @@ int counter_query(struct db *db, const struct counter_req *req, struct counter_r
 		memcpy(q->base + q->baselen, req->tokens[i], len);
 		q->baselen += len;
 	}
-	r = db_exec(db, "BEGIN");
+	r = db_read_begin(db, &started);
 	if (r == 0) {
 		r = query_rows(q);
-		(void)db_exec(db, r == 0 ? "COMMIT" : "ROLLBACK");
+		db_read_end(db, started);
 	}
 	if (r == 0 && q->res.n > 1)
 		qsort(q->res.rows, q->res.n, sizeof(*q->res.rows), row_cmp);

@@ -74,6 +74,9 @@ int counter_rmkey(struct db *db, const char *const *tokens, size_t n) WUR;
 /* 0 when the key exists (the root always does), -ENOENT when not, or -errno. */
 int counter_exists(struct db *db, const char *const *tokens, size_t n) WUR;
 
+/* The grand total: every count of every key (what no increment may take past INT64_MAX). */
+int counter_total(struct db *db, uint64_t *ret) WUR;
+
 /* Called once per child token; a nonzero return stops the walk and is returned. */
 typedef int (*counter_name_cb)(void *ud, const char *token);
 /*

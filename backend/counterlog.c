@@ -49,6 +49,7 @@ struct counter_log {
 	uint64_t next_seq;
 	off_t size; /* bytes in the log */
 	uint64_t replay_done; /* at open: the last sequence number the database has */
+	uint64_t total; /* the grand total: the database's and the pending increments' */
 	struct record *pending;
 	size_t n_pending;
 	pthread_t thread;
@@ -82,12 +83,50 @@ static int meta_seq(struct db *db, uint64_t *ret)
 	return r;
 }
 
+/*
+ * Adds the pending records (seq above done) inside the caller's write
+ * transaction; *ret_last is the highest sequence number seen. A record that
+ * can no longer apply (a key's total would overflow: only a database changed
+ * by hand allows it, counter_log_inc() refuses such increments) is dropped.
+ */
+static int apply_records_tx(struct counter_log *l, uint64_t done, uint64_t *ret_last)
+{
+	uint64_t last = 0;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < l->n_pending; i++) {
+		struct record *rec = &l->pending[i];
+		last = rec->seq > last ? rec->seq : last;
+		if (rec->seq <= done)
+			continue;
+		r = counter_inc_tx(l->db, (const char *const *)rec->tokens, rec->n, rec->count,
+				   rec->time);
+		if (r == -EINVAL || r == -EOVERFLOW)
+			r = 0;
+	}
+	*ret_last = last;
+	return r;
+}
+
+static int meta_seq_set(struct db *db, uint64_t seq)
+{
+	sqlite3_stmt *st = db_prep(db, "INSERT OR REPLACE INTO meta VALUES('counter_log_seq', ?)");
+	char num[32];
+	int r;
+
+	if (!st)
+		return -EIO;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)seq);
+	sqlite3_bind_text(st, 1, num, -1, SQLITE_TRANSIENT);
+	r = db_errno(sqlite3_step(st));
+	db_reset(st);
+	return r;
+}
+
 /* Applies the pending records (seq above what the database has) in one transaction. */
 static int apply_locked(struct counter_log *l)
 {
 	uint64_t done = 0, last = 0;
-	sqlite3_stmt *st;
-	char num[32];
 	int r;
 
 	if (!l->n_pending)
@@ -96,28 +135,10 @@ static int apply_locked(struct counter_log *l)
 	if (r < 0)
 		return r;
 	r = meta_seq(l->db, &done);
-	for (size_t i = 0; r == 0 && i < l->n_pending; i++) {
-		struct record *rec = &l->pending[i];
-		last = rec->seq > last ? rec->seq : last;
-		if (rec->seq <= done)
-			continue;
-		r = counter_inc_tx(l->db, (const char *const *)rec->tokens, rec->n, rec->count,
-				   rec->time);
-		/* A record that can no longer apply (a total would overflow) is dropped. */
-		if (r == -EINVAL || r == -EOVERFLOW)
-			r = 0;
-	}
-	if (r == 0 && last > done) {
-		st = db_prep(l->db, "INSERT OR REPLACE INTO meta VALUES('counter_log_seq', ?)");
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)last);
-		if (!st) {
-			r = -EIO;
-		} else {
-			sqlite3_bind_text(st, 1, num, -1, SQLITE_TRANSIENT);
-			r = db_errno(sqlite3_step(st));
-			db_reset(st);
-		}
-	}
+	if (r == 0)
+		r = apply_records_tx(l, done, &last);
+	if (r == 0 && last > done)
+		r = meta_seq_set(l->db, last);
 	r = db_write_end(l->db, r);
 	if (r < 0)
 		return r;
@@ -136,6 +157,106 @@ int counter_log_flush(struct counter_log *l)
 		return 0;
 	pthread_mutex_lock(&l->lock);
 	r = apply_locked(l);
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+/* Runs fn(db, ud), a read, with every increment that returned visible (see counterlog.h). */
+static int counter_log_read(struct counter_log *l, struct db *db,
+			    int (*fn)(struct db *db, void *ud), void *ud)
+{
+	uint64_t done = 0, last;
+	int r;
+
+	if (!l)
+		return fn(db, ud);
+	pthread_mutex_lock(&l->lock);
+	if (apply_locked(l) == 0) {
+		pthread_mutex_unlock(&l->lock);
+		return fn(db, ud);
+	}
+	/*
+	 * The database cannot take them now (a full disk): apply them in a
+	 * transaction that lives in memory, read through it, and roll it back.
+	 */
+	r = db_write_begin(l->db);
+	if (r == 0) {
+		r = meta_seq(l->db, &done);
+		if (r == 0)
+			r = apply_records_tx(l, done, &last);
+		if (r == 0)
+			r = fn(l->db, ud);
+		/* Rolled back: its only result is the read's. */
+		int rolled = db_write_end(l->db, r < 0 ? r : -ECANCELED);
+		(void)rolled;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return r;
+}
+
+struct read_args {
+	const struct counter_req *req;
+	struct counter_result *res;
+	const char *const *tokens;
+	size_t n;
+	counter_name_cb cb;
+	void *ud;
+};
+
+static int do_query(struct db *db, void *ud)
+{
+	struct read_args *a = ud;
+
+	return counter_query(db, a->req, a->res);
+}
+
+static int do_exists(struct db *db, void *ud)
+{
+	struct read_args *a = ud;
+
+	return counter_exists(db, a->tokens, a->n);
+}
+
+static int do_children(struct db *db, void *ud)
+{
+	struct read_args *a = ud;
+
+	return counter_children(db, a->tokens, a->n, a->cb, a->ud);
+}
+
+int counter_log_query(struct counter_log *l, struct db *db, const struct counter_req *req,
+		      struct counter_result *ret)
+{
+	struct read_args a = { .req = req, .res = ret };
+
+	return counter_log_read(l, db, do_query, &a);
+}
+
+int counter_log_exists(struct counter_log *l, struct db *db, const char *const *tokens, size_t n)
+{
+	struct read_args a = { .tokens = tokens, .n = n };
+
+	return counter_log_read(l, db, do_exists, &a);
+}
+
+int counter_log_children(struct counter_log *l, struct db *db, const char *const *tokens,
+			 size_t n, counter_name_cb cb, void *ud)
+{
+	struct read_args a = { .tokens = tokens, .n = n, .cb = cb, .ud = ud };
+
+	return counter_log_read(l, db, do_children, &a);
+}
+
+int counter_log_rmkey(struct counter_log *l, struct db *db, const char *const *tokens, size_t n)
+{
+	int r;
+
+	if (!l)
+		return -EROFS;
+	pthread_mutex_lock(&l->lock);
+	r = apply_locked(l);
+	if (r == 0)
+		r = counter_rmkey(db, tokens, n);
 	pthread_mutex_unlock(&l->lock);
 	return r;
 }
@@ -287,6 +408,8 @@ int counter_log_open(struct db *db, const char *path, bool sync_full, struct cou
 	if (r == 0)
 		r = replay(l, path);
 	if (r == 0)
+		r = counter_total(db, &l->total);
+	if (r == 0)
 		l->size = lseek(l->fd, 0, SEEK_END);
 	if (r < 0) {
 		counter_log_close(l);
@@ -317,8 +440,40 @@ void counter_log_close(struct counter_log *l)
 	free(l);
 }
 
+/* Is the key in the database, or made by a pending increment of it or of a key below it? */
+static bool key_known(struct counter_log *l, const char *const *tokens, size_t n)
+{
+	if (counter_exists(l->db, tokens, n) == 0)
+		return true;
+	for (size_t i = 0; i < l->n_pending; i++) {
+		const struct record *rec = &l->pending[i];
+		size_t k = 0;
+
+		while (k < n && k < rec->n && strcmp(rec->tokens[k], tokens[k]) == 0)
+			k++;
+		if (k == n)
+			return true;
+	}
+	return false;
+}
+
+/* Appends one record to the log file; on failure the file is as it was. */
+static int log_append(struct counter_log *l, const char *line, size_t len)
+{
+	int r = write_all(l->fd, line, len);
+
+	if (r == 0 && l->sync_full && fdatasync(l->fd) < 0)
+		r = -errno;
+	/* A failed increment was reported: it must neither be glued to the next record nor replayed. */
+	if (r < 0 && ftruncate(l->fd, l->size) < 0)
+		r = -EIO;
+	if (r == 0)
+		l->size += (off_t)len;
+	return r;
+}
+
 int counter_log_inc(struct counter_log *l, const char *const *tokens, size_t n, uint64_t count,
-		    int64_t now)
+		    int64_t now, unsigned flags)
 {
 	struct buf line;
 	bool was_empty;
@@ -326,33 +481,38 @@ int counter_log_inc(struct counter_log *l, const char *const *tokens, size_t n, 
 
 	if (!l)
 		return -EROFS;
-	if (n == 0 || n > COUNTER_MAX_DEPTH || count == 0 || count > INT64_MAX || now < 0)
+	if (n == 0 || n > COUNTER_MAX_DEPTH || count == 0 || now < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		if (counter_token_valid(tokens[i]) < 0)
 			return -EINVAL;
+	if (count > COUNTER_LOG_MAX_COUNT)
+		return -EOVERFLOW;
 	buf_init(&line, LINE_MAX_BYTES);
 	pthread_mutex_lock(&l->lock);
-	if (l->n_pending >= COUNTER_LOG_MAX_PENDING)
+	if ((flags & COUNTER_LOG_EXISTING) && !key_known(l, tokens, n))
+		r = -ENOENT;
+	else if (l->total > (uint64_t)INT64_MAX - count)
+		r = -EOVERFLOW;
+	if (r == 0 && l->n_pending >= COUNTER_LOG_MAX_PENDING)
 		r = apply_locked(l);
 	if (r == 0)
 		r = buf_addf(&line, "%llu %lld %llu ", (unsigned long long)l->next_seq, (long long)now,
 			     (unsigned long long)count);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = buf_addf(&line, "%s%s", tokens[i], i + 1 < n ? "\t" : "\n");
-	if (r == 0) {
-		r = write_all(l->fd, line.data, line.len);
-		/* Never leave a torn record for the next one to be glued to. */
-		if (r < 0 && ftruncate(l->fd, l->size) < 0)
-			r = -EIO;
-		if (r == 0)
-			l->size += (off_t)line.len;
-	}
-	if (r == 0 && l->sync_full && fdatasync(l->fd) < 0)
-		r = -errno;
-	was_empty = l->n_pending == 0;
 	if (r == 0)
-		r = record_add(l, l->next_seq++, now, count, tokens, n);
+		r = log_append(l, line.data, line.len);
+	was_empty = l->n_pending == 0;
+	if (r == 0) {
+		r = record_add(l, l->next_seq, now, count, tokens, n);
+		if (r < 0 && ftruncate(l->fd, l->size - (off_t)line.len) == 0)
+			l->size -= (off_t)line.len;
+	}
+	if (r == 0) {
+		l->next_seq++;
+		l->total += count;
+	}
 	if (r == 0 && !l->running && !l->stop &&
 	    pthread_create(&l->thread, NULL, applier_main, l) == 0)
 		l->running = true;

@@ -22,17 +22,27 @@
 #include "db.h"
 #include "banned.h"
 
-#define STMT_CACHE 64
+/* Slots a connection's statement cache starts with; it doubles when half full. */
+#define STMT_CACHE_MIN 64
+
+struct stmt_slot {
+	const char *key;
+	sqlite3_stmt *st;
+};
 
 struct conn {
 	sqlite3 *sql;
 	struct db *db;
 	struct conn *next;
 	struct conn *prev;
-	struct {
-		const char *key;
-		sqlite3_stmt *st;
-	} cache[STMT_CACHE];
+	/*
+	 * Open addressing keyed by the SQL string's address. Statements are
+	 * never evicted (a caller may hold one across another db_prep()); the
+	 * program has a fixed set of SQL strings, so the cache stays small.
+	 */
+	struct stmt_slot *cache;
+	size_t cache_size, cache_used;
+	char err[256]; /* the last failure's message, kept across a ROLLBACK */
 };
 
 struct db {
@@ -61,7 +71,9 @@ int db_errno(int rc)
 	case SQLITE_LOCKED:
 		return -EBUSY;
 	case SQLITE_CONSTRAINT:
-		return -EEXIST;
+		/* Only a duplicate key is "exists"; another violated rule is a bug. */
+		return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY ? -EEXIST
+											  : -EIO;
 	case SQLITE_READONLY:
 		return -EROFS;
 	case SQLITE_CANTOPEN:
@@ -76,9 +88,10 @@ int db_errno(int rc)
 
 static void conn_free(struct conn *c)
 {
-	for (size_t i = 0; i < STMT_CACHE; i++)
+	for (size_t i = 0; i < c->cache_size; i++)
 		if (c->cache[i].st)
 			sqlite3_finalize(c->cache[i].st);
+	free(c->cache);
 	sqlite3_close_v2(c->sql);
 	free(c);
 }
@@ -123,13 +136,20 @@ static void conn_thread_exit(void *p)
  */
 #define DB_SOFT_HEAP_LIMIT (8 << 20)
 
+/*
+ * The write-ahead log keeps its largest size after a checkpoint unless told
+ * otherwise: a burst of writes while readers held old snapshots would leave
+ * megabytes of dead log on a small disk. Past this, a reset log is cut back.
+ */
+#define DB_WAL_KEEP "1048576"
+
 static int conn_setup(sqlite3 *sql, bool sync_full)
 {
 	const char *const pragmas[] = {
 		"PRAGMA journal_mode=WAL",
 		sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
 		"PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY",
-		"PRAGMA mmap_size=" DB_MMAP_SIZE, NULL,
+		"PRAGMA mmap_size=" DB_MMAP_SIZE, "PRAGMA journal_size_limit=" DB_WAL_KEEP, NULL,
 	};
 	const char *const *p = pragmas;
 
@@ -155,6 +175,7 @@ static struct conn *conn_get(struct db *db)
 	if (sqlite3_open_v2(db->path, &c->sql,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK ||
+	    sqlite3_extended_result_codes(c->sql, 1) != SQLITE_OK ||
 	    conn_setup(c->sql, db->sync_full) < 0) {
 		conn_free(c);
 		return NULL;
@@ -169,30 +190,59 @@ static struct conn *conn_get(struct db *db)
 	return c;
 }
 
+static struct stmt_slot *slot_find(struct stmt_slot *cache, size_t size, const char *sql)
+{
+	size_t k = ((uintptr_t)sql >> 3) % size;
+
+	while (cache[k].key && cache[k].key != sql)
+		k = (k + 1) % size;
+	return &cache[k];
+}
+
+/* Makes room for one more statement: 0, or -ENOMEM. */
+static int cache_reserve(struct conn *c)
+{
+	size_t size = c->cache_size ? c->cache_size * 2 : STMT_CACHE_MIN;
+	struct stmt_slot *v;
+
+	if (c->cache_used < c->cache_size / 2)
+		return 0;
+	v = calloc(size, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->cache_size; i++)
+		if (c->cache[i].key)
+			*slot_find(v, size, c->cache[i].key) = c->cache[i];
+	free(c->cache);
+	c->cache = v;
+	c->cache_size = size;
+	return 0;
+}
+
 sqlite3_stmt *db_prep(struct db *db, const char *sql)
 {
 	struct conn *c = conn_get(db);
-	size_t h, i;
+	struct stmt_slot *slot;
+	sqlite3_stmt *st = NULL;
 
 	if (!c)
 		return NULL;
-	h = ((uintptr_t)sql >> 3) % STMT_CACHE;
-	for (i = 0; i < STMT_CACHE; i++) {
-		size_t k = (h + i) % STMT_CACHE;
-		if (c->cache[k].key == sql)
-			return c->cache[k].st;
-		if (!c->cache[k].key) {
-			sqlite3_stmt *st = NULL;
-			if (sqlite3_prepare_v3(c->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-					       NULL) != SQLITE_OK)
-				return NULL;
-			c->cache[k].key = sql;
-			c->cache[k].st = st;
-			return st;
-		}
+	if (c->cache_size) {
+		slot = slot_find(c->cache, c->cache_size, sql);
+		if (slot->key)
+			return slot->st;
 	}
-	/* Cache full: should not happen with a fixed set of statements. */
-	return NULL;
+	if (cache_reserve(c) < 0)
+		return NULL;
+	if (sqlite3_prepare_v3(c->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		snprintf(c->err, sizeof(c->err), "%s", sqlite3_errmsg(c->sql));
+		return NULL;
+	}
+	slot = slot_find(c->cache, c->cache_size, sql);
+	slot->key = sql;
+	slot->st = st;
+	c->cache_used++;
+	return st;
 }
 
 void db_reset(sqlite3_stmt *st)
@@ -207,7 +257,9 @@ const char *db_errmsg(struct db *db)
 {
 	struct conn *c = conn_get(db);
 
-	return c ? sqlite3_errmsg(c->sql) : "cannot open database connection";
+	if (!c)
+		return "cannot open database connection";
+	return sqlite3_errcode(c->sql) == SQLITE_OK && c->err[0] ? c->err : sqlite3_errmsg(c->sql);
 }
 
 int db_exec(struct db *db, const char *sql)
@@ -217,6 +269,19 @@ int db_exec(struct db *db, const char *sql)
 	if (!c)
 		return -EIO;
 	return db_errno(sqlite3_exec(c->sql, sql, NULL, NULL, NULL));
+}
+
+int db_shrink(struct db *db)
+{
+	struct conn *c = conn_get(db);
+	int rc;
+
+	if (!c)
+		return -EIO;
+	pthread_mutex_lock(&db->write_lock);
+	rc = sqlite3_wal_checkpoint_v2(c->sql, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	pthread_mutex_unlock(&db->write_lock);
+	return db_errno(rc);
 }
 
 int db_write_begin(struct db *db)
@@ -230,17 +295,51 @@ int db_write_begin(struct db *db)
 	return r;
 }
 
+/* Keeps the calling thread's connection's current error message for db_errmsg(). */
+static void keep_errmsg(struct db *db)
+{
+	struct conn *c = conn_get(db);
+
+	if (c && sqlite3_errcode(c->sql) != SQLITE_OK)
+		snprintf(c->err, sizeof(c->err), "%s", sqlite3_errmsg(c->sql));
+}
+
 int db_write_end(struct db *db, int r)
 {
+	if (r < 0)
+		keep_errmsg(db);
 	if (r == 0) {
 		r = db_exec(db, "COMMIT");
-		if (r < 0)
+		if (r < 0) {
+			keep_errmsg(db);
 			(void)db_exec(db, "ROLLBACK");
+		}
 	} else {
 		(void)db_exec(db, "ROLLBACK");
 	}
 	pthread_mutex_unlock(&db->write_lock);
 	return r;
+}
+
+int db_read_begin(struct db *db, bool *ret_started)
+{
+	struct conn *c = conn_get(db);
+	int r;
+
+	*ret_started = false;
+	if (!c)
+		return -EIO;
+	if (!sqlite3_get_autocommit(c->sql))
+		return 0;
+	r = db_exec(db, "BEGIN");
+	*ret_started = r == 0;
+	return r;
+}
+
+void db_read_end(struct db *db, bool started)
+{
+	if (started)
+		(void)db_exec(db, "COMMIT");
 }
 
 int db_backup_to(struct db *db, const char *path)

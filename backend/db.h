@@ -45,11 +45,29 @@ void db_reset(sqlite3_stmt *st);
 
 /* Maps an SQLite result code to -errno (0 for OK/ROW/DONE). */
 int db_errno(int rc);
-/* The calling thread's connection's last error message. */
+/* The calling thread's connection's last error message (kept across the ROLLBACK of a failed change). */
 const char *db_errmsg(struct db *db);
 
 int db_write_begin(struct db *db) WUR;
 int db_write_end(struct db *db, int r) WUR;
+
+/*
+ * Checkpoints the write-ahead log into the database and truncates the log to
+ * nothing, giving its disk space back (for a store that is short of space).
+ * Takes the writer mutex, so never call it inside db_write_begin/end; waits
+ * for readers on old snapshots up to the busy timeout (10 s). 0, or -EBUSY
+ * when readers kept the log, or another -errno.
+ */
+int db_shrink(struct db *db);
+
+/*
+ * A read that needs one snapshot across several statements: db_read_begin()
+ * starts a read transaction unless the calling thread is inside one already
+ * (then the reads see its changes), and says whether it did; db_read_end()
+ * ends what it started. 0 or -errno.
+ */
+int db_read_begin(struct db *db, bool *ret_started) WUR;
+void db_read_end(struct db *db, bool started);
 
 /* Runs one statement without results (for simple writes inside a transaction). */
 int db_exec(struct db *db, const char *sql);

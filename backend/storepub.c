@@ -236,18 +236,26 @@ static int check_names(const struct charm *c, const struct store_publish_req *re
 	return r;
 }
 
+static bool space_for(struct store *s, uint64_t need)
+{
+	struct statvfs sv;
+
+	return statvfs(s->dir, &sv) < 0 || (uint64_t)sv.f_bavail * sv.f_frsize >= need;
+}
+
 /*
  * The tree is made after the publish returns: refuse now (ENOSPC) when the
- * archive, its tree and some room for the database would not fit.
+ * archive, its tree and some room for the database would not fit, once the
+ * database's write-ahead log has given back what it can.
  */
 static int check_space(struct store *s, const struct charm *c)
 {
-	struct statvfs sv;
 	uint64_t need = charm_disk_estimate(c) * 2 + (1 << 20);
 
-	if (statvfs(s->dir, &sv) < 0)
+	if (space_for(s, need))
 		return 0;
-	return (uint64_t)sv.f_bavail * sv.f_frsize < need ? -ENOSPC : 0;
+	(void)db_shrink(s->db);
+	return space_for(s, need) ? 0 : -ENOSPC;
 }
 
 static int publish_locked(struct store *s, const struct store_publish_req *req,

@@ -22,9 +22,9 @@
 #include <string.h>
 #include <sys/statvfs.h>
 #include <syslog.h>
-#include <stdio.h>
 #include <unistd.h>
 
+#include "counterlog.h"
 #include "fs.h"
 #include "fsfile.h"
 #include "banned.h"
@@ -651,7 +651,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		const char *tok[COUNTER_MAX_DEPTH];
 		r = n.kind == N_LK_NAME
 			    ? lock_release_url(store_db(fs->ctx.store), &n.url, lock_now())
-			    : counter_rmkey(store_db(fs->ctx.store), tok, node_tokens(&n, tok));
+			    : counter_log_rmkey(store_counters(fs->ctx.store), store_db(fs->ctx.store),
+						tok, node_tokens(&n, tok));
 		if (r == 0)
 			inode_detach(fs->inodes, path);
 		else

@@ -175,9 +175,7 @@ int fsctl_counter_line(struct fs *fs, const struct node *n, const char *data, si
 	}
 	req.tokens = tok;
 	req.n = node_tokens(n, tok);
-	r = counter_log_flush(store_counters(fs->ctx.store));
-	if (r == 0)
-		r = counter_query(store_db(fs->ctx.store), &req, &res);
+	r = counter_log_query(store_counters(fs->ctx.store), store_db(fs->ctx.store), &req, &res);
 	if (r == 0)
 		r = counter_format(&res, fmt, reply);
 	counter_result_free(&res);
@@ -188,7 +186,10 @@ int fsctl_counter_line(struct fs *fs, const struct node *n, const char *data, si
 	return r;
 }
 
-/* counter.inc: a write adds 1 (empty or blank data) or the positive integer written. */
+/*
+ * counter.inc: a write adds 1 (empty or blank data) or the positive integer
+ * written, at most COUNTER_LOG_MAX_COUNT (EOVERFLOW beyond).
+ */
 int fsctl_counter_inc(struct fs *fs, const struct node *n, const char *data, size_t size)
 {
 	const char *tok[COUNTER_MAX_DEPTH];
@@ -200,18 +201,28 @@ int fsctl_counter_inc(struct fs *fs, const struct node *n, const char *data, siz
 		return -EINVAL;
 	while (len && (data[len - 1] == '\n' || data[len - 1] == ' '))
 		len--;
-	if (len) {
-		if (len >= sizeof(num))
+	for (size_t i = 0; i < len; i++)
+		if (data[i] < '0' || data[i] > '9')
 			return -EINVAL;
+	while (len > 1 && data[0] == '0') {
+		data++;
+		len--;
+	}
+	if (len) {
+		/* Any number of digits is a number: one too big is EOVERFLOW, not malformed. */
+		if (len >= sizeof(num))
+			return -EOVERFLOW;
 		memcpy(num, data, len);
 		num[len] = '\0';
-		if (parse_u64(num, &count) < 0 || count == 0 || count > INT64_MAX)
+		if (parse_u64(num, &count) < 0)
+			return -EOVERFLOW;
+		if (count == 0)
 			return -EINVAL;
 	}
 	if (n->n_tokens == 0)
 		return -EINVAL;
 	return counter_log_inc(store_counters(fs->ctx.store), tok, node_tokens(n, tok), count,
-			       (int64_t)time(NULL));
+			       (int64_t)time(NULL), COUNTER_LOG_EXISTING);
 }
 
 void fs_count_download(struct fs *fs, const struct url *u)
@@ -222,7 +233,7 @@ void fs_count_download(struct fs *fs, const struct url *u)
 	if (!fs->ctx.stats)
 		return;
 	r = counter_log_inc(store_counters(fs->ctx.store), tok, u->user[0] ? 4 : 3, 1,
-			    (int64_t)time(NULL));
+			    (int64_t)time(NULL), 0);
 	if (r < 0)
 		fs_log(LOG_WARNING, "cannot count a download of %s: %s", u->name, strerror(-r));
 }

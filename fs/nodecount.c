@@ -49,9 +49,6 @@ int node_resolve_counters(const struct node_ctx *c, const char *const *v, size_t
 	const char *tok[COUNTER_MAX_DEPTH];
 	size_t i;
 
-	/* Every increment that returned is visible to what follows. */
-	if (counter_log_flush(store_counters(c->store)) < 0)
-		return -EIO;
 	ret->kind = N_CNT_DIR;
 	for (i = 1; i < n; i++) {
 		if (strncmp(v[i], "counter.", 8) == 0)
@@ -60,7 +57,9 @@ int node_resolve_counters(const struct node_ctx *c, const char *const *v, size_t
 			return -ENOENT;
 		snprintf(ret->tokens[ret->n_tokens++], COUNTER_MAX_TOKEN + 1, "%s", v[i]);
 	}
-	if (counter_exists(store_db(c->store), tok, node_tokens(ret, tok)) < 0)
+	/* Every increment that returned is visible to what follows. */
+	if (counter_log_exists(store_counters(c->store), store_db(c->store), tok,
+			       node_tokens(ret, tok)) < 0)
 		return -ENOENT;
 	if (i == n)
 		return 0;
@@ -98,9 +97,7 @@ int node_content_counters(const struct node_ctx *c, const struct node *n, struct
 	default:
 		return 0;
 	}
-	r = counter_log_flush(store_counters(c->store));
-	if (r == 0)
-		r = counter_query(store_db(c->store), &req, &res);
+	r = counter_log_query(store_counters(c->store), store_db(c->store), &req, &res);
 	if (r == 0)
 		r = counter_format(&res, fmt, out);
 	counter_result_free(&res);
@@ -159,5 +156,6 @@ int node_list_counters(const struct node_ctx *c, const struct node *n, node_list
 		if (r < 0)
 			return r;
 	}
-	return counter_children(store_db(c->store), tok, node_tokens(n, tok), list_child, &a);
+	return counter_log_children(store_counters(c->store), store_db(c->store), tok,
+				    node_tokens(n, tok), list_child, &a);
 }

@@ -368,9 +368,7 @@ enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *
 	req.tokens = tokens;
 	fmt = counter_fmt_resolve(&req, fmt, false);
 	if (r == 0) {
-		r = counter_log_flush(store_counters(hs->store));
-		if (r == 0)
-			r = counter_query(store_db(hs->store), &req, &res);
+		r = counter_log_query(store_counters(hs->store), store_db(hs->store), &req, &res);
 		if (r == -EINVAL)
 			r = -E2BIG; /* stop before start: nothing matches, as in the original */
 	}

@@ -145,7 +145,7 @@ void http_count(struct http_server *hs, const char *kind, const struct url *u)
 	const char *tokens[4] = { kind, u->series, u->name, u->user };
 	size_t n = u->user[0] ? 4 : 3;
 
-	int r = counter_log_inc(store_counters(hs->store), tokens, n, 1, (int64_t)time(NULL));
+	int r = counter_log_inc(store_counters(hs->store), tokens, n, 1, (int64_t)time(NULL), 0);
 
 	(void)r; /* dropped, as the original dropped it: counting never fails a request */
 }

@@ -150,9 +150,21 @@ fd = os.open('$MNT/counters/h/counter.query', os.O_RDWR)
 os.write(fd, bytes(range(1, 256)).replace(b'\n', b'') + b'\n')"
 expect_eq "counter.query still answers" "2" "$(exec 3<>"$MNT/counters/h/counter.query" && echo "prefix" >&3 && cat <&3)"
 eno "counter.inc garbage" EINVAL "os.write(os.open('$MNT/counters/h/k/counter.inc', os.O_WRONLY), b'1\x002\n')"
-eno "counter.inc overflow" EINVAL "os.write(os.open('$MNT/counters/h/k/counter.inc', os.O_WRONLY), b'99999999999999999999999999\n')"
-eno "counter.inc huge write" EINVAL "os.write(os.open('$MNT/counters/h/k/counter.inc', os.O_WRONLY), b'1' * (1 << 20))"
+eno "counter.inc overflow" EOVERFLOW "os.write(os.open('$MNT/counters/h/k/counter.inc', os.O_WRONLY), b'99999999999999999999999999\n')"
+eno "counter.inc huge write" EOVERFLOW "os.write(os.open('$MNT/counters/h/k/counter.inc', os.O_WRONLY), b'1' * (1 << 20))"
+eno "counter.inc of 2^32 + 1" EOVERFLOW "os.write(os.open('$MNT/counters/h/k/counter.inc', os.O_WRONLY), b'4294967297\n')"
+eno "counter.inc of INT64_MAX" EOVERFLOW "os.write(os.open('$MNT/counters/h/k/counter.inc', os.O_WRONLY), b'9223372036854775807')"
 expect_eq "counter unchanged by the garbage" 2 "$(cat "$MNT/counters/h/k/counter.value")"
+check "counter.inc of 2^32 (the most one write adds)" sh -c "echo 4294967296 >'$MNT/counters/h/k/counter.inc'"
+check "counter.inc with leading zeros" sh -c "echo 0000000000000000000000000003 >'$MNT/counters/h/k/counter.inc'"
+expect_eq "counter counts the largest write" 4294967301 "$(cat "$MNT/counters/h/k/counter.value")"
+# A counter.inc opened before its key's rmdir must not bring the key back.
+mkdir "$MNT/counters/h/gone"
+eno "counter.inc after its key's rmdir" ENOENT "
+fd = os.open('$MNT/counters/h/gone/counter.inc', os.O_WRONLY)
+os.rmdir('$MNT/counters/h/gone')
+os.write(fd, b'1\n')"
+check "the removed key stays removed" test ! -e "$MNT/counters/h/gone"
 still_fine "counter.query garbage"
 
 # --- hostile counter tokens -------------------------------------------------------------

@@ -3,7 +3,9 @@
  * increments are visible after a flush, bursts fold without changing
  * totals, concurrent writers are exact, and a log left by a crash replays
  * exactly once (records the database already has are skipped, a torn last
- * line is ignored).
+ * line is ignored); no increment takes a total past INT64_MAX (refused at
+ * once, and a batch keeps what came before a record that cannot apply);
+ * a write meant for an existing key fails once the key is removed.
  */
 #include "config.h"
 
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -69,14 +72,14 @@ static void test_inc_and_fold(void **state)
 	const char *a[] = { "a", "b" }, *c[] = { "a", "c" };
 
 	for (int i = 0; i < 1000; i++) {
-		assert_int_equal(counter_log_inc(store_counters(s), a, 2, 1, 1700000000 + i), 0);
-		assert_int_equal(counter_log_inc(store_counters(s), c, 2, 3, 1700000000 + i), 0);
+		assert_int_equal(counter_log_inc(store_counters(s), a, 2, 1, 1700000000 + i, 0), 0);
+		assert_int_equal(counter_log_inc(store_counters(s), c, 2, 3, 1700000000 + i, 0), 0);
 	}
 	assert_int_equal(value(s, "a", "b"), 1000);
 	assert_int_equal(value(s, "a", "c"), 3000);
-	assert_int_equal(counter_log_inc(store_counters(s), a, 0, 1, 0), -EINVAL);
+	assert_int_equal(counter_log_inc(store_counters(s), a, 0, 1, 0, 0), -EINVAL);
 	const char *bad[] = { "counter.x" };
-	assert_int_equal(counter_log_inc(store_counters(s), bad, 1, 1, 0), -EINVAL);
+	assert_int_equal(counter_log_inc(store_counters(s), bad, 1, 1, 0, 0), -EINVAL);
 	store_close(s);
 	s = open_store();
 	assert_int_equal(value(s, "a", "b"), 1000);
@@ -89,7 +92,7 @@ static void *writer(void *arg)
 	const char *k[] = { "race" };
 
 	for (int i = 0; i < 2000; i++)
-		assert_int_equal(counter_log_inc(store_counters(s), k, 1, 1, 1700000000), 0);
+		assert_int_equal(counter_log_inc(store_counters(s), k, 1, 1, 1700000000, 0), 0);
 	return NULL;
 }
 
@@ -115,7 +118,7 @@ static void test_replay(void **state)
 
 	/* Sequence numbers 1..5 are applied. */
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(counter_log_inc(store_counters(s), k, 1, 1, 1700000000), 0);
+		assert_int_equal(counter_log_inc(store_counters(s), k, 1, 1, 1700000000, 0), 0);
 	assert_int_equal(value(s, "r", NULL), 5);
 	store_close(s);
 	/* A crash between a commit and the truncation, then new records and a torn one. */
@@ -132,12 +135,77 @@ static void test_replay(void **state)
 	store_close(s);
 }
 
+static void test_overflow(void **state)
+{
+	struct store *s = open_store();
+	const char *big[] = { "big" }, *a[] = { "a" }, *b[] = { "b" }, *p[] = { "p" }, *q[] = { "q" };
+	struct counter_log *l;
+
+	assert_int_equal(counter_inc(store_db(s), big, 1, INT64_MAX - 10, 1700000000), 0);
+	store_close(s);
+	s = open_store();
+	l = store_counters(s);
+	/* One increment is at most 2^32, whatever the totals. */
+	assert_int_equal(counter_log_inc(l, a, 1, COUNTER_LOG_MAX_COUNT + 1, 1700000000, 0),
+			 -EOVERFLOW);
+	assert_int_equal(counter_log_inc(l, a, 1, 5, 1700000000, 0), 0);
+	assert_int_equal(counter_log_inc(l, b, 1, 6, 1700000000, 0), -EOVERFLOW);
+	assert_int_equal(counter_log_inc(l, a, 1, 5, 1700000000, 0), 0);
+	assert_int_equal(counter_log_inc(l, a, 1, 1, 1700000000, 0), -EOVERFLOW);
+	assert_int_equal(value(s, "a", NULL), 10);
+	assert_int_equal(value(s, "b", NULL), 0);
+	assert_int_equal(counter_exists(store_db(s), b, 1), -ENOENT);
+	assert_int_equal(value(s, "big", NULL), INT64_MAX - 10);
+	store_close(s);
+
+	/* The database changed behind the log: the record that no longer fits is dropped, the earlier kept. */
+	assert_int_equal(rm_rf(dir), 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	s = open_store();
+	l = store_counters(s);
+	assert_int_equal(counter_log_inc(l, p, 1, 1, 1700000000, 0), 0);
+	assert_int_equal(counter_inc(store_db(s), big, 1, INT64_MAX - 2, 1700000000), 0);
+	assert_int_equal(counter_log_inc(l, q, 1, 2, 1700000000, 0), 0);
+	assert_int_equal(value(s, "p", NULL), 1);
+	assert_int_equal(value(s, "q", NULL), 0);
+	assert_int_equal(value(s, "big", NULL), INT64_MAX - 2);
+	store_close(s);
+}
+
+static void test_existing(void **state)
+{
+	struct store *s = open_store();
+	const char *k[] = { "gone" }, *deep[] = { "x", "y" }, *x[] = { "x" };
+	struct counter_log *l = store_counters(s);
+
+	assert_int_equal(counter_log_inc(l, k, 1, 1, 1700000000, COUNTER_LOG_EXISTING), -ENOENT);
+	assert_int_equal(counter_mkkey(store_db(s), k, 1), 0);
+	assert_int_equal(counter_log_inc(l, k, 1, 1, 1700000000, COUNTER_LOG_EXISTING), 0);
+	assert_int_equal(counter_log_rmkey(l, store_db(s), k, 1), -ENOTEMPTY);
+	/* A key made by a pending increment below it exists. */
+	assert_int_equal(counter_log_inc(l, deep, 2, 1, 1700000000, 0), 0);
+	assert_int_equal(counter_log_inc(l, x, 1, 1, 1700000000, COUNTER_LOG_EXISTING), 0);
+	assert_int_equal(counter_log_exists(l, store_db(s), deep, 2), 0);
+	store_close(s);
+	s = open_store();
+	l = store_counters(s);
+	const char *e[] = { "empty" };
+	assert_int_equal(counter_mkkey(store_db(s), e, 1), 0);
+	assert_int_equal(counter_log_rmkey(l, store_db(s), e, 1), 0);
+	assert_int_equal(counter_log_inc(l, e, 1, 1, 1700000000, COUNTER_LOG_EXISTING), -ENOENT);
+	assert_int_equal(counter_log_exists(l, store_db(s), e, 1), -ENOENT);
+	assert_int_equal(value(s, "x", NULL), 1);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_inc_and_fold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
