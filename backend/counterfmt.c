@@ -8,14 +8,18 @@
  * YYYY-MM-DD and must exist, like Go's time.Parse("2006-01-02"). Messages
  * quote the offending value the way Go's %q does, so that the HTTP front
  * end answers with the original bodies. The only deliberate difference is
- * that json keys are escaped (the original pasted them in raw).
+ * that json keys are escaped (the original pasted them in raw): json is
+ * made by jansson, one row at a time.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "counter.h"
 #include "banned.h"
@@ -45,22 +49,6 @@ static void format_date(int64_t t, char out[40])
 static bool has_key(const struct counter_row *row)
 {
 	return row->key && row->key[0];
-}
-
-static int json_str(struct buf *out, const char *s)
-{
-	int r = buf_add(out, "\"", 1);
-
-	for (; r == 0 && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			r = buf_addf(out, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			r = buf_addf(out, "\\u%04x", c);
-		else
-			r = buf_add(out, s, 1);
-	}
-	return r ? r : buf_add(out, "\"", 1);
 }
 
 static int format_text(const struct counter_result *res, struct buf *out)
@@ -105,25 +93,41 @@ static int format_csv(const struct counter_result *res, struct buf *out)
 	return r;
 }
 
+/* One row as a JSON array, ["key","date",count] with absent fields left out. */
+static int json_row(const struct counter_row *row, struct buf *out)
+{
+	json_t *a = json_array();
+	char date[40], *text = NULL;
+	int r = a ? 0 : -ENOMEM;
+
+	if (r == 0 && has_key(row) && json_array_append_new(a, json_string(row->key)) < 0)
+		r = -EINVAL; /* not UTF-8: counter_token_valid() keeps such keys out */
+	if (r == 0 && row->dated) {
+		format_date(row->time, date);
+		if (json_array_append_new(a, json_string(date)) < 0)
+			r = -ENOMEM;
+	}
+	if (r == 0 && json_array_append_new(a, json_integer((json_int_t)row->count)) < 0)
+		r = -ENOMEM;
+	if (r == 0)
+		text = json_dumps(a, JSON_COMPACT);
+	if (r == 0)
+		r = text ? buf_add(out, text, strlen(text)) : -ENOMEM;
+	free(text);
+	json_decref(a);
+	return r;
+}
+
+/* Rows are encoded one at a time, so a long answer never holds a whole JSON tree. */
 static int format_json(const struct counter_result *res, struct buf *out)
 {
-	char date[40];
 	int r = buf_add(out, "[", 1);
 
 	for (size_t i = 0; r == 0 && i < res->n; i++) {
-		const struct counter_row *row = &res->rows[i];
-		r = buf_add(out, i ? ",[" : "[", i ? 2 : 1);
-		if (r == 0 && has_key(row)) {
-			r = json_str(out, row->key);
-			if (r == 0)
-				r = buf_add(out, ",", 1);
-		}
-		if (r == 0 && row->dated) {
-			format_date(row->time, date);
-			r = buf_addf(out, "\"%s\",", date);
-		}
+		if (i)
+			r = buf_add(out, ",", 1);
 		if (r == 0)
-			r = buf_addf(out, "%llu]", (unsigned long long)row->count);
+			r = json_row(&res->rows[i], out);
 	}
 	return r ? r : buf_add(out, "]", 1);
 }
