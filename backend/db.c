@@ -13,11 +13,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "banned.h"
@@ -49,6 +51,7 @@ struct db {
 	char *path;
 	const char *const *const *schema;
 	bool sync_full;
+	bool read_only; /* db_open_read_only(): no schema step, no writes */
 	pthread_key_t key;
 	pthread_mutex_t conns_lock;
 	struct conn *conns;
@@ -143,7 +146,7 @@ static void conn_thread_exit(void *p)
  */
 #define DB_WAL_KEEP "1048576"
 
-static int conn_setup(sqlite3 *sql, bool sync_full)
+static int conn_setup(sqlite3 *sql, bool sync_full, bool read_only)
 {
 	const char *const pragmas[] = {
 		"PRAGMA journal_mode=WAL",
@@ -151,7 +154,8 @@ static int conn_setup(sqlite3 *sql, bool sync_full)
 		"PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY",
 		"PRAGMA mmap_size=" DB_MMAP_SIZE, "PRAGMA journal_size_limit=" DB_WAL_KEEP, NULL,
 	};
-	const char *const *p = pragmas;
+	/* Read-only: the journal mode is the file's (setting it may write the header). */
+	const char *const *p = read_only ? pragmas + 2 : pragmas;
 
 	sqlite3_busy_timeout(sql, 10000);
 	for (; *p; p++) {
@@ -173,10 +177,12 @@ static struct conn *conn_get(struct db *db)
 		return NULL;
 	c->db = db;
 	if (sqlite3_open_v2(db->path, &c->sql,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    (db->read_only ? SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+					   : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+				    SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK ||
 	    sqlite3_extended_result_codes(c->sql, 1) != SQLITE_OK ||
-	    conn_setup(c->sql, db->sync_full) < 0) {
+	    conn_setup(c->sql, db->sync_full, db->read_only) < 0) {
 		conn_free(c);
 		return NULL;
 	}
@@ -288,6 +294,8 @@ int db_write_begin(struct db *db)
 {
 	int r;
 
+	if (db->read_only)
+		return -EROFS;
 	pthread_mutex_lock(&db->write_lock);
 	r = db_exec(db, "BEGIN IMMEDIATE");
 	if (r < 0)
@@ -434,11 +442,11 @@ static int migrate(struct db *db, char *err, size_t errlen)
 	return db_write_end(db, r);
 }
 
-int db_open(const char *path, bool sync_full, const char *const *const *schema, struct db **ret,
-	    char *err, size_t errlen)
+/* The database structure and the calling thread's first connection. */
+static int db_new(const char *path, bool sync_full, bool read_only,
+		  const char *const *const *schema, struct db **ret, char *err, size_t errlen)
 {
 	struct db *db = calloc(1, sizeof(*db));
-	int r;
 
 	if (!db)
 		return -ENOMEM;
@@ -446,6 +454,7 @@ int db_open(const char *path, bool sync_full, const char *const *const *schema, 
 	db->schema = schema;
 	db->path = strdup(path);
 	db->sync_full = sync_full;
+	db->read_only = read_only;
 	if (!db->path || pthread_key_create(&db->key, conn_thread_exit) != 0) {
 		free(db->path);
 		free(db);
@@ -458,7 +467,95 @@ int db_open(const char *path, bool sync_full, const char *const *const *schema, 
 		db_close(db);
 		return -EIO;
 	}
+	*ret = db;
+	return 0;
+}
+
+int db_open(const char *path, bool sync_full, const char *const *const *schema, struct db **ret,
+	    char *err, size_t errlen)
+{
+	struct db *db;
+	int r;
+
+	r = db_new(path, sync_full, false, schema, &db, err, errlen);
+	if (r < 0)
+		return r;
 	r = migrate(db, err, errlen);
+	if (r < 0) {
+		db_close(db);
+		return r;
+	}
+	*ret = db;
+	return 0;
+}
+
+/*
+ * The URI that opens path read-only. SQLite's read-only connections still
+ * create an empty write-ahead log when there is none; without one the file
+ * is the whole database and nobody may change it (the caller excludes the
+ * daemon), so it is opened immutable: no log, no shared memory, no locks.
+ */
+static char *read_only_uri(const char *path)
+{
+	char wal[PATH_MAX];
+	struct buf b;
+	int r;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	buf_init(&b, 4 * PATH_MAX);
+	r = buf_addf(&b, "file:");
+	for (const char *p = path; r == 0 && *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    strchr("/._~-", ch))
+			r = buf_addf(&b, "%c", ch);
+		else
+			r = buf_addf(&b, "%%%02X", ch);
+	}
+	if (r == 0)
+		r = buf_addf(&b, "%s", access(wal, F_OK) == 0 ? "?mode=ro" : "?immutable=1");
+	if (r < 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b, NULL);
+}
+
+int db_open_read_only(const char *path, struct db **ret, char *err, size_t errlen)
+{
+	struct db *db;
+	char *v = NULL, *uri;
+	int version = 0, r;
+
+	if (access(path, F_OK) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open database %s: %s", path, strerror(errno));
+		return r;
+	}
+	uri = read_only_uri(path);
+	if (!uri)
+		return -ENOMEM;
+	r = db_new(uri, false, true, NULL, &db, err, errlen);
+	free(uri);
+	if (r < 0)
+		return r;
+	r = db_meta_get(db, "schema", &v);
+	if (r == 0) {
+		if (parse_nonneg_int(v, &version) < 0)
+			version = INT32_MAX;
+		free(v);
+		if (version != DB_SCHEMA_VERSION) {
+			snprintf(err, errlen, "store schema version %d is %s than this charmfs's (%d)%s",
+				 version, version > DB_SCHEMA_VERSION ? "newer" : "older",
+				 DB_SCHEMA_VERSION,
+				 version > DB_SCHEMA_VERSION ? "" : ": mount it once to upgrade it");
+			r = -EPROTO;
+		}
+	} else {
+		snprintf(err, errlen, "%s has no charmfs schema: %s", path,
+			 r == -ENOENT ? "no version" : db_errmsg(db));
+		r = -EPROTO;
+	}
 	if (r < 0) {
 		db_close(db);
 		return r;

@@ -31,6 +31,15 @@ struct db;
  */
 int db_open(const char *path, bool sync_full, const char *const *const *schema, struct db **ret,
 	    char *err, size_t errlen) WUR;
+/*
+ * Opens an existing database for reading only (charmfs --check): no schema
+ * step and no change to the database or its write-ahead log (SQLite may
+ * update its shared-memory index, charmfs.db-shm). -ENOENT when there is no
+ * database at path; -EPROTO when its schema is newer or older than this
+ * charmfs's (an older one is upgraded by mounting it). db_write_begin()
+ * then fails (-EROFS). Messages go to err.
+ */
+int db_open_read_only(const char *path, struct db **ret, char *err, size_t errlen) WUR;
 /* Closes every connection. No other thread may use db during or after. */
 void db_close(struct db *db);
 

@@ -173,6 +173,19 @@ void store_tree_path(const struct store *s, const char *sha256, char *out, size_
 
 /* ---- opening -------------------------------------------------------------- */
 
+/* The pid a daemon wrote into the lock file, or "" (at most len - 1 characters). */
+static void lock_holder_pid(int fd, char *out, size_t len)
+{
+	ssize_t n = pread(fd, out, len - 1, 0);
+
+	out[n > 0 ? n : 0] = '\0';
+	out[strspn(out, "0123456789")] = '\0';
+}
+
+/*
+ * The daemon holds charmfs.lock exclusively and writes its pid into it;
+ * charmfs --check holds it shared, so that neither runs beside the other.
+ */
 static int take_lock(struct store *s, char *err, size_t errlen)
 {
 	char path[PATH_MAX], pid[32];
@@ -184,10 +197,13 @@ static int take_lock(struct store *s, char *err, size_t errlen)
 		return -errno;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		char other[32] = "";
-		ssize_t n = pread(s->lock_fd, other, sizeof(other) - 1, 0);
-		other[n > 0 ? n : 0] = '\0';
-		other[strcspn(other, "\n")] = '\0';
+		char other[32];
+		/* Only readers (--check) hold it when a shared lock can be had. */
+		if (flock(s->lock_fd, LOCK_SH | LOCK_NB) == 0) {
+			snprintf(err, errlen, "%s is being checked by charmfs --check", s->dir);
+			return -EBUSY;
+		}
+		lock_holder_pid(s->lock_fd, other, sizeof(other));
 		snprintf(err, errlen, "%s is in use by another charmfs daemon%s%s%s", s->dir,
 			 *other ? " (pid " : "", other, *other ? ")" : "");
 		return -EBUSY;
@@ -198,6 +214,31 @@ static int take_lock(struct store *s, char *err, size_t errlen)
 		return -EIO;
 	}
 	return 0;
+}
+
+/*
+ * A read-only open (--check) shares the lock, never creating it: a store a
+ * daemon serves is refused, since the check would race the daemon's work.
+ */
+static int share_lock(struct store *s, char *err, size_t errlen)
+{
+	char path[PATH_MAX], other[32];
+
+	snprintf(path, sizeof(path), "%s/charmfs.lock", s->dir);
+	s->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->lock_fd < 0 && errno == ENOENT)
+		return 0; /* never mounted: nobody to wait for */
+	if (s->lock_fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (flock(s->lock_fd, LOCK_SH | LOCK_NB) == 0)
+		return 0;
+	lock_holder_pid(s->lock_fd, other, sizeof(other));
+	snprintf(err, errlen, "%s is in use by a charmfs daemon%s%s%s: unmount it to check it",
+		 s->dir, *other ? " (pid " : "", other, *other ? ")" : "");
+	return -EBUSY;
 }
 
 static int ensure_uuid(struct store *s)
@@ -292,6 +333,10 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 				 strerror(errno));
 			goto fail;
 		}
+		r = share_lock(s, err, errlen);
+		if (r < 0)
+			goto fail;
+		r = db_open_read_only(path, &s->db, err, errlen);
 	} else {
 		r = take_lock(s, err, errlen);
 		if (r < 0)
@@ -314,8 +359,8 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 			goto fail;
 		}
 		snprintf(path, sizeof(path), "%s/charmfs.db", s->dir);
+		r = db_open(path, o->sync_full, schemas, &s->db, err, errlen);
 	}
-	r = db_open(path, o->sync_full, schemas, &s->db, err, errlen);
 	if (r < 0)
 		goto fail;
 	if (!o->read_only) {

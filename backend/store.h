@@ -6,7 +6,8 @@
  *
  * STOREDIR layout:
  *   charmfs.db          SQLite database (WAL)
- *   charmfs.lock        held (flock) by the running daemon
+ *   charmfs.lock        held (flock) by the running daemon, naming its pid;
+ *                       shared by charmfs --check
  *   blobs/SHA256.charm  stored archives, one per distinct SHA-256
  *   trees/SHA256/       the extracted tree of each stored archive
  *   tmp/                work in progress; emptied at start
@@ -40,8 +41,12 @@ void store_opts_default(struct store_opts *o);
 /*
  * Opens STOREDIR (creating it on first use) and takes its daemon lock.
  * -EBUSY when another charmfs holds it; -EPROTO for a newer schema. A
- * message for the user goes to err. With read_only, neither the lock nor
- * any change is made.
+ * message for the user goes to err. The lock file names the calling
+ * process: open the store in the process that will serve it (after any
+ * fork). With read_only (--check), nothing is created, migrated or
+ * written: the lock is shared instead (-EBUSY while a daemon holds it, and
+ * a daemon is refused while it is shared) and the database must have this
+ * charmfs's schema version (-EPROTO otherwise).
  */
 int store_open(const char *dir, const struct store_opts *o, struct store **ret, char *err,
 	       size_t errlen) WUR;

@@ -8,8 +8,10 @@
  * charmfs options are -o NAME=VALUE; every other option goes to libfuse
  * unchanged. The session is always multi-threaded (-s is refused) with a
  * thread limit high enough that long waits never starve other requests.
- * Exit status: 0 success, 1 failure (store, mount, --check problems),
- * 2 usage errors.
+ * Exit status: 0 success (in the background: mounted and ready), 1 failure
+ * (store, mount, HTTP address, --check problems), 2 usage errors; start-up
+ * errors are reported before the daemon goes to the background (see
+ * go_background()).
  */
 #include "config.h"
 
@@ -17,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,6 +27,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -293,6 +297,134 @@ static void http_log(void *ud, const char *msg)
 	fs_log(LOG_WARNING, "http: %s", msg);
 }
 
+/*
+ * Going to the background (SPEC §2, Start-up errors). The parent forks
+ * before it opens anything, and the child does all the work: it opens the
+ * log file, binds the HTTP address, opens the store (so the lock file
+ * names the daemon itself, and no thread or database connection crosses a
+ * fork), mounts and starts its threads. Until it is ready, the child's
+ * stderr is a pipe that the parent copies to its own, so that every
+ * start-up message (ours, libfuse's, fusermount3's) reaches the user; a
+ * second pipe carries one byte when the daemon is ready. The parent exits 0
+ * on that byte, or with the child's status when the child exits instead.
+ */
+struct bg {
+	int ready_fd; /* the child's end of the readiness pipe, or -1 (foreground) */
+};
+
+/* Copies what fd holds to stderr: the bytes read, 0 at end of file, -errno. */
+static ssize_t relay(int fd)
+{
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	if (n < 0)
+		return -errno;
+	if (n > 0 && write_all(STDERR_FILENO, buf, (size_t)n) < 0)
+		return -EIO;
+	return n;
+}
+
+static _Noreturn void parent_wait(pid_t child, int text_fd, int ready_fd)
+{
+	struct pollfd p[2] = { { .fd = text_fd, .events = POLLIN },
+			       { .fd = ready_fd, .events = POLLIN } };
+	int status = 0;
+	char b;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents && relay(text_fd) <= 0)
+			p[0].fd = -1; /* the child has let go of stderr (ready, or gone) */
+		if (p[1].revents) {
+			ssize_t n = read(ready_fd, &b, 1);
+			if (n == 1) {
+				/* Ready: what it wrote before is all in the pipe already. */
+				if (fcntl(text_fd, F_SETFL, O_NONBLOCK) == 0)
+					while (relay(text_fd) > 0)
+						;
+				_exit(0);
+			}
+			if (n == 0 || errno != EINTR)
+				break;
+		}
+	}
+	/* The child failed: copy the rest of what it says, then take its status. */
+	while (relay(text_fd) > 0)
+		;
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
+/* Forks; returns in the child only (-errno when there is no child). */
+static int go_background(struct bg *bg)
+{
+	int text[2], ready[2];
+	pid_t pid;
+
+	if (pipe2(text, O_CLOEXEC) < 0)
+		return -errno;
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		int e = errno;
+		close(text[0]);
+		close(text[1]);
+		return -e;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(text[0]);
+		close(text[1]);
+		close(ready[0]);
+		close(ready[1]);
+		return -e;
+	}
+	if (pid > 0) {
+		close(text[1]);
+		close(ready[1]);
+		parent_wait(pid, text[0], ready[0]);
+	}
+	close(text[0]);
+	close(ready[0]);
+	/* dup2() leaves fd 2 open across exec: fusermount3's messages come too. */
+	if (dup2(text[1], STDERR_FILENO) < 0)
+		_exit(1);
+	close(text[1]);
+	(void)setsid();
+	bg->ready_fd = ready[1];
+	return 0;
+}
+
+/*
+ * The daemon is ready: stdin from /dev/null, stdout and stderr to the log
+ * file (or /dev/null), out of the caller's directory, and the parent told.
+ */
+static int daemon_ready(struct bg *bg, int logfd)
+{
+	const char ok = 0;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), out, r = 0;
+
+	if (null < 0)
+		return -errno;
+	out = logfd >= 0 ? logfd : null;
+	if (dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
+	    dup2(out, STDERR_FILENO) < 0 || chdir("/") < 0)
+		r = -errno;
+	close(null);
+	if (r == 0)
+		r = write_all(bg->ready_fd, &ok, 1);
+	close(bg->ready_fd);
+	bg->ready_fd = -1;
+	return r;
+}
+
 static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 {
 	struct fuse_cmdline_opts opts = { 0 };
@@ -301,8 +433,9 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	struct store_opts so;
 	struct fs fs = { 0 };
 	struct stat st = { 0 };
+	struct bg bg = { .ready_fd = -1 };
 	char err[512] = "";
-	int r, ret = 1, logfd = -1;
+	int r, ret = 1, logfd = -1, http_fd = -1;
 
 	/* A missing or non-directory mountpoint is a failure (1), not a usage error. */
 	if (c->mountpoint) {
@@ -364,6 +497,14 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		ret = 2;
 		goto out;
 	}
+	/* Nothing is open yet, no thread runs: from here on the child does the work. */
+	if (!opts.foreground) {
+		r = go_background(&bg);
+		if (r < 0) {
+			fprintf(stderr, "charmfs: cannot go to the background: %s\n", strerror(-r));
+			goto out_session;
+		}
+	}
 	if (fs.cfg.logfile) {
 		logfd = open(fs.cfg.logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (logfd < 0) {
@@ -371,6 +512,12 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 				strerror(errno));
 			goto out_session;
 		}
+	}
+	fs_log_init(opts.foreground || logfd >= 0);
+	/* Before the store: a busy or bad address must create nothing either. */
+	if (fs.cfg.http && http_listen(fs.cfg.http, &http_fd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "charmfs: %s\n", err);
+		goto out_session;
 	}
 	store_opts_default(&so);
 	so.limits = fs.cfg.limits;
@@ -397,26 +544,31 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		goto out_signals;
 	if (notify_start(fs.se, fs.inodes, &fs.notifier) < 0)
 		goto out_unmount;
-	if (fuse_daemonize(opts.foreground) != 0)
-		goto out_notify;
-	if (logfd >= 0) {
-		(void)dup2(logfd, STDERR_FILENO);
-		(void)dup2(logfd, STDOUT_FILENO);
-	}
-	fs_log_init(opts.foreground || logfd >= 0);
-	/* Threads do not survive fuse_daemonize()'s fork: start the server after it. */
 	if (fs.cfg.http) {
 		struct http_opts ho;
 		http_opts_default(&ho);
 		ho.stats = fs.cfg.stats;
 		ho.log = http_log;
+		ho.listen_fd = http_fd;
+		http_fd = -1; /* http_start() has it now */
 		r = http_start(fs.ctx.store, fs.cfg.http, &ho, &http, err, sizeof(err));
 		if (r < 0) {
-			fs_log(LOG_ERR, "http: %s", err);
+			fprintf(stderr, "charmfs: %s\n", err);
 			goto out_notify;
 		}
-		fs_log(LOG_INFO, "charm store HTTP API on port %d", http_port(http));
 	}
+	if (bg.ready_fd >= 0) {
+		r = daemon_ready(&bg, logfd);
+		if (r < 0) {
+			fs_log(LOG_ERR, "cannot detach: %s", strerror(-r));
+			goto out_notify;
+		}
+	} else if (logfd >= 0) {
+		(void)dup2(logfd, STDERR_FILENO);
+		(void)dup2(logfd, STDOUT_FILENO);
+	}
+	if (http)
+		fs_log(LOG_INFO, "charm store HTTP API on port %d", http_port(http));
 	fs_log(LOG_INFO, "serving %s on %s", c->storedir, opts.mountpoint);
 	loop = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
@@ -440,11 +592,15 @@ out_signals:
 out_session:
 	fuse_session_destroy(fs.se);
 out:
+	if (http_fd >= 0)
+		close(http_fd);
 	scratch_close(fs.ctx.scratch);
 	store_close(fs.ctx.store);
 	inode_table_free(fs.inodes);
 	if (logfd >= 0)
 		close(logfd);
+	if (bg.ready_fd >= 0)
+		close(bg.ready_fd);
 	free(opts.mountpoint);
 	return ret;
 }

@@ -57,6 +57,7 @@ void http_opts_default(struct http_opts *o)
 	o->timeout = 30;
 	o->conn_memory = 64 * 1024;
 	o->max_body = 64 * 1024;
+	o->listen_fd = -1;
 }
 
 /* ---- replies ------------------------------------------------------------- */
@@ -353,6 +354,26 @@ static int listen_on(const char *addr_port, int *ret_fd, int *ret_port, char *er
 	return 0;
 }
 
+int http_listen(const char *addr_port, int *ret_fd, char *err, size_t errlen)
+{
+	int port;
+
+	return listen_on(addr_port, ret_fd, &port, err, errlen);
+}
+
+/* The port of a listening socket from http_listen(). */
+static int socket_port(int fd, int *ret_port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	*ret_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return 0;
+}
+
 /* ---- lifecycle ------------------------------------------------------------- */
 
 static unsigned pool_size(const struct http_opts *o)
@@ -415,18 +436,32 @@ int http_start(struct store *s, const char *addr_port, const struct http_opts *o
 
 	if (!o->max_connections || !o->conn_memory || !o->timeout) {
 		snprintf(err, errlen, "http: connection limits must be positive");
+		if (o->listen_fd >= 0)
+			close(o->listen_fd);
 		return -EINVAL;
 	}
 	hs = calloc(1, sizeof(*hs));
-	if (!hs)
+	if (!hs) {
+		if (o->listen_fd >= 0)
+			close(o->listen_fd);
 		return -ENOMEM;
+	}
 	hs->store = s;
 	hs->opts = *o;
 	hs->max_connections = connection_cap(o);
 	if (hs->max_connections < pool_size(o))
 		hs->max_connections = pool_size(o); /* MHD needs one per thread */
 	pthread_mutex_init(&hs->log_lock, NULL);
-	r = listen_on(addr_port, &fd, &hs->port, err, errlen);
+	if (o->listen_fd >= 0) {
+		fd = o->listen_fd;
+		r = socket_port(fd, &hs->port);
+		if (r < 0) {
+			snprintf(err, errlen, "http: %s: %s", addr_port, strerror(-r));
+			close(fd);
+		}
+	} else {
+		r = listen_on(addr_port, &fd, &hs->port, err, errlen);
+	}
 	if (r < 0) {
 		pthread_mutex_destroy(&hs->log_lock);
 		free(hs);

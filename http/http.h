@@ -37,9 +37,15 @@ struct http_opts {
 	/* MHD's own messages (accept failures...), at most one per 10 s; NULL: none. */
 	void (*log)(void *ud, const char *msg);
 	void *log_ud;
+	/*
+	 * A socket from http_listen() to serve on (addr_port then only names it
+	 * in messages), or -1: http_start() makes its own. http_start() takes
+	 * it over whatever it returns.
+	 */
+	int listen_fd;
 };
 
-/* stats on, 1024 connections, 512 per address, 30 s, 64 KiB, 64 KiB, no log. */
+/* stats on, 1024 connections, 512 per address, 30 s, 64 KiB, 64 KiB, no log, no socket. */
 void http_opts_default(struct http_opts *o);
 
 /*
@@ -55,6 +61,14 @@ void http_opts_default(struct http_opts *o);
  */
 int http_start(struct store *s, const char *addr_port, const struct http_opts *o,
 	       struct http_server **ret, char *err, size_t errlen) WUR;
+
+/*
+ * Makes the listening socket for addr_port (as http_start() would) without
+ * serving yet, so that a daemon can report a bad or busy address before it
+ * creates or opens anything; pass it in http_opts.listen_fd. Returns 0, or
+ * -EINVAL / the errno of socket/bind/listen with a message in err.
+ */
+int http_listen(const char *addr_port, int *ret_fd, char *err, size_t errlen) WUR;
 
 /* The TCP port the server listens on. */
 int http_port(const struct http_server *hs);
