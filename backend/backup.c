@@ -14,11 +14,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backup.h"
@@ -28,9 +30,9 @@
 
 struct backup_state {
 	pthread_mutex_t lock;
-	unsigned seq;        /* number of the live snapshot; 0 = none yet */
-	int64_t last_access; /* seconds */
-	unsigned open;       /* files open under backup/ */
+	unsigned seq;	    /* number of the newest snapshot; 0 = none yet */
+	int64_t idle_since; /* ms: taken, or its last open file closed */
+	unsigned open;	    /* files open under backup/ */
 };
 
 struct backup_state *backup_state_new(void)
@@ -137,18 +139,32 @@ static int take_snapshot(struct store *s, struct backup_state *b)
 	return 0;
 }
 
+int64_t backup_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool live(const struct backup_state *b, int64_t now)
+{
+	return b->seq != 0 && (b->open > 0 || now - b->idle_since < BACKUP_LINGER_MS);
+}
+
 int backup_get(struct store *s, int64_t now, char *ret_dir, size_t len)
 {
 	struct backup_state *b = store_backup(s);
 	int r = 0;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->seq == 0 || (b->open == 0 && now - b->last_access >= BACKUP_LINGER))
+	if (!live(b, now)) {
 		r = take_snapshot(s, b);
-	if (r == 0) {
-		b->last_access = now;
-		snapshot_dir(s, b->seq, ret_dir, len);
+		if (r == 0)
+			b->idle_since = now;
 	}
+	if (r == 0)
+		snapshot_dir(s, b->seq, ret_dir, len);
 	pthread_mutex_unlock(&b->lock);
 	return r;
 }
@@ -167,8 +183,7 @@ void backup_put(struct store *s, int64_t now)
 	struct backup_state *b = store_backup(s);
 
 	pthread_mutex_lock(&b->lock);
-	if (b->open)
-		b->open--;
-	b->last_access = now;
+	if (b->open && --b->open == 0)
+		b->idle_since = now;
 	pthread_mutex_unlock(&b->lock);
 }

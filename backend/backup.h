@@ -4,13 +4,19 @@
  * are rebuilt from the archives when the copy is mounted).
  *
  * A snapshot is taken when backup/ is used while none is live. It stays
- * live while a file under backup/ is open and for BACKUP_LINGER seconds
- * after the last access, so that one `cp -a`, `rsync -a` or `tar c` sees
- * one snapshot; the next use after that takes a new one.
+ * live while a file under backup/ is open and for BACKUP_LINGER_MS after
+ * the last of them was closed (or, when none was opened, after it was
+ * taken), so that one `cp -a`, `rsync -a` or `tar c` sees one snapshot.
+ * Lookups, stats and listings use the live snapshot but never extend it:
+ * a copy started after it lapsed gets a new one, with everything that
+ * returned before.
+ *
+ * Times are milliseconds of backup_now() (CLOCK_MONOTONIC) given by the
+ * caller, so that the linger is exact and immune to clock changes.
  *
  * Calling sequence (from any thread):
- *   backup_get(s, now, dir, sizeof(dir))   on every access: the live snapshot's directory
- *   backup_hold(s) ... backup_put(s, now)  around each open file
+ *   backup_get(s, backup_now(), dir, sizeof(dir))   on every access: the live snapshot
+ *   backup_hold(s) ... backup_put(s, backup_now())  around each open file
  */
 #ifndef CHARMFS_BACKUP_H
 #define CHARMFS_BACKUP_H
@@ -20,12 +26,16 @@
 
 #include "store.h"
 
-#define BACKUP_LINGER 60
+/* How long a snapshot outlives its last open file. */
+#define BACKUP_LINGER_MS 2000
+
+/* The current CLOCK_MONOTONIC time in milliseconds, for `now` arguments. */
+int64_t backup_now(void);
 
 /*
- * The directory of the live snapshot, taking one first if none is live
- * (now is in seconds). Records the access. 0 or -errno (-ENOSPC when the
- * copy does not fit).
+ * The directory of the live snapshot, taking one first if none is live.
+ * Does not extend the snapshot's life. 0 or -errno (-ENOSPC when the copy
+ * does not fit); ret_dir is written only on success.
  */
 int backup_get(struct store *s, int64_t now, char *ret_dir, size_t len) WUR;
 /* Counts an open file under backup/ (keeps the snapshot live). */

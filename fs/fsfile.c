@@ -80,7 +80,7 @@ static void fh_free(struct fh *h)
 		return;
 	fs_handle_remove(&h->link);
 	if (h->backup)
-		backup_put(h->backup, (int64_t)time(NULL));
+		backup_put(h->backup, backup_now());
 	if (h->fd >= 0)
 		close(h->fd);
 	buf_free(&h->data);

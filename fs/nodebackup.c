@@ -2,8 +2,8 @@
  * Paths of backup/ (SPEC §4.10): a read-only view of the live snapshot
  * (backend/backup.c), which is itself a STOREDIR. backup/ itself resolves
  * without a snapshot, so listing the root or stat-ing backup/ costs
- * nothing; listing it or anything below takes or reuses one and counts as
- * an access. Nothing here is cached by the kernel, so every access reaches
+ * nothing; listing it or anything below takes or reuses one (without
+ * extending its life: only open files do, backend/backup.h). Nothing here is cached by the kernel, so every access reaches
  * the daemon and a new snapshot is never hidden behind old entries.
  */
 #include "config.h"
@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backup.h"
 #include "node.h"
@@ -29,7 +28,7 @@ int node_resolve_backup(const struct node_ctx *c, const char *const *v, size_t n
 	ret->kind = N_BACKUP;
 	if (n == 1)
 		return 0;
-	r = backup_get(c->store, (int64_t)time(NULL), dir, sizeof(dir));
+	r = backup_get(c->store, backup_now(), dir, sizeof(dir));
 	if (r < 0)
 		return r;
 	off = (size_t)snprintf(ret->sub, sizeof(ret->sub), "%s", dir);
@@ -67,6 +66,6 @@ int node_list_backup(const struct node_ctx *c, const struct node *n, node_list_c
 
 	if (n->kind != N_BACKUP)
 		return node_list_real(n->sub, cb, ud);
-	r = backup_get(c->store, (int64_t)time(NULL), dir, sizeof(dir));
+	r = backup_get(c->store, backup_now(), dir, sizeof(dir));
 	return r < 0 ? r : node_list_real(dir, cb, ud);
 }

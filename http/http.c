@@ -47,6 +47,13 @@
 /* Pool bytes MHD spends per query parameter (its header record), rounded up. */
 #define PARAM_COST 64
 #define LOG_INTERVAL 10
+/*
+ * Seconds a connection may stay idle before its request's headers are
+ * complete (a new connection, or the next request on a kept-alive one), so
+ * that clients which send nothing or half a header cannot hold connections;
+ * from complete headers to the end of the response, opts.timeout applies.
+ */
+#define HEADER_TIMEOUT 10
 
 void http_opts_default(struct http_opts *o)
 {
@@ -246,6 +253,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO; /* on_uri had no memory */
 	if (!rq->seen) {
 		rq->seen = true;
+		(void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, hs->opts.timeout);
 		rq->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 		return on_headers(hs, rq, c);
 	}
@@ -267,13 +275,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return route(hs, rq, c, path);
 }
 
+static unsigned header_timeout(const struct http_opts *o)
+{
+	return o->timeout < HEADER_TIMEOUT ? o->timeout : HEADER_TIMEOUT;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *hs = cls;
 	struct http_req *rq = *con_cls;
 
-	(void)c;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		(void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+						header_timeout(&hs->opts));
 	if (!rq)
 		return;
 	if (rq->count_bundle && !rq->head && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -474,7 +489,7 @@ int http_start(struct store *s, const char *addr_port, const struct http_opts *o
 		MHD_OPTION_THREAD_POOL_SIZE, pool_size(o), MHD_OPTION_CONNECTION_LIMIT,
 		hs->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, o->timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, header_timeout(o), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 		o->conn_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs, MHD_OPTION_END);
 	if (!hs->daemon) {
 		/* MHD may or may not have closed fd on its way out; leave it rather than risk

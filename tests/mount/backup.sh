@@ -15,7 +15,35 @@ gen() {
 	chmod +x "$d/hooks/install"
 	(cd "$d" && zip -qr "$T/c$1.charm" .)
 }
-for i in $(seq 1 200); do gen "$i"; done
+for i in $(seq 1 204); do gen "$i"; done
+
+# sha N: the digest of the stored archive of charm cN (once published).
+sha() {
+	cat "$MNT/charms/trusty/c$1/0/sha256"
+}
+# has COPY N: the copy's blobs hold charm cN's archive.
+has() {
+	test -e "$1/blobs/$(sha "$2").charm"
+}
+lacks() {
+	local d
+	d=$(sha "$2") && test -n "$d" -a ! -e "$1/blobs/$d.charm"
+}
+now_ms() {
+	date +%s%3N
+}
+# wait_past MS: waits (bounded) until the clock is past MS. Waiting out a
+# snapshot's linger is inherent; nothing here waits for the daemon.
+wait_past() {
+	local i
+	for i in $(seq 1 400); do
+		[ "$(now_ms)" -gt "$1" ] && return 0
+		sleep 0.025
+	done
+	return 1
+}
+# A margin past the 2 s linger (SPEC §4.10) for the clock readings.
+LINGER=2200
 
 # Some state of every kind before the copy.
 cp "$T/c1.charm" "$MNT/publish/trusty/c1.charm"
@@ -36,17 +64,68 @@ for n in $(seq 1 400); do
 	[ -s "$T/published" ] && [ "$(wc -l < "$T/published")" -ge 20 ] && break
 	sleep 0.025
 done
-# The first access takes the snapshot; it stays live for the whole copy.
+# cp -a alone: its first lookup takes the snapshot, its open files keep it.
 check "cp -a of backup/" cp -a "$B" "$T/copy"
+# From here a file of backup/ is held open: rsync, tar and the checks below
+# see one snapshot however long the publisher takes.
+exec 4<"$B/charmfs.db"
 check "rsync -a of backup/" rsync -a "$B/" "$T/copy2/"
 wait "$PUB"
 check "publisher finished" test "$(wc -l < "$T/published")" = 199
-check "the snapshot is still the one of the copy" cmp "$B/charmfs.db" "$T/copy/charmfs.db"
+check "the held snapshot outlives the publishes" cmp "$B/charmfs.db" "$T/copy2/charmfs.db"
 check "tar of backup/" tar -C "$MNT" -cf "$T/copy.tar" backup
 expect_eq "reads through backup/ count nothing" "$downloads_before" \
 	"$(cat "$MNT/counters/charm-bundle/trusty/c1/counter.value" 2>/dev/null || echo 0)"
-check "one snapshot for cp and rsync" cmp "$T/copy/charmfs.db" "$T/copy2/charmfs.db"
+
+# (b) A publish that returns while the handle is held is not in the held
+# snapshot, not even more than the linger later.
+cp "$T/c201.charm" "$MNT/publish/trusty/c201.charm"
+t=$(now_ms)
+check "c201 is published" test -d "$MNT/charms/trusty/c201/0"
+check "clock past the linger" wait_past $((t + LINGER))
+check "the held snapshot lists no c201" test -z "$(ls "$B/blobs" | grep "$(sha 201)")"
+check "cp -a through the held snapshot" cp -a "$B" "$T/copy3"
+check "the held snapshot stayed the same" cmp "$T/copy2/charmfs.db" "$T/copy3/charmfs.db"
+check "the held copy has no c201" lacks "$T/copy3" 201
+exec 4<&-
+t=$(now_ms)
+
+# (a) A copy started more than the linger after the last close sees every
+# publish that returned before it; one started within it sees the old one.
+cp "$T/c202.charm" "$MNT/publish/trusty/c202.charm"
+check "clock past the linger of the held snapshot" wait_past $((t + LINGER))
+check "cp -a after the linger" cp -a "$B" "$T/copyA1"
+t=$(now_ms)
+check "copyA1 has c201" has "$T/copyA1" 201
+check "copyA1 has c202" has "$T/copyA1" 202
+cp "$T/c203.charm" "$MNT/publish/trusty/c203.charm"
+check "copyA1 lacks c203" lacks "$T/copyA1" 203
+check "clock past the linger of copyA1" wait_past $((t + LINGER))
+check "cp -a after copyA1's linger" cp -a "$B" "$T/copyA2"
+check "copyA2 has c203" has "$T/copyA2" 203
+
+# (c) Stats and lookups alone do not keep a snapshot: after 3 s of them,
+# a copy sees a publish that returned after the first.
+check "stat of backup/" stat "$B/charmfs.db" >/dev/null
+cp "$T/c204.charm" "$MNT/publish/trusty/c204.charm"
+end=$(($(now_ms) + 3000))
+while [ "$(now_ms)" -lt "$end" ]; do
+	stat "$B/charmfs.db" >/dev/null || { fail "stat in the loop"; break; }
+	ls "$B" >/dev/null
+done
+check "cp -a after 3 s of stats" cp -a "$B" "$T/copyC"
+check "copyC has c204" has "$T/copyC" 204
 stop_daemon
+
+# The copies mount with the charms they were taken with.
+for c in copy3:1:201 copyA1:202:203 copyA2:203: copyC:204:; do
+	IFS=: read -r dir with without <<<"$c"
+	STORE=$T/$dir
+	start_daemon
+	check "$dir mounts with c$with" test -d "$MNT/charms/trusty/c$with/0"
+	[ -z "$without" ] || check "$dir mounts without c$without" test ! -e "$MNT/charms/trusty/c$without"
+	stop_daemon
+done
 
 # The copy is a STOREDIR: it passes --check and mounts.
 check "--check of the copy" "$CHARMFS" --check "$T/copy"

@@ -133,6 +133,47 @@ expect_eq "prefix sum value" "2" "$(cat "$T/st")"
 expect_eq "list" "charm-info:precise:*  2" "$(curl -s "$B/stats/counter/charm-info:*?list=1")"
 expect_eq "json" '[["charm-info:precise:*",2]]' "$(curl -s "$B/stats/counter/charm-info:*?list=1&format=json")"
 
+# ---- header deadline: slow clients are closed, others still served -------------
+# A connection that sends half a request line, one that sends nothing, and
+# one that completed a request and then sends half of the next are closed
+# by the server after its 10 s header deadline (well before the 30 s
+# allowed once headers are complete); requests made meanwhile are answered.
+check "slow clients are closed by the header deadline" python3 - "$PORT" <<'PY'
+import socket, sys, time, urllib.request
+port = int(sys.argv[1])
+LIMIT = 20  # the deadline is 10 s; the idle timeout after headers is 30 s
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(LIMIT + 10)
+    return s
+t0 = time.monotonic()
+half = conn()
+half.sendall(b"GET /charm-info?charms=cs:wor")
+silent = conn()
+kept = conn()
+kept.sendall(b"GET /charm-info HTTP/1.1\r\nHost: x\r\n\r\n")
+got = b""
+while b"\r\n\r\n" not in got or not got.endswith(b"}"):
+    d = kept.recv(4096)
+    assert d, "kept-alive connection closed early"
+    got += d
+assert got.startswith(b"HTTP/1.1 200"), got[:100]
+kept.sendall(b"GET /charm-info HT")
+for i in range(3):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/charm-info?charms=cs:wordpress") as r:
+        assert r.status == 200 and b"sha256" in r.read()
+for name, s in (("half line", half), ("nothing", silent), ("half next request", kept)):
+    try:
+        while s.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    took = time.monotonic() - t0
+    if took > LIMIT:
+        sys.exit(f"{name}: still open after {took:.1f} s")
+    s.close()
+PY
+
 # ---- load: 200 clients, 20 s, no error, no growth ---------------------------------
 cat >"$T/load.py" <<'PY'
 import hashlib, http.client, json, sys, threading, time
