@@ -24,6 +24,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "counterlog.h"
 #include "fs.h"
 #include "fsfile.h"
@@ -276,6 +277,7 @@ struct dir_handle {
 	struct fs_handle link; /* first: the registry hands it back */
 	char *path;
 	struct node node; /* as resolved at opendir */
+	struct store *backup; /* a directory of a backup snapshot, which it keeps live */
 	bool listed;
 	struct dir_entry *v;
 	size_t n;
@@ -309,6 +311,8 @@ static void dir_free(struct dir_handle *d)
 	if (!d)
 		return;
 	fs_handle_remove(&d->link);
+	if (d->backup)
+		backup_put(d->backup, backup_now());
 	dir_clear(d);
 	free(d->v);
 	free(d->path);
@@ -334,6 +338,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)d;
+	if (d->node.kind == N_BK_ENTRY) {
+		/* An open directory under backup/ keeps the snapshot, as an open file does (SPEC §4.10). */
+		backup_hold(fs->ctx.store);
+		d->backup = fs->ctx.store;
+	}
 	if (node_listing_notified(&d->node)) {
 		/* The kernel keeps the listing until we invalidate the directory. */
 		fi->cache_readdir = 1;

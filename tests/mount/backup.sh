@@ -15,7 +15,7 @@ gen() {
 	chmod +x "$d/hooks/install"
 	(cd "$d" && zip -qr "$T/c$1.charm" .)
 }
-for i in $(seq 1 204); do gen "$i"; done
+for i in $(seq 1 205); do gen "$i"; done
 
 # sha N: the digest of the stored archive of charm cN (once published).
 sha() {
@@ -115,6 +115,29 @@ while [ "$(now_ms)" -lt "$end" ]; do
 done
 check "cp -a after 3 s of stats" cp -a "$B" "$T/copyC"
 check "copyC has c204" has "$T/copyC" 204
+t=$(now_ms)
+
+# (d) An open directory under backup/ keeps the snapshot as an open file does:
+# a publish that returns while it is open is not there, even past the linger;
+# once it is closed and the linger is over, a copy has it.
+check "clock past the linger of copyC" wait_past $((t + LINGER))
+expect_eq "an open directory of backup/ holds the snapshot" "without c205" "$(python3 - \
+	"$B" "$T/c205.charm" "$MNT/publish/trusty/c205.charm" "$LINGER" <<'PY'
+import os, shutil, sys, time
+b, src, dst, linger = sys.argv[1:]
+fd = os.open(os.path.join(b, "blobs"), os.O_RDONLY | os.O_DIRECTORY)
+before = set(os.listdir(os.path.join(b, "blobs")))
+shutil.copyfile(src, dst)
+time.sleep(int(linger) / 1000)  # waiting out the linger is the point
+after = set(os.listdir(os.path.join(b, "blobs")))
+os.close(fd)
+print("without c205" if after == before else "new blobs: %s" % (after - before))
+PY
+)"
+t=$(now_ms)
+check "clock past the linger of the directory" wait_past $((t + LINGER))
+check "cp -a after the directory closed" cp -a "$B" "$T/copyD"
+check "copyD has c205" has "$T/copyD" 205
 stop_daemon
 
 # The copies mount with the charms they were taken with.
