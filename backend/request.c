@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lock.h"
 #include "request.h"
 #include "banned.h"
 
@@ -70,6 +71,20 @@ static int parse_target(const char *s, struct url *u, char *err, size_t errlen)
 	return 0;
 }
 
+/* Is u among v[0..n)? (The same URL twice in one request is a mistake, not a merge.) */
+static bool url_listed(const struct url *v, size_t n, const struct url *u)
+{
+	char a[512], b[512];
+
+	url_format(u, a, sizeof(a));
+	for (size_t i = 0; i < n; i++) {
+		url_format(&v[i], b, sizeof(b));
+		if (strcmp(a, b) == 0)
+			return true;
+	}
+	return false;
+}
+
 static bool valid_file(const char *s)
 {
 	size_t n = strlen(s);
@@ -101,15 +116,25 @@ int req_parse_publish(const char *line, size_t len, struct req_publish *ret, cha
 		snprintf(err, errlen, "digest longer than %d bytes", REQ_DIGEST_MAX);
 		return -EINVAL;
 	}
+	/* The digest is shown as text (info, events): it must be UTF-8. */
+	if (!utf8_valid(t->v[1], strlen(t->v[1]))) {
+		snprintf(err, errlen, "digest is not valid UTF-8");
+		return -EINVAL;
+	}
 	snprintf(ret->digest, sizeof(ret->digest), "%s", t->v[1]);
 	for (; i < t->n && strcmp(t->v[i], "<") != 0; i++) {
 		if (ret->n_urls == REQ_MAX_URLS) {
 			snprintf(err, errlen, "more than %d URLs", REQ_MAX_URLS);
 			return -EINVAL;
 		}
-		r = parse_target(t->v[i], &ret->urls[ret->n_urls++], err, errlen);
+		r = parse_target(t->v[i], &ret->urls[ret->n_urls], err, errlen);
 		if (r < 0)
 			return r;
+		if (url_listed(ret->urls, ret->n_urls, &ret->urls[ret->n_urls])) {
+			snprintf(err, errlen, "URL given twice: %.256s", t->v[i]);
+			return -EINVAL;
+		}
+		ret->n_urls++;
 	}
 	if (ret->n_urls == 0 || i + 1 >= t->n || strncmp(t->v[i + 1], "incoming/", 9) != 0 ||
 	    !valid_file(t->v[i + 1] + 9)) {
@@ -119,9 +144,12 @@ int req_parse_publish(const char *line, size_t len, struct req_publish *ret, cha
 	snprintf(ret->file, sizeof(ret->file), "%s", t->v[i + 1] + 9);
 	for (i += 2; i < t->n; i++) {
 		const char *v = t->v[i];
-		if (strncmp(v, "lock=", 5) != 0 || !v[5] || strlen(v + 5) > REQ_LOCK_MAX ||
-		    ret->lock[0]) {
+		if (strncmp(v, "lock=", 5) != 0 || ret->lock[0]) {
 			snprintf(err, errlen, "unexpected \"%.64s\"", v);
+			return -EINVAL;
+		}
+		if (!lock_id_valid(v + 5)) {
+			snprintf(err, errlen, "malformed lock id \"%.64s\"", v + 5);
 			return -EINVAL;
 		}
 		snprintf(ret->lock, sizeof(ret->lock), "%s", v + 5);

@@ -28,8 +28,9 @@ struct req_publish {
 
 /*
  * Parses one publish/ctl request (len bytes, one trailing newline allowed).
- * URLs must be cs: URLs with a series and without a revision. Returns 0, or
- * -EINVAL with a message in err.
+ * URLs must be cs: URLs with a series and without a revision, none given
+ * twice; the digest valid UTF-8; lock= a well-formed LOCKID
+ * (lock_id_valid()). Returns 0, or -EINVAL with a message in err.
  */
 int req_parse_publish(const char *line, size_t len, struct req_publish *ret, char *err,
 		      size_t errlen) WUR;

@@ -163,13 +163,20 @@ PY
 D=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 seed request ok-one "publish $D cs:trusty/wordpress < incoming/wp.charm
 "
-seed request ok-many "publish $D cs:trusty/wordpress cs:~bob/xenial/wp	cs:precise/wp < incoming/x lock=abc123"
+seed request ok-many "publish $D cs:trusty/wordpress cs:~bob/xenial/wp	cs:precise/wp < incoming/x lock=0123456789abcdef0123456789abcdef"
 seed request bad-revision "publish $D cs:trusty/wordpress-3 < incoming/wp.charm"
 seed request bad-series "publish $D cs:wordpress < incoming/wp.charm"
 seed request bad-local "publish $D local:trusty/wordpress < incoming/wp.charm"
 seed request bad-file "publish $D cs:trusty/wp < incoming/../x"
 seed request bad-lock "publish $D cs:trusty/wp < incoming/x lock= lock=a"
 seed request two-locks "publish $D cs:trusty/wp < incoming/x lock=a lock=b"
+seed request ok-lock "publish sha256:x cs:trusty/a < incoming/f lock=0123456789abcdef0123456789abcdef
+"
+seed request bad-lock-upper "publish sha256:x cs:trusty/a < incoming/f lock=0123456789abcdef0123456789ABCDEF
+"
+seed request bad-dup-url "publish sha256:x cs:trusty/a cs:trusty/a < incoming/f
+"
+printf 'publish sha256:\377\376 cs:trusty/a < incoming/f\n' >"$c/request/bad-digest-utf8"
 seed request no-lt "publish $D cs:trusty/wp incoming/x"
 seed request unknown "unpublish cs:trusty/wp"
 seed request empty "
