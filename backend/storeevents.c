@@ -2,7 +2,11 @@
  * The charm event log (SPEC §4.3): one JSON line per event, built once
  * when the event is recorded and never changed, with its byte offset in
  * the root events file, so that any range of a growing events file can be
- * read with one indexed query.
+ * read with one indexed query. Lines are made by jansson only, at most
+ * EVENT_LINE_MAX bytes: the URLs and digest are bounded, the lists get the
+ * rest and are cut saying how many entries they left out. jtext_n() is the
+ * one place text becomes JSON, so bytes that are not UTF-8 cannot make an
+ * event fail.
  */
 #include "config.h"
 
