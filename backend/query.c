@@ -147,7 +147,7 @@ int query_event_latest(struct store *s, const struct url *u, const char *digest,
 	st = db_prep(store_db(s), "SELECT e.kind, e.revision, e.digest, e.time, e.line"
 				  " FROM event_urls x JOIN events e ON e.id = x.event_id"
 				  " WHERE x.user = ?1 AND x.series = ?2 AND x.name = ?3"
-				  " AND (?4 IS NULL OR e.digest = ?4)"
+				  " AND e.kind IN (1, 2) AND (?4 IS NULL OR e.digest = ?4)"
 				  " ORDER BY e.time DESC, e.id DESC LIMIT 1");
 	if (!st)
 		return -EIO;

@@ -587,19 +587,29 @@ static int delete_unreferenced(struct store *s, sqlite3_int64 id, struct strv *g
 	return r;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
 /*
  * Deletes u's revision (all of them when revision < 0), then the stored
- * revisions no URL refers to any more; their SHA-256s go to gone.
+ * revisions no URL refers to any more; their SHA-256s go to gone. Records
+ * the deleted event (SPEC §4.3) for uid at t.
  */
-static int delete_rows(struct store *s, const struct url *u, int revision, struct strv *gone)
+static int delete_rows(struct store *s, const struct url *u, int revision, uid_t uid, int64_t t,
+		       struct strv *gone)
 {
 	sqlite3_int64 *ids = NULL;
+	int *revs = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
 	int r = 0, rc;
 
 	st = db_prep(s->db, "DELETE FROM url_revs WHERE user = ? AND series = ? AND name = ?"
-			    " AND (? < 0 OR revision = ?) RETURNING rev_id");
+			    " AND (? < 0 OR revision = ?) RETURNING rev_id, revision");
 	if (!st)
 		return -EIO;
 	store_bind_url(st, 1, u);
@@ -607,15 +617,21 @@ static int delete_rows(struct store *s, const struct url *u, int revision, struc
 	sqlite3_bind_int(st, 5, revision);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
-			sqlite3_int64 *v = reallocarray(ids, cap ? 2 * cap : 16, sizeof(*v));
-			if (!v) {
+			size_t ncap = cap ? 2 * cap : 16;
+			sqlite3_int64 *v = reallocarray(ids, ncap, sizeof(*v));
+			int *w = v ? reallocarray(revs, ncap, sizeof(*w)) : NULL;
+			if (v)
+				ids = v;
+			if (w)
+				revs = w;
+			if (!v || !w) {
 				r = -ENOMEM;
 				break;
 			}
-			ids = v;
-			cap = cap ? 2 * cap : 16;
+			cap = ncap;
 		}
-		ids[n++] = sqlite3_column_int64(st, 0);
+		ids[n] = sqlite3_column_int64(st, 0);
+		revs[n++] = sqlite3_column_int(st, 1);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = db_errno(rc);
@@ -624,7 +640,13 @@ static int delete_rows(struct store *s, const struct url *u, int revision, struc
 		r = -ENOENT;
 	for (size_t i = 0; r == 0 && i < n; i++)
 		r = delete_unreferenced(s, ids[i], gone);
+	if (r == 0) {
+		qsort(revs, n, sizeof(*revs), cmp_int);
+		r = store_event_insert(s, &(struct store_event){ .kind = EVENT_DELETED, .urls = u,
+			.n_urls = 1, .revisions = revs, .n_revisions = n, .uid = uid, .t_ns = t });
+	}
 	free(ids);
+	free(revs);
 	return r;
 }
 
@@ -632,13 +654,13 @@ int store_delete(struct store *s, const struct url *u, int revision, uid_t uid)
 {
 	struct strv gone = { 0 };
 	char path[PATH_MAX];
+	int64_t t = store_now_ns();
 	int r;
 
-	(void)uid; /* for the deleted event */
 	pthread_mutex_lock(&s->pub_lock);
 	r = db_write_begin(s->db);
 	if (r == 0)
-		r = db_write_end(s->db, delete_rows(s, u, revision, &gone));
+		r = db_write_end(s->db, delete_rows(s, u, revision, uid, t, &gone));
 	for (size_t i = 0; r == 0 && i < gone.n; i++) {
 		if (store_sha_referenced(s, gone.v[i]))
 			continue;
@@ -649,8 +671,10 @@ int store_delete(struct store *s, const struct url *u, int revision, uid_t uid)
 	}
 	pthread_mutex_unlock(&s->pub_lock);
 	strv_clear(&gone);
-	if (r == 0)
-		atomic_store(&s->changed_ns, store_now_ns());
+	if (r == 0) {
+		atomic_store(&s->changed_ns, t);
+		atomic_store(&s->events_ns, t);
+	}
 	return r;
 }
 

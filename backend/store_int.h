@@ -14,7 +14,30 @@
 #include "db.h"
 #include "store.h"
 
-enum { EVENT_PUBLISHED = 1, EVENT_PUBLISH_ERROR = 2 };
+enum { EVENT_PUBLISHED = 1, EVENT_PUBLISH_ERROR = 2, EVENT_DELETED = 3 };
+
+/* The longest event line, with its newline (SPEC §4.3). */
+#define EVENT_LINE_MAX 16384
+
+/*
+ * One charm event as recorded (SPEC §4.3). Publish events use revision,
+ * digest, errors and warnings (either list may be NULL); deleted events use
+ * revisions. Lists too long for one line are cut: a string list ends in
+ * "… and N more", a cut revisions list comes with "revisions-left-out": N.
+ */
+struct store_event {
+	int kind;                  /* EVENT_* */
+	const struct url *urls;
+	size_t n_urls;
+	int revision;
+	const char *digest;
+	const struct strv *errors;
+	const struct strv *warnings;
+	const int *revisions;      /* ascending */
+	size_t n_revisions;
+	uid_t uid;                 /* who caused it */
+	int64_t t_ns;
+};
 
 /* The holder command of the locks a publish takes on its own. */
 #define STORE_PUBLISH_HOLDER "charmfs publish"
@@ -61,13 +84,13 @@ void store_inline_free(struct store_inline *in);
 /* Inserts revision row id's files/ rows; *ret_all_inline: no file needs the tree. */
 int store_files_record(struct store *s, sqlite3_int64 id, int revision,
 		       const struct store_inline *in, bool *ret_all_inline);
-/* Inserts an event inside the caller's write transaction. */
-int store_event_insert(struct store *s, int kind, const struct url *urls, size_t n_urls,
-		       int revision, const char *digest, const struct strv *errors,
-		       const struct strv *warnings, int64_t t_ns);
-/* Records a publish-error event in its own transaction. */
-int store_log_error_event(struct store *s, const struct url *urls, size_t n_urls,
-			  const char *digest, const struct strv *errors,
-			  const struct strv *warnings);
+/*
+ * Inserts an event inside the caller's write transaction: its line (at
+ * most EVENT_LINE_MAX bytes, text that is not UTF-8 made valid) in events,
+ * its URLs in event_urls. 0 or -errno.
+ */
+int store_event_insert(struct store *s, const struct store_event *ev) WUR;
+/* Records ev as a publish-error event, now, in its own transaction. */
+int store_log_error_event(struct store *s, const struct store_event *ev);
 
 #endif

@@ -2,7 +2,11 @@
  * The charm event log (SPEC §4.3): one JSON line per event, built once
  * when the event is recorded and never changed, with its byte offset in
  * the root events file, so that any range of a growing events file can be
- * read with one indexed query.
+ * read with one indexed query. Lines are made by jansson only, at most
+ * EVENT_LINE_MAX bytes: the URLs and digest are bounded, the lists get the
+ * rest and are cut saying how many entries they left out. jtext_n() is the
+ * one place text becomes JSON, so bytes that are not UTF-8 cannot make an
+ * event fail.
  */
 #include "config.h"
 
@@ -103,55 +107,215 @@ int store_events_read(struct store *s, const struct url *u, uint64_t off, size_t
 	return r;
 }
 
-static json_t *strv_json(const struct strv *sv)
+/* ---- building an event line ------------------------------------------------ */
+
+/* The dump flags of every event line. */
+#define EVENT_JSON (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII | JSON_ENCODE_ANY)
+/* Longest string in an event's lists, encoded; a longer one is cut, ending in "…". */
+#define EVENT_STRING_MAX 1024
+/* Room kept in a list for its "… and N more" entry (or a revisions count). */
+#define EVENT_MORE_ROOM 48
+
+/* Bytes v takes in an event line. */
+static size_t dumped_len(const json_t *v)
+{
+	return json_dumpb(v, NULL, 0, EVENT_JSON);
+}
+
+/*
+ * The one place event text becomes JSON: a string of s's n bytes with
+ * every byte that is not valid UTF-8 replaced by U+FFFD (jansson refuses
+ * invalid UTF-8). NULL on ENOMEM.
+ */
+static json_t *jtext_n(const char *s, size_t n)
+{
+	struct buf b;
+	json_t *v;
+	int r = 0;
+
+	if (utf8_valid(s, n))
+		return json_stringn(s, n);
+	buf_init(&b, 3 * n + 1);
+	for (size_t i = 0; r == 0 && i < n;) {
+		uint32_t cp;
+		size_t k = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+		r = k ? buf_add(&b, s + i, k) : buf_add(&b, "\xef\xbf\xbd", 3);
+		i += k ? k : 1;
+	}
+	v = r == 0 ? json_stringn(b.data ? b.data : "", b.len) : NULL;
+	buf_free(&b);
+	return v;
+}
+
+static json_t *jtext(const char *s)
+{
+	return jtext_n(s, strlen(s));
+}
+
+/* s as jtext() makes it, cut after the last whole character that keeps it within max bytes, with "…". */
+static json_t *jtext_max(const char *s, size_t max)
+{
+	json_t *v = jtext(s), *cut;
+	const char *c;
+	size_t n, used = 2 + 6, i = 0; /* the quotes, and "…" as \u2026 */
+	struct buf b;
+
+	if (!v || dumped_len(v) <= max)
+		return v;
+	c = json_string_value(v);
+	n = json_string_length(v);
+	while (i < n) {
+		uint32_t cp;
+		size_t k = utf8_decode((const unsigned char *)c + i, n - i, &cp);
+		json_t *ch = json_stringn(c + i, k ? k : 1);
+		size_t cost = ch ? dumped_len(ch) - 2 : max;
+		json_decref(ch);
+		if (used + cost > max)
+			break;
+		used += cost;
+		i += k ? k : 1;
+	}
+	buf_init(&b, i + 4);
+	cut = buf_add(&b, c, i) == 0 && buf_add(&b, "\xe2\x80\xa6", 3) == 0
+		      ? json_stringn(b.data, b.len)
+		      : NULL;
+	buf_free(&b);
+	json_decref(v);
+	return cut;
+}
+
+/* Bytes the strings of sv would take in a list, counted until they pass max. */
+static size_t list_need(const struct strv *sv, size_t max)
+{
+	size_t need = 0;
+
+	for (size_t i = 0; sv && i < sv->n && need <= max; i++) {
+		json_t *v = jtext_max(sv->v[i], EVENT_STRING_MAX);
+		need += v ? dumped_len(v) + 1 : 0;
+		json_decref(v);
+	}
+	return need;
+}
+
+/*
+ * Fills the array a with the first strings of sv that fit in room bytes,
+ * each cut to EVENT_STRING_MAX, then "… and N more" for the N left out.
+ * Returns the bytes used.
+ */
+static size_t fill_list(json_t *a, const struct strv *sv, size_t room)
+{
+	size_t used = 0, i, n = sv ? sv->n : 0;
+
+	for (i = 0; i < n; i++) {
+		json_t *v = jtext_max(sv->v[i], EVENT_STRING_MAX);
+		size_t len = v ? dumped_len(v) + 1 : 0;
+		if (!v || used + len + (i + 1 < n ? EVENT_MORE_ROOM : 0) > room) {
+			json_decref(v);
+			break;
+		}
+		json_array_append_new(a, v);
+		used += len;
+	}
+	if (i < n) {
+		char more[64];
+		snprintf(more, sizeof(more), "\xe2\x80\xa6 and %zu more", n - i);
+		json_array_append_new(a, json_string(more));
+		used += EVENT_MORE_ROOM;
+	}
+	return used;
+}
+
+/* Fills a with the first revisions that fit in room bytes; returns how many were left out. */
+static size_t fill_revisions(json_t *a, const int *revs, size_t n, size_t room)
+{
+	size_t used = 0, i;
+
+	for (i = 0; i < n; i++) {
+		json_t *v = json_integer(revs[i]);
+		size_t len = v ? dumped_len(v) + 1 : 0;
+		if (!v || used + len + (i + 1 < n ? EVENT_MORE_ROOM : 0) > room) {
+			json_decref(v);
+			break;
+		}
+		json_array_append_new(a, v);
+		used += len;
+	}
+	return n - i;
+}
+
+static json_t *jurls(const struct store_event *ev)
 {
 	json_t *a = json_array();
+	char u[URL_STR_MAX];
 
-	for (size_t i = 0; sv && a && i < sv->n; i++)
-		json_array_append_new(a, json_string(sv->v[i]));
+	for (size_t i = 0; a && i < ev->n_urls; i++) {
+		url_format(&ev->urls[i], u, sizeof(u));
+		json_array_append_new(a, jtext(u));
+	}
 	return a;
 }
 
-/* Builds an event's JSON line (with its newline). Caller frees. */
-static char *event_line(int kind, const struct url *urls, size_t n_urls, int revision,
-			const char *digest, const struct strv *errors, const struct strv *warnings,
-			int64_t t_ns)
+/*
+ * The event as an object whose lists use at most room bytes in all (the
+ * rest of the line is bounded: at most REQ_MAX_URLS URLs and one digest).
+ */
+static json_t *event_json(const struct store_event *ev, size_t room)
 {
-	json_t *o = json_object(), *a = json_array();
-	char ts[32], u[URL_STR_MAX], *text = NULL, *line = NULL;
+	json_t *o, *errs = json_array(), *warns = json_array(), *revs = json_array();
+	size_t left = 0;
+	char ts[32];
 
-	if (!o || !a)
-		goto out;
-	json_object_set_new(o, "kind",
-			    json_string(kind == EVENT_PUBLISHED ? "published" : "publish-error"));
-	for (size_t i = 0; i < n_urls; i++) {
-		url_format(&urls[i], u, sizeof(u));
-		json_array_append_new(a, json_string(u));
+	format_rfc3339(ev->t_ns / 1000000000, ts);
+	if (ev->kind == EVENT_DELETED) {
+		if (revs)
+			left = fill_revisions(revs, ev->revisions, ev->n_revisions, room);
+		o = json_pack("{s:s, s:o, s:o, s:I, s:s}", "kind", "deleted", "urls", jurls(ev),
+			      "revisions", revs, "uid", (json_int_t)ev->uid, "time", ts);
+		if (o && left)
+			json_object_set_new(o, "revisions-left-out", json_integer((json_int_t)left));
+		json_decref(errs);
+		json_decref(warns);
+		return o;
 	}
-	json_object_set(o, "urls", a);
-	json_object_set_new(o, "revision", json_integer(revision));
-	json_object_set_new(o, "digest", json_string(digest));
-	json_object_set_new(o, "errors", strv_json(errors));
-	json_object_set_new(o, "warnings", strv_json(warnings));
-	format_rfc3339(t_ns / 1000000000, ts);
-	json_object_set_new(o, "time", json_string(ts));
-	text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-	if (text && asprintf(&line, "%s\n", text) < 0)
-		line = NULL;
-out:
-	free(text);
-	json_decref(a);
+	if (errs && warns) {
+		size_t w_need = list_need(ev->warnings, room);
+		size_t e_room = room - (w_need < room / 4 ? w_need : room / 4);
+		size_t used = fill_list(errs, ev->errors, e_room);
+		(void)fill_list(warns, ev->warnings, room > used ? room - used : 0);
+	}
+	json_decref(revs);
+	return json_pack("{s:s, s:o, s:i, s:o, s:o, s:o, s:I, s:s}", "kind",
+			 ev->kind == EVENT_PUBLISHED ? "published" : "publish-error", "urls",
+			 jurls(ev), "revision", ev->revision, "digest", jtext(ev->digest ? ev->digest : ""),
+			 "errors", errs, "warnings", warns, "uid", (json_int_t)ev->uid, "time", ts);
+}
+
+/*
+ * Builds an event's JSON line (with its newline), at most EVENT_LINE_MAX
+ * bytes: the lists get what the rest of the line leaves. Caller frees.
+ */
+static char *event_line(const struct store_event *ev)
+{
+	json_t *o = event_json(ev, 0);
+	size_t base = o ? dumped_len(o) : EVENT_LINE_MAX;
+	char *text, *line = NULL;
+
 	json_decref(o);
+	if (base >= EVENT_LINE_MAX)
+		return NULL;
+	o = event_json(ev, EVENT_LINE_MAX - 1 - base);
+	text = o ? json_dumps(o, EVENT_JSON) : NULL;
+	json_decref(o);
+	if (text && strlen(text) < EVENT_LINE_MAX && asprintf(&line, "%s\n", text) < 0)
+		line = NULL;
+	free(text);
 	return line;
 }
 
 /* Inserts an event inside the caller's write transaction. */
-int store_event_insert(struct store *s, int kind, const struct url *urls, size_t n_urls,
-			int revision, const char *digest, const struct strv *errors,
-			const struct strv *warnings, int64_t t_ns)
+int store_event_insert(struct store *s, const struct store_event *ev)
 {
-	_cleanup_free_ char *line = event_line(kind, urls, n_urls, revision, digest, errors,
-					      warnings, t_ns);
+	_cleanup_free_ char *line = event_line(ev);
 	sqlite3_stmt *st;
 	sqlite3_int64 id;
 	int r;
@@ -163,10 +327,10 @@ int store_event_insert(struct store *s, int kind, const struct url *urls, size_t
 			    " " EVENTS_END ", ?, ?)");
 	if (!st)
 		return -EIO;
-	sqlite3_bind_int(st, 1, kind);
-	sqlite3_bind_text(st, 2, digest, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 3, revision);
-	sqlite3_bind_int64(st, 4, t_ns);
+	sqlite3_bind_int(st, 1, ev->kind);
+	sqlite3_bind_text(st, 2, ev->digest ? ev->digest : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, ev->kind == EVENT_DELETED ? -1 : ev->revision);
+	sqlite3_bind_int64(st, 4, ev->t_ns);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)strlen(line));
 	sqlite3_bind_text(st, 6, line, -1, SQLITE_STATIC);
 	r = db_errno(sqlite3_step(st));
@@ -182,8 +346,8 @@ int store_event_insert(struct store *s, int kind, const struct url *urls, size_t
 	st = db_prep(s->db, "INSERT OR IGNORE INTO event_urls VALUES(?, ?, ?, ?)");
 	if (!st)
 		return -EIO;
-	for (size_t i = 0; r == 0 && i < n_urls; i++) {
-		store_bind_url(st, 1, &urls[i]);
+	for (size_t i = 0; r == 0 && i < ev->n_urls; i++) {
+		store_bind_url(st, 1, &ev->urls[i]);
 		sqlite3_bind_int64(st, 4, id);
 		r = db_errno(sqlite3_step(st));
 		db_reset(st);
@@ -191,21 +355,20 @@ int store_event_insert(struct store *s, int kind, const struct url *urls, size_t
 	return r;
 }
 
-int store_log_error_event(struct store *s, const struct url *urls, size_t n_urls,
-			   const char *digest, const struct strv *errors,
-			   const struct strv *warnings)
+int store_log_error_event(struct store *s, const struct store_event *ev)
 {
-	int64_t t = store_now_ns();
+	struct store_event e = *ev;
 	int r = db_write_begin(s->db);
 
 	if (r < 0)
 		return r;
-	r = store_event_insert(s, EVENT_PUBLISH_ERROR, urls, n_urls, 0, digest, errors, warnings, t);
+	e.kind = EVENT_PUBLISH_ERROR;
+	e.t_ns = store_now_ns();
+	r = store_event_insert(s, &e);
 	r = db_write_end(s->db, r);
 	if (r == 0) {
-		atomic_store(&s->changed_ns, t);
-		atomic_store(&s->events_ns, t);
+		atomic_store(&s->changed_ns, e.t_ns);
+		atomic_store(&s->events_ns, e.t_ns);
 	}
 	return r;
 }
-

@@ -191,8 +191,9 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 		}
 	}
 	if (r == 0)
-		r = store_event_insert(s, EVENT_PUBLISHED, req->urls, req->n_urls, revision, digest,
-				 NULL, warnings, t);
+		r = store_event_insert(s, &(struct store_event){ .kind = EVENT_PUBLISHED,
+			.urls = req->urls, .n_urls = req->n_urls, .revision = revision,
+			.digest = digest, .warnings = warnings, .uid = req->uid, .t_ns = t });
 	r = db_write_end(s->db, r);
 	if (r == 0) {
 		atomic_store(&s->changed_ns, t);
@@ -406,7 +407,9 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 		else if (raw_digest(req->path, s->opts.limits.max_archive, digest,
 				    sizeof(digest)) < 0)
 			snprintf(digest, sizeof(digest), "unknown");
-		(void)store_log_error_event(s, req->urls, req->n_urls, digest, errors, &warnings);
+		(void)store_log_error_event(s, &(struct store_event){ .urls = req->urls,
+			.n_urls = req->n_urls, .digest = digest, .errors = errors,
+			.warnings = &warnings, .uid = req->uid });
 		goto out;
 	}
 	if (r < 0)

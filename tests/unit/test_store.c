@@ -1,7 +1,9 @@
 /*
  * Unit tests for the store (backend/store.c) on a real SQLite file in a
  * temporary STOREDIR: revision assignment over URL sets, the redundant
- * update rule, name checks, deletion without reuse, the event log, the
+ * update rule, name checks, deletion without reuse, the event log (its
+ * events' uid, the deleted event, lines cut to 16 KiB, text that is not
+ * UTF-8), the
  * daemon lock, reopening, and --check with and without damage.
  */
 #include "config.h"
@@ -18,8 +20,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "store.h"
+#include "store_int.h"
 #include "zipgen.h"
 
 struct fx {
@@ -249,6 +253,139 @@ static void test_events(void **state)
 	buf_free(&b);
 }
 
+/* Every line of the events file parses and fits in 16 KiB; returns the last one's object. */
+static json_t *last_event(struct fx *f)
+{
+	uint64_t size = 0;
+	struct buf b;
+	json_t *o = NULL;
+
+	assert_int_equal(store_events_size(f->s, NULL, &size), 0);
+	buf_init(&b, 1 << 24);
+	assert_int_equal(store_events_read(f->s, NULL, 0, (size_t)size, &b), 0);
+	assert_int_equal(b.len, size);
+	for (char *p = b.data, *nl; p < b.data + b.len; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(b.data + b.len - p));
+		assert_non_null(nl);
+		assert_true(nl - p + 1 <= 16384);
+		json_decref(o);
+		o = json_loadb(p, (size_t)(nl - p), 0, NULL);
+		assert_non_null(o);
+	}
+	buf_free(&b);
+	assert_non_null(o);
+	return o;
+}
+
+static void test_event_uids(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo");
+	struct strv errors = { 0 };
+	int rev = -1;
+	json_t *o;
+
+	struct store_publish_req req = { .path = f->zips[0], .urls = &u, .n_urls = 1, .uid = 4321 };
+	assert_int_equal(store_publish(f->s, &req, &rev, &errors), 0);
+	o = last_event(f);
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "published");
+	assert_int_equal(json_integer_value(json_object_get(o, "uid")), 4321);
+	json_decref(o);
+	req.path = f->zips[0];
+	req.digest = "other";
+	struct url wrong = mkurl("cs:trusty/bar");
+	req.urls = &wrong;
+	req.uid = 99;
+	assert_int_equal(store_publish(f->s, &req, &rev, &errors), -EINVAL);
+	strv_clear(&errors);
+	o = last_event(f);
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "publish-error");
+	assert_int_equal(json_integer_value(json_object_get(o, "uid")), 99);
+	json_decref(o);
+	assert_int_equal(publish(f, 1, NULL, 1, "cs:trusty/foo"), 1);
+	assert_int_equal(store_delete(f->s, &u, -1, 1234), 0);
+	o = last_event(f);
+	json_t *want = json_pack("{s:s, s:[s], s:[i, i], s:i}", "kind", "deleted", "urls",
+				 "cs:trusty/foo", "revisions", 0, 1, "uid", 1234);
+	json_object_del(o, "time");
+	assert_true(json_equal(o, want));
+	json_decref(want);
+	json_decref(o);
+}
+
+/* A list ends in "… and N more"; returns N, or -1 when it was not cut. */
+static long left_out(json_t *a, size_t *ret_kept)
+{
+	size_t n = json_array_size(a);
+	const char *last = n ? json_string_value(json_array_get(a, n - 1)) : NULL;
+	long more = -1;
+
+	*ret_kept = n;
+	if (last && sscanf(last, "\xe2\x80\xa6 and %ld more", &more) == 1)
+		*ret_kept = n - 1;
+	return more;
+}
+
+static void test_event_cut(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo");
+	struct strv errors = { 0 }, warnings = { 0 };
+	static int revs[6000];
+	static char ctl[3001];
+	size_t kept;
+	json_t *o, *v;
+	size_t i;
+
+	for (i = 0; i < 6000; i++)
+		revs[i] = (int)i * 1000;
+	memset(ctl, '\x01', sizeof(ctl) - 1);
+	assert_int_equal(strv_push(&errors, "bad \xff\xfe name \xc3"), 0);
+	for (i = 0; i < 2000; i++)
+		assert_int_equal(strv_pushf(&errors, "%zu %s", i, ctl), 0);
+	for (i = 0; i < 3000; i++)
+		assert_int_equal(strv_pushf(&warnings, "warning %zu", i), 0);
+	assert_int_equal(db_write_begin(store_db(f->s)), 0);
+	assert_int_equal(store_event_insert(f->s, &(struct store_event){ .kind = EVENT_DELETED,
+		.urls = &u, .n_urls = 1, .revisions = revs, .n_revisions = 6000, .uid = 5 }), 0);
+	assert_int_equal(db_write_end(store_db(f->s), 0), 0);
+	o = last_event(f);
+	v = json_object_get(o, "revisions");
+	assert_true(json_array_size(v) > 100);
+	assert_int_equal(json_array_size(v) + json_integer_value(json_object_get(o, "revisions-left-out")), 6000);
+	assert_int_equal(json_integer_value(json_array_get(v, 1)), 1000);
+	json_decref(o);
+
+	assert_int_equal(db_write_begin(store_db(f->s)), 0);
+	assert_int_equal(store_event_insert(f->s, &(struct store_event){ .kind = EVENT_PUBLISH_ERROR,
+		.urls = &u, .n_urls = 1, .digest = "d\xff", .errors = &errors, .warnings = &warnings }), 0);
+	assert_int_equal(db_write_end(store_db(f->s), 0), 0);
+	o = last_event(f);
+	assert_string_equal(json_string_value(json_object_get(o, "digest")), "d\xef\xbf\xbd");
+	v = json_object_get(o, "errors");
+	assert_string_equal(json_string_value(json_array_get(v, 0)),
+			    "bad \xef\xbf\xbd\xef\xbf\xbd name \xef\xbf\xbd");
+	long more = left_out(v, &kept);
+	assert_true(kept >= 2);
+	assert_int_equal(kept + (size_t)more, 2001);
+	for (i = 1; i < kept; i++) {
+		const char *e = json_string_value(json_array_get(v, i));
+		char *enc = json_dumps(json_array_get(v, i), JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+		assert_true(strlen(enc) <= 1024);
+		assert_true(strlen(e) > 100);
+		assert_string_equal(e + strlen(e) - 3, "\xe2\x80\xa6");
+		free(enc);
+	}
+	v = json_object_get(o, "warnings");
+	more = left_out(v, &kept);
+	assert_true(kept > 0);
+	assert_int_equal(kept + (size_t)more, 3000);
+	assert_string_equal(json_string_value(json_array_get(v, 0)), "warning 0");
+	json_decref(o);
+	strv_clear(&errors);
+	strv_clear(&warnings);
+}
+
 static void test_lock_and_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -322,6 +459,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_never_reuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_revision_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_uids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_finds_damage, setup, teardown),
 	};
