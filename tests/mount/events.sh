@@ -180,12 +180,16 @@ check "events stay valid and short" evcheck "$E"
 expect_eq "it is published" "published" "$(lastev 'e["kind"]')"
 check "its 4000 warnings are cut, saying how many were left out" cut_ok warnings 4000
 
-# ---- text that is not UTF-8 still gives valid JSON ------------------------
+# ---- a digest that is not UTF-8 is refused; events stay valid ------------
+# (Other text that is not UTF-8, such as entry names, is replaced by U+FFFD:
+# test_store's test_event_cut.)
 cp "$T/wp.charm" "$MNT/publish/incoming/wp.charm"
-expect_eq "a digest with bytes that are not UTF-8" "ok 4" "$(exec 3<>"$MNT/publish/ctl" && printf 'publish d\xff\xfe-x cs:trusty/wordpress < incoming/wp.charm\n' >&3 && cat <&3)"
+expect_eq "a digest with bytes that are not UTF-8 is refused" "error digest is not valid UTF-8" \
+	"$(exec 3<>"$MNT/publish/ctl" && { printf 'publish d\xff\xfe-x cs:trusty/wordpress < incoming/wp.charm\n' >&3 2>/dev/null; cat <&3; })"
+expect_eq "a UTF-8 digest publishes" "ok 4" "$(exec 3<>"$MNT/publish/ctl" && printf 'publish d\xc3\xa9-x cs:trusty/wordpress < incoming/wp.charm\n' >&3 && cat <&3)"
 check "events stay valid" evcheck "$E"
-expect_eq "the bytes are replaced by U+FFFD" "d\ufffd\ufffd-x" "$(lastev 'e["digest"].encode("unicode_escape").decode()')"
-expect_eq "the revision's digest keeps its bytes" "$(printf 'd\xff\xfe-x')" "$(cat "$MNT/charms/trusty/wordpress/4/digest")"
+expect_eq "the event has the digest" "d\\xe9-x" "$(lastev 'e["digest"].encode("unicode_escape").decode()')"
+expect_eq "the revision's digest keeps its bytes" "$(printf 'd\xc3\xa9-x')" "$(cat "$MNT/charms/trusty/wordpress/4/digest")"
 
 # ---- rmdir records a deleted event with the caller's uid ------------------
 n=$(wc -l <"$E")

@@ -117,6 +117,22 @@ os.write(fd, b'publish d cs:trusty/wordpress\x00evil < incoming/x\n')"
 eno "publish/ctl: NUL in the file name" EINVAL "
 fd = os.open('$MNT/publish/ctl', os.O_WRONLY)
 os.write(fd, b'publish d cs:trusty/wordpress < incoming/x\x00/../../etc/passwd\n')"
+cp "$T/wp.charm" "$MNT/publish/incoming/x"
+latest=$(readlink "$MNT/charms/trusty/wordpress/latest" 2>/dev/null)
+eno "publish/ctl: the same URL twice" EINVAL "
+fd = os.open('$MNT/publish/ctl', os.O_WRONLY)
+os.write(fd, b'publish d cs:trusty/wordpress cs:trusty/wordpress < incoming/x\n')"
+eno "publish/ctl: a malformed lock id" EINVAL "
+fd = os.open('$MNT/publish/ctl', os.O_WRONLY)
+os.write(fd, b'publish d cs:trusty/wordpress < incoming/x lock=../../etc\n')"
+eno "publish/ctl: a lock id in capitals" EINVAL "
+fd = os.open('$MNT/publish/ctl', os.O_WRONLY)
+os.write(fd, b'publish d cs:trusty/wordpress < incoming/x lock=0123456789ABCDEF0123456789ABCDEF\n')"
+eno "publish/ctl: a digest that is not UTF-8" EINVAL "
+fd = os.open('$MNT/publish/ctl', os.O_WRONLY)
+os.write(fd, b'publish d\xc3\x28 cs:trusty/wordpress < incoming/x\n')"
+expect_eq "none of them published" "$latest" "$(readlink "$MNT/charms/trusty/wordpress/latest" 2>/dev/null)"
+rm -f "$MNT/publish/incoming/x"
 eno "locks/ctl: NUL inside a URL" EINVAL "
 fd = os.open('$MNT/locks/ctl', os.O_RDWR)
 os.write(fd, b'lock cs:trusty/a\x00b\n')"
