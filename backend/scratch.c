@@ -237,3 +237,16 @@ int scratch_list(struct scratch *sc, const char *reldir, scratch_cb cb, void *ud
 	free_entries(v, n);
 	return r;
 }
+
+bool scratch_readable_by(const struct stat *st, const struct scratch_caller *who)
+{
+	bool in_group = who->gid == st->st_gid;
+
+	if (who->uid == 0)
+		return true;
+	if (who->uid == st->st_uid)
+		return st->st_mode & S_IRUSR;
+	for (size_t i = 0; !in_group && i < who->n_groups; i++)
+		in_group = who->groups[i] == st->st_gid;
+	return st->st_mode & (in_group ? S_IRGRP : S_IROTH);
+}

@@ -12,6 +12,7 @@
 #define CHARMFS_SCRATCH_H
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -46,6 +47,20 @@ int scratch_chown(struct scratch *sc, const char *rel, uid_t uid, gid_t gid) WUR
 int scratch_truncate(struct scratch *sc, const char *rel, off_t size) WUR;
 /* times[2] as utimensat (UTIME_NOW / UTIME_OMIT allowed). */
 int scratch_utimens(struct scratch *sc, const char *rel, const struct timespec times[2]) WUR;
+
+/* Who asks: a user, its primary group and its supplementary groups. */
+struct scratch_caller {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
+};
+/*
+ * Could the caller read a file with this stat itself, by the kernel's
+ * rules (root reads anything; else the owner, group or other bits, the
+ * first class that applies)? publish/ctl publishes only such a file.
+ */
+bool scratch_readable_by(const struct stat *st, const struct scratch_caller *who);
 
 typedef int (*scratch_cb)(void *ud, const char *name, const struct stat *st);
 /* Calls cb for each file and directory directly in reldir, sorted by name. */

@@ -20,6 +20,23 @@
 
 /* ---- publish/ctl -------------------------------------------------------------- */
 
+/* Could the caller of req read the file of st itself? */
+static bool caller_reads(fuse_req_t req, const struct stat *st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[256];
+	int n = ctx->uid == 0 ? 0 : fuse_req_getgroups(req, (int)ARRAY_SIZE(groups), groups);
+	struct scratch_caller who = {
+		.uid = ctx->uid,
+		.gid = ctx->gid,
+		.groups = groups,
+		/* Unknown (or too many to fit) groups count for nothing: refuse rather than guess. */
+		.n_groups = n > 0 && n <= (int)ARRAY_SIZE(groups) ? (size_t)n : 0,
+	};
+
+	return scratch_readable_by(st, &who);
+}
+
 static int ctl_publish(fuse_req_t req, struct fs *fs, const struct req_publish *rq,
 		       struct buf *reply)
 {
@@ -32,6 +49,11 @@ static int ctl_publish(fuse_req_t req, struct fs *fs, const struct req_publish *
 	if (scratch_stat(fs->ctx.scratch, rel, &st) < 0 || !S_ISREG(st.st_mode)) {
 		(void)buf_addf(reply, "error no such file: %s\n", rel);
 		return -ENOENT;
+	}
+	if (!caller_reads(req, &st)) {
+		(void)buf_addf(reply, "error %s: you could not read it yourself\n", rel);
+		fs_fail("publish", "/publish/ctl", EACCES, rel);
+		return -EACCES;
 	}
 	scratch_path(fs->ctx.scratch, rel, src, sizeof(src));
 	struct store_publish_req preq = {

@@ -196,6 +196,33 @@ expect_eq "$U2 chmods $U3's file" EPERM "$(errno_as $U2 "os.chmod('$P/trusty/wor
 expect_eq "$U2 removes $U3's file" EACCES "$(errno_as $U2 "os.unlink('$P/trusty/wordpress.charm')")"
 check "$U3's file is still there" cmp -s "$T/wp.charm" "$P/trusty/wordpress.charm"
 
+# publish/ctl publishes only a file the caller could read itself.
+ctl_as() { # USER LINE: the reply, or the errno of the write
+	as "$1" "$PY" -c '
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    os.write(fd, sys.argv[2].encode() + b"\n")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+    sys.exit()
+print(os.read(fd, 4096).decode().strip())
+' "$P/ctl" "$2"
+}
+expect_eq "$U3 publishes root's 0600 file through publish/ctl" "error incoming/secret.charm: you could not read it yourself" \
+	"$(ctl_as $U3 "publish d1 cs:xenial/haproxy < incoming/secret.charm")"
+check "a refused ctl publish stores nothing" test ! -e "$MNT/charms/xenial/haproxy"
+chgrp "$GRP" "$P/incoming/secret.charm"
+chmod 0640 "$P/incoming/secret.charm"
+expect_eq "$U3 publishes a 0640 file of its group" "ok 0" \
+	"$(ctl_as $U3 "publish d1 cs:xenial/haproxy < incoming/secret.charm")"
+expect_eq "$U3 publishes its own file" "ok 1" \
+	"$(ctl_as $U3 "publish d2 cs:xenial/haproxy < incoming/u3.charm")"
+chmod 0600 "$P/incoming/u3.charm"
+check "root publishes anyone's file" sh -c "exec 3<>'$P/ctl' && echo 'publish d3 cs:xenial/haproxy < incoming/u3.charm' >&3 && test \"\$(cat <&3)\" = 'ok 2'"
+chgrp root "$P/incoming/secret.charm"
+chmod 0600 "$P/incoming/secret.charm"
+
 # ---- locks: the group takes and releases, anyone reads ------------------------------
 expect_eq "$U2 takes a lock" EACCES "$(errno_as $U2 "os.mkdir('$L/trusty/nope')")"
 expect_eq "$U2 releases root's lock" EACCES "$(errno_as $U2 "os.rmdir('$L/trusty/held')")"
