@@ -69,15 +69,14 @@ char *charmcheck_quote(const char *s)
 
 	buf_init(&b, 4 * CHARM_NAME_MAX + 16);
 	r = buf_add(&b, "\"", 1);
-	while (r == 0 && *p) {
+	/* A name past the limit is itself the problem: quote its start only. */
+	while (r == 0 && *p && p - (const unsigned char *)s < CHARM_NAME_MAX / 4) {
 		size_t n;
 		r = quote_seq(&b, p, &n);
 		p += n;
 	}
-	if (r == 0 && *p)
-		r = -EFBIG;
 	if (r == 0)
-		r = buf_add(&b, "\"", 1);
+		r = buf_add(&b, *p ? "\"..." : "\"", *p ? 4 : 1);
 	if (r < 0) {
 		buf_free(&b);
 		return NULL;

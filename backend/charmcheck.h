@@ -40,7 +40,9 @@ struct charm_entry {
 
 /*
  * Go-%q-style quoting of s for messages: quotes around, backslash escapes,
- * invalid UTF-8 and control bytes as \xNN. Returns a new string or NULL.
+ * invalid UTF-8 and control bytes as \xNN; past its first CHARM_NAME_MAX / 4
+ * bytes, s is cut and "..." follows the closing quote. Returns a new string
+ * or NULL (no memory).
  */
 char *charmcheck_quote(const char *s);
 

@@ -101,6 +101,10 @@ for i in range(1, 12):
 wp("aliases.charm", **{"metadata.yaml": M + lol})
 wp("deep.charm", **{"metadata.yaml": M + "deep:\n  x: " + "[" * 200 + "]" * 200 + "\n"})
 wp("deepcfg.charm", **{"config.yaml": OK + "extra:\n  x: " + "{a: " * 100 + "}" * 100 + "\n"})
+# Entry names files/ could not serve: a component of 256 bytes, a whole name of 40,000.
+wp("longcomp.charm"); add("lib/" + "c" * 256, "x")
+wp("longname.charm"); add("lib/" + "/".join(["d" * 200] * 200), "x")
+wp("okcomp.charm"); add("lib/" + "c" * 255, "x")
 # Within the YAML limits: exactly 100 aliases, 30 levels.
 wp("okyaml.charm", **{"metadata.yaml": M + "anchors:\n  a: &a x\n  b: [" + ", ".join(["*a"] * 100) + "]\n  c: " + "[" * 30 + "1" + "]" * 30 + "\n"})
 
@@ -165,6 +169,10 @@ refuse "metadata.yaml over 1 MiB" "$A/bigyaml.charm" "File too large" "metadata\
 refuse "config.yaml over 1 MiB" "$A/bigcfg.charm" "File too large" "config\\.yaml"
 refuse "alias bomb (110 aliases)" "$A/aliases.charm" "Invalid argument" "alias"
 refuse "metadata.yaml nesting 200 deep" "$A/deep.charm" "Invalid argument" "depth|nest|deep"
+refuse "an entry name component of 256 bytes" "$A/longcomp.charm" "Invalid argument" "longer than 255"
+refuse "an entry name of 40,000 bytes" "$A/longname.charm" "Invalid argument" "too long"
+check "an entry name component of 255 bytes publishes" cp "$A/okcomp.charm" "$MNT/publish/precise/wordpress.charm"
+check "and files/ serves it" test -f "$MNT/charms/precise/wordpress/$(readlink "$MNT/charms/precise/wordpress/latest")/files/lib/$(printf 'c%.0s' $(seq 255))"
 refuse "config.yaml nesting 100 deep" "$A/deepcfg.charm" "Invalid argument" "depth|nest|deep"
 check "100 aliases and 30 levels publish" cp "$A/okyaml.charm" "$MNT/publish/trusty/wordpress.charm"
 expect_eq "latest -> 1" "1" "$(readlink "$MNT/charms/trusty/wordpress/latest")"
