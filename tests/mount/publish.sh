@@ -282,5 +282,20 @@ done
 expect_errno "shell sees EINVAL" "Invalid argument" bash -c "echo garbage > '$CTL'"
 expect_eq "malformed requests store nothing" "$before" "$(store_state)"
 
+# Two writers of one open file (charmfs(5)): the first one's close publishes
+# what it wrote, a torn archive, and fails; the second one's close publishes
+# the whole file. Writing a temporary name and renaming it publishes once.
+make_charm haproxy "$T/ha.charm"
+n=$(event_count)
+{ head -c 1000 "$T/ha.charm"; tail -c +1001 "$T/ha.charm"; } >"$MNT/publish/precise/haproxy.charm"
+expect_eq "two writers: the first close fails, the second publishes" "publish-error published" \
+	"$(events_since "$n" | python3 -c 'import json, sys; print(" ".join(json.loads(l)["kind"] for l in sys.stdin))')"
+check "two writers: the whole charm is stored" cmp -s "$SRCDIR/tests/data/charms/haproxy/metadata.yaml" "$MNT/charms/precise/haproxy/0/files/metadata.yaml"
+n=$(event_count)
+check "temporary name" cp "$T/ha.charm" "$MNT/publish/xenial/haproxy.tmp"
+check "mv onto the .charm name publishes" mv "$MNT/publish/xenial/haproxy.tmp" "$MNT/publish/xenial/haproxy.charm"
+expect_eq "mv: one event, published" "published" \
+	"$(events_since "$n" | python3 -c 'import json, sys; print(" ".join(json.loads(l)["kind"] for l in sys.stdin))')"
+
 check "daemon still running" daemon_alive
 finish
