@@ -136,12 +136,7 @@ static json_t *jtext_n(const char *s, size_t n)
 	if (utf8_valid(s, n))
 		return json_stringn(s, n);
 	buf_init(&b, 3 * n + 1);
-	for (size_t i = 0; r == 0 && i < n;) {
-		uint32_t cp;
-		size_t k = utf8_decode((const unsigned char *)s + i, n - i, &cp);
-		r = k ? buf_add(&b, s + i, k) : buf_add(&b, "\xef\xbf\xbd", 3);
-		i += k ? k : 1;
-	}
+	r = utf8_repair(s, n, &b);
 	v = r == 0 ? json_stringn(b.data ? b.data : "", b.len) : NULL;
 	buf_free(&b);
 	return v;

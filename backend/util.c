@@ -396,3 +396,17 @@ bool utf8_valid(const char *s, size_t n)
 			return false;
 	return true;
 }
+
+int utf8_repair(const char *s, size_t n, struct buf *out)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n;) {
+		uint32_t cp;
+		size_t k = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+
+		r = k ? buf_add(out, s + i, k) : buf_add(out, "\xef\xbf\xbd", 3);
+		i += k ? k : 1;
+	}
+	return r;
+}

@@ -107,5 +107,11 @@ static inline void freep(void *p)
 size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *ret);
 /* Whether the n bytes at s are valid UTF-8 throughout. */
 bool utf8_valid(const char *s, size_t n);
+/*
+ * Appends the n bytes at s to out with every byte that is not part of a
+ * valid UTF-8 sequence replaced by U+FFFD (so that JSON can carry any
+ * text). 0, or -EFBIG/-ENOMEM from the buffer.
+ */
+int utf8_repair(const char *s, size_t n, struct buf *out) WUR;
 
 #endif

@@ -57,60 +57,18 @@ static enum MHD_Result collect_charms(void *cls, enum MHD_ValueKind kind, const 
 	return MHD_YES;
 }
 
-/* Length of the valid UTF-8 sequence at s (Go's rules), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 /* A copy of s with every invalid UTF-8 byte replaced by U+FFFD (caller frees). */
 static char *utf8_clean(const char *s)
 {
-	size_t len = strlen(s), j = 0;
-	char *out = malloc(len * 3 + 1);
+	size_t len = strlen(s);
+	struct buf b;
 
-	if (!out)
+	buf_init(&b, 3 * len + 1);
+	if (utf8_repair(s, len, &b) < 0 || buf_add(&b, "", 1) < 0) {
+		buf_free(&b);
 		return NULL;
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_len((const unsigned char *)s + i);
-		if (n) {
-			memcpy(out + j, s + i, n);
-			i += n;
-			j += n;
-		} else {
-			memcpy(out + j, "\xef\xbf\xbd", 3);
-			i++;
-			j += 3;
-		}
 	}
-	out[j] = '\0';
-	return out;
+	return buf_steal(&b, NULL);
 }
 
 static json_t *jstr(const char *s)
