@@ -48,10 +48,12 @@
 #define PARAM_COST 64
 #define LOG_INTERVAL 10
 /*
- * Seconds a connection may stay idle before its request's headers are
- * complete (a new connection, or the next request on a kept-alive one), so
- * that clients which send nothing or half a header cannot hold connections;
- * from complete headers to the end of the response, opts.timeout applies.
+ * Seconds within which a request's headers must be complete (from a new
+ * connection, or from the end of the previous response on a kept-alive
+ * one), however slowly they come (the watchdog below), so that clients
+ * which send nothing or half a header cannot hold connections; from
+ * complete headers to the end of the response, opts.timeout of idleness
+ * applies.
  */
 #define HEADER_TIMEOUT 10
 
@@ -240,6 +242,150 @@ static enum MHD_Result on_headers(struct http_server *hs, struct http_req *rq,
 	return MHD_YES;
 }
 
+static unsigned header_timeout(const struct http_opts *o)
+{
+	return o->timeout < HEADER_TIMEOUT ? o->timeout : HEADER_TIMEOUT;
+}
+
+/* ---- the header deadline --------------------------------------------------- */
+
+/*
+ * libmicrohttpd's timeout is for idleness: a client sending a header byte
+ * every few seconds would hold its connection for ever. Every connection
+ * is watched from its start, and from the end of each response, until its
+ * next request's headers are complete; a watchdog thread shuts down the
+ * socket of one that took longer than header_timeout(), and libmicrohttpd
+ * then closes it as it would any connection its client dropped.
+ */
+struct conn_watch {
+	int fd;
+	bool waiting;        /* for the headers of a request */
+	bool shut;
+	struct timespec deadline; /* CLOCK_MONOTONIC */
+	struct conn_watch *prev, *next;
+};
+
+static void watch_arm(struct http_server *hs, struct conn_watch *w)
+{
+	clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+	w->deadline.tv_sec += header_timeout(&hs->opts);
+	w->waiting = true;
+}
+
+static struct conn_watch *watch_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *hs = cls;
+	struct conn_watch *w = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	pthread_mutex_lock(&hs->watch_lock);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w = ci ? calloc(1, sizeof(*w)) : NULL;
+		if (w) {
+			w->fd = ci->connect_fd;
+			watch_arm(hs, w);
+			w->next = hs->watched;
+			if (w->next)
+				w->next->prev = w;
+			hs->watched = w;
+		}
+		*socket_context = w;
+	} else if (w) {
+		/* Before libmicrohttpd closes the socket: the watchdog never touches a reused fd. */
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			hs->watched = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		free(w);
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&hs->watch_lock);
+}
+
+static void watch_set(struct http_server *hs, struct MHD_Connection *c, bool waiting)
+{
+	struct conn_watch *w = watch_of(c);
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&hs->watch_lock);
+	if (waiting)
+		watch_arm(hs, w);
+	else
+		w->waiting = false;
+	pthread_mutex_unlock(&hs->watch_lock);
+}
+
+static bool passed(const struct timespec *now, const struct timespec *t)
+{
+	return now->tv_sec > t->tv_sec || (now->tv_sec == t->tv_sec && now->tv_nsec >= t->tv_nsec);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct http_server *hs = arg;
+	struct timespec now, wake;
+
+	pthread_mutex_lock(&hs->watch_lock);
+	while (!hs->watch_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		for (struct conn_watch *w = hs->watched; w; w = w->next) {
+			if (w->waiting && !w->shut && passed(&now, &w->deadline)) {
+				(void)shutdown(w->fd, SHUT_RDWR);
+				w->shut = true;
+			}
+		}
+		wake = now;
+		wake.tv_nsec += 250 * 1000000L;
+		if (wake.tv_nsec >= 1000000000L) {
+			wake.tv_sec++;
+			wake.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&hs->watch_cond, &hs->watch_lock, &wake);
+	}
+	pthread_mutex_unlock(&hs->watch_lock);
+	return NULL;
+}
+
+static int watchdog_start(struct http_server *hs)
+{
+	pthread_condattr_t ca;
+	int r;
+
+	pthread_mutex_init(&hs->watch_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hs->watch_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	r = -pthread_create(&hs->watchdog, NULL, watchdog_main, hs);
+	hs->watchdog_running = r == 0;
+	return r;
+}
+
+static void watchdog_stop(struct http_server *hs)
+{
+	pthread_mutex_lock(&hs->watch_lock);
+	hs->watch_stop = true;
+	pthread_cond_broadcast(&hs->watch_cond);
+	pthread_mutex_unlock(&hs->watch_lock);
+	if (hs->watchdog_running)
+		pthread_join(hs->watchdog, NULL);
+	pthread_mutex_destroy(&hs->watch_lock);
+	pthread_cond_destroy(&hs->watch_cond);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *path,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_data_size,
@@ -253,6 +399,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_NO; /* on_uri had no memory */
 	if (!rq->seen) {
 		rq->seen = true;
+		watch_set(hs, c, false);
 		(void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, hs->opts.timeout);
 		rq->head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 		return on_headers(hs, rq, c);
@@ -275,10 +422,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return route(hs, rq, c, path);
 }
 
-static unsigned header_timeout(const struct http_opts *o)
-{
-	return o->timeout < HEADER_TIMEOUT ? o->timeout : HEADER_TIMEOUT;
-}
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
@@ -286,9 +429,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct http_server *hs = cls;
 	struct http_req *rq = *con_cls;
 
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		(void)MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
 						header_timeout(&hs->opts));
+		watch_set(hs, c, true);
+	}
 	if (!rq)
 		return;
 	if (rq->count_bundle && !rq->head && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -482,6 +627,14 @@ int http_start(struct store *s, const char *addr_port, const struct http_opts *o
 		free(hs);
 		return r;
 	}
+	r = watchdog_start(hs);
+	if (r < 0) {
+		snprintf(err, errlen, "http: cannot start its watchdog: %s", strerror(-r));
+		close(fd);
+		pthread_mutex_destroy(&hs->log_lock);
+		free(hs);
+		return r;
+	}
 	hs->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, hs, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, hs,
@@ -490,8 +643,10 @@ int http_start(struct store *s, const char *addr_port, const struct http_opts *o
 		hs->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, header_timeout(o), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		o->conn_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs, MHD_OPTION_END);
+		o->conn_memory, MHD_OPTION_NOTIFY_COMPLETED, on_completed, hs,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, hs, MHD_OPTION_END);
 	if (!hs->daemon) {
+		watchdog_stop(hs);
 		/* MHD may or may not have closed fd on its way out; leave it rather than risk
 		 * closing a descriptor another thread has since been given. */
 		snprintf(err, errlen, "http: cannot start the server on %s", addr_port);
@@ -513,6 +668,7 @@ void http_stop(struct http_server *hs)
 	if (!hs)
 		return;
 	MHD_stop_daemon(hs->daemon);
+	watchdog_stop(hs);
 	pthread_mutex_destroy(&hs->log_lock);
 	free(hs);
 }

@@ -28,6 +28,12 @@ struct http_server {
 	pthread_mutex_t log_lock;    /* MHD's messages, rate-limited */
 	time_t log_last;
 	unsigned log_dropped;
+	/* The header deadline's watchdog (http.c): connections awaiting headers. */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	struct conn_watch *watched;
+	pthread_t watchdog;
+	bool watchdog_running, watch_stop;
 };
 
 /* One request, from its headers to MHD's completion notice. */

@@ -135,11 +135,12 @@ expect_eq "json" '[["charm-info:precise:*",2]]' "$(curl -s "$B/stats/counter/cha
 
 # ---- header deadline: slow clients are closed, others still served -------------
 # A connection that sends half a request line, one that sends nothing, and
-# one that completed a request and then sends half of the next are closed
-# by the server after its 10 s header deadline (well before the 30 s
-# allowed once headers are complete); requests made meanwhile are answered.
+# one that completed a request and then sends half of the next, and one that
+# trickles a header byte every 2 s (never idle for long) are closed by the
+# server after its 10 s header deadline (well before the 30 s allowed once
+# headers are complete); requests made meanwhile are answered.
 check "slow clients are closed by the header deadline" python3 - "$PORT" <<'PY'
-import socket, sys, time, urllib.request
+import socket, sys, threading, time, urllib.request
 port = int(sys.argv[1])
 LIMIT = 20  # the deadline is 10 s; the idle timeout after headers is 30 s
 def conn():
@@ -150,6 +151,15 @@ t0 = time.monotonic()
 half = conn()
 half.sendall(b"GET /charm-info?charms=cs:wor")
 silent = conn()
+trickle = conn()
+def drip():
+    try:
+        for b in b"GET /charm-info?charms=cs:" + b"w" * 100:
+            trickle.send(bytes([b]))
+            time.sleep(2)
+    except OSError:
+        pass
+threading.Thread(target=drip, daemon=True).start()
 kept = conn()
 kept.sendall(b"GET /charm-info HTTP/1.1\r\nHost: x\r\n\r\n")
 got = b""
@@ -162,7 +172,8 @@ kept.sendall(b"GET /charm-info HT")
 for i in range(3):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/charm-info?charms=cs:wordpress") as r:
         assert r.status == 200 and b"sha256" in r.read()
-for name, s in (("half line", half), ("nothing", silent), ("half next request", kept)):
+for name, s in (("half line", half), ("nothing", silent), ("half next request", kept),
+                ("trickle", trickle)):
     try:
         while s.recv(4096):
             pass
