@@ -450,7 +450,9 @@ int node_stat(const struct node_ctx *c, const struct node *n, struct stat *st)
 		node_group_mode(c, st, S_IFDIR | 0775);
 		return 0;
 	case N_PUB_DIR:
-		node_group_mode(c, st, S_IFDIR | (n->incoming ? 0770 : 0775));
+		/* Sticky: the group shares these directories, and only a file's owner (or
+		 * root) may rename or remove it, so no member swaps another's file. */
+		node_group_mode(c, st, S_IFDIR | S_ISVTX | (n->incoming ? 0770 : 0775));
 		return 0;
 	case N_PUB_CTL:
 		node_group_mode(c, st, S_IFREG | 0664);
