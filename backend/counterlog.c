@@ -84,15 +84,16 @@ static int meta_seq(struct db *db, uint64_t *ret)
 }
 
 /*
- * Adds the pending records (seq above done) inside the caller's write
- * transaction; *ret_last is the highest sequence number seen. A record that
+ * Adds the pending records the database lacks (seq above its
+ * counter_log_seq, into *ret_done) inside the caller's write transaction;
+ * *ret_last is the highest sequence number seen. A record that
  * can no longer apply (a key's total would overflow: only a database changed
  * by hand allows it, counter_log_inc() refuses such increments) is dropped.
  */
-static int apply_records_tx(struct counter_log *l, uint64_t done, uint64_t *ret_last)
+static int apply_records_tx(struct counter_log *l, uint64_t *ret_done, uint64_t *ret_last)
 {
-	uint64_t last = 0;
-	int r = 0;
+	uint64_t done = 0, last = 0;
+	int r = meta_seq(l->db, &done);
 
 	for (size_t i = 0; r == 0 && i < l->n_pending; i++) {
 		struct record *rec = &l->pending[i];
@@ -104,6 +105,7 @@ static int apply_records_tx(struct counter_log *l, uint64_t done, uint64_t *ret_
 		if (r == -EINVAL || r == -EOVERFLOW)
 			r = 0;
 	}
+	*ret_done = done;
 	*ret_last = last;
 	return r;
 }
@@ -134,9 +136,7 @@ static int apply_locked(struct counter_log *l)
 	r = db_write_begin(l->db);
 	if (r < 0)
 		return r;
-	r = meta_seq(l->db, &done);
-	if (r == 0)
-		r = apply_records_tx(l, done, &last);
+	r = apply_records_tx(l, &done, &last);
 	if (r == 0 && last > done)
 		r = meta_seq_set(l->db, last);
 	r = db_write_end(l->db, r);
@@ -165,7 +165,7 @@ int counter_log_flush(struct counter_log *l)
 static int counter_log_read(struct counter_log *l, struct db *db,
 			    int (*fn)(struct db *db, void *ud), void *ud)
 {
-	uint64_t done = 0, last;
+	uint64_t done, last;
 	int r;
 
 	if (!l)
@@ -181,9 +181,7 @@ static int counter_log_read(struct counter_log *l, struct db *db,
 	 */
 	r = db_write_begin(l->db);
 	if (r == 0) {
-		r = meta_seq(l->db, &done);
-		if (r == 0)
-			r = apply_records_tx(l, done, &last);
+		r = apply_records_tx(l, &done, &last);
 		if (r == 0)
 			r = fn(l->db, ud);
 		/* Rolled back: its only result is the read's. */

@@ -196,6 +196,13 @@ static struct conn *conn_get(struct db *db)
 	return c;
 }
 
+/* Keeps c's current error message (if any) for db_errmsg(), past a ROLLBACK. */
+static void conn_keep_errmsg(struct conn *c)
+{
+	if (sqlite3_errcode(c->sql) != SQLITE_OK)
+		snprintf(c->err, sizeof(c->err), "%s", sqlite3_errmsg(c->sql));
+}
+
 static struct stmt_slot *slot_find(struct stmt_slot *cache, size_t size, const char *sql)
 {
 	size_t k = ((uintptr_t)sql >> 3) % size;
@@ -241,7 +248,7 @@ sqlite3_stmt *db_prep(struct db *db, const char *sql)
 	if (cache_reserve(c) < 0)
 		return NULL;
 	if (sqlite3_prepare_v3(c->sql, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-		snprintf(c->err, sizeof(c->err), "%s", sqlite3_errmsg(c->sql));
+		conn_keep_errmsg(c);
 		return NULL;
 	}
 	slot = slot_find(c->cache, c->cache_size, sql);
@@ -308,8 +315,8 @@ static void keep_errmsg(struct db *db)
 {
 	struct conn *c = conn_get(db);
 
-	if (c && sqlite3_errcode(c->sql) != SQLITE_OK)
-		snprintf(c->err, sizeof(c->err), "%s", sqlite3_errmsg(c->sql));
+	if (c)
+		conn_keep_errmsg(c);
 }
 
 int db_write_end(struct db *db, int r)
