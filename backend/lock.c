@@ -200,6 +200,17 @@ static int drop_url(struct db *db, const char *key, const char *id)
 	return step_done(st);
 }
 
+/*
+ * When a lock taken or renewed at now expires. now is the real time cut to
+ * whole seconds, so the lock may be up to a second older than now says:
+ * the extra second makes sure it is older than timeout when it expires
+ * (SPEC §4.5), and never more than a second late.
+ */
+static int64_t expiry(int64_t now, unsigned timeout)
+{
+	return now + (int64_t)timeout + 1;
+}
+
 static int insert_lock(struct db *db, const char *id, const struct lock_holder *h, int64_t now,
 		       unsigned timeout)
 {
@@ -214,7 +225,7 @@ static int insert_lock(struct db *db, const char *id, const struct lock_holder *
 	sqlite3_bind_int64(st, 3, (int64_t)h->uid);
 	sqlite3_bind_text(st, 4, cmd, (int)strnlen(cmd, LOCK_COMMAND_MAX), SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_int64(st, 6, now + (int64_t)timeout);
+	sqlite3_bind_int64(st, 6, expiry(now, timeout));
 	return step_done(st);
 }
 
@@ -381,7 +392,7 @@ int lock_renew(struct db *db, const struct url *u, int64_t now, unsigned timeout
 		if (!st) {
 			r = -EIO;
 		} else {
-			sqlite3_bind_int64(st, 1, now + (int64_t)timeout);
+			sqlite3_bind_int64(st, 1, expiry(now, timeout));
 			sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
 			r = step_done(st);
 		}

@@ -9,7 +9,10 @@
  * `since` and `expires`. Times are unix seconds given by the caller (`now`),
  * so tests control the clock; lock_now() gives the real one. A lock is
  * expired when now >= expires: it is then gone for every reader, and the
- * next taker of one of its URLs takes that URL over.
+ * next taker of one of its URLs takes that URL over. A lock taken or
+ * renewed at now with timeout T expires at now + T + 1: now is cut to
+ * whole seconds, and the extra second keeps a lock until it is older
+ * than T (SPEC §4.5), at most a second longer.
  *
  * Locks are identified by id, never by URL, for releasing: the holder of
  * an expired lock that was taken over can only release its own (now empty)
@@ -99,7 +102,7 @@ int lock_release_url(struct db *db, const struct url *u, int64_t now) WUR;
 
 /*
  * Renews the unexpired lock holding u (`touch`): the whole lock then
- * expires at now + timeout. -ENOENT when u holds no unexpired lock;
+ * expires at now + timeout + 1. -ENOENT when u holds no unexpired lock;
  * -EINVAL, -EIO.
  */
 int lock_renew(struct db *db, const struct url *u, int64_t now, unsigned timeout) WUR;

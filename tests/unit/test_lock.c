@@ -1,8 +1,8 @@
 /*
  * Unit tests for backend/lock.c on a real store database (a fresh
  * STOREDIR per test). Time is the tests' own `now`, so expiry is exact:
- * a lock taken at T0 with timeout TMO conflicts at T0+TMO-1 and is taken
- * over at T0+TMO. Covers taking (all or none, sorted, deduplicated),
+ * a lock taken at T0 with timeout TMO conflicts at T0+TMO and is taken
+ * over at T0+TMO+1 (EXPIRED). Covers taking (all or none, sorted, deduplicated),
  * releasing by id and by URL, renewal, takeover and the original's
  * TestLockUpdatesExpires guarantee (the old holder's unlock never frees
  * the new holder's lock), the publish check, listings, purging,
@@ -28,6 +28,10 @@
 
 #define T0 INT64_C(1700000000)
 #define TMO 600u
+/* The first second at which a lock taken at T0 with TMO is expired: the
+ * caller's clock is cut to whole seconds, so one more second makes sure
+ * the lock is older than TMO. */
+#define EXPIRED (TMO + 1)
 
 struct fixture {
 	char dir[64];
@@ -140,7 +144,7 @@ static void test_take_conflict(void **state)
 	assert_int_equal(li.uid, 1000);
 	assert_string_equal(li.command, "charm-publish");
 	assert_int_equal(li.since, T0);
-	assert_int_equal(li.expires, T0 + TMO);
+	assert_int_equal(li.expires, T0 + EXPIRED);
 
 	assert_int_equal(take(f->db, "cs:trusty/foo", T0 + 1, id2, NULL), -EEXIST);
 	assert_string_equal(id2, "");
@@ -210,7 +214,7 @@ static void test_all_or_none(void **state)
 
 	assert_int_equal(take(f->db, "cs:trusty/b", T0, held, NULL), 0);
 	/* An expired lock on a: even its takeover is rolled back. */
-	assert_int_equal(take(f->db, "cs:trusty/a", T0 - TMO, id, NULL), 0);
+	assert_int_equal(take(f->db, "cs:trusty/a", T0 - EXPIRED, id, NULL), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
 		assert_int_equal(take(f->db, lists[i], T0, id, &over), -EEXIST);
 		assert_int_equal(over.n, 0);
@@ -240,14 +244,14 @@ static void test_sorted_dedupe(void **state)
 
 	/* Taken over in sorted order, each URL once. */
 	assert_int_equal(take(f->db, "cs:trusty/zz cs:trusty/mm cs:trusty/aa cs:trusty/mm",
-			      T0 + TMO, id2, &over),
+			      T0 + EXPIRED, id2, &over),
 			 0);
 	got = joined(&over);
 	snprintf(want, sizeof(want), "cs:trusty/aa %s,cs:trusty/mm %s,cs:trusty/zz %s", id, id, id);
 	assert_string_equal(got, want);
 	/* Every URL of the old lock was taken over: the lock is gone. */
 	assert_int_equal(lock_release(f->db, id), -ENOENT);
-	assert_string_equal(holder_of(f->db, "cs:trusty/mm", T0 + TMO), id2);
+	assert_string_equal(holder_of(f->db, "cs:trusty/mm", T0 + EXPIRED), id2);
 }
 
 static void test_release(void **state)
@@ -288,8 +292,8 @@ static void test_release_url(void **state)
 
 	/* An expired lock cannot be removed by URL (it is already gone). */
 	assert_int_equal(take(f->db, "cs:trusty/c", T0, id2, NULL), 0);
-	assert_int_equal(lock_release_url(f->db, &c, T0 + TMO), -ENOENT);
-	assert_int_equal(lock_release_url(f->db, &c, T0 + TMO - 1), 0);
+	assert_int_equal(lock_release_url(f->db, &c, T0 + EXPIRED), -ENOENT);
+	assert_int_equal(lock_release_url(f->db, &c, T0 + EXPIRED - 1), 0);
 }
 
 static void test_renew(void **state)
@@ -302,13 +306,13 @@ static void test_renew(void **state)
 	assert_int_equal(take(f->db, "cs:trusty/a cs:trusty/b", T0, id, NULL), 0);
 	assert_int_equal(lock_renew(f->db, &a, T0 + 100, TMO), 0);
 	/* The whole lock moves, and since stays. */
-	assert_int_equal(lock_get(f->db, &b, T0 + TMO, &li), 0);
+	assert_int_equal(lock_get(f->db, &b, T0 + EXPIRED, &li), 0);
 	assert_int_equal(li.since, T0);
-	assert_int_equal(li.expires, T0 + 100 + TMO);
-	assert_int_equal(take(f->db, "cs:trusty/b", T0 + 100 + TMO - 1, id2, NULL), -EEXIST);
+	assert_int_equal(li.expires, T0 + 100 + EXPIRED);
+	assert_int_equal(take(f->db, "cs:trusty/b", T0 + 100 + EXPIRED - 1, id2, NULL), -EEXIST);
 	assert_int_equal(lock_renew(f->db, &c, T0, TMO), -ENOENT);
-	assert_int_equal(lock_renew(f->db, &a, T0 + 100 + TMO, TMO), -ENOENT);
-	assert_string_equal(holder_of(f->db, "cs:trusty/a", T0 + 100 + TMO), "");
+	assert_int_equal(lock_renew(f->db, &a, T0 + 100 + EXPIRED, TMO), -ENOENT);
+	assert_string_equal(holder_of(f->db, "cs:trusty/a", T0 + 100 + EXPIRED), "");
 }
 
 /* A lock taken at T0 seen at T0 + dt: held, and whether a taker wins. */
@@ -319,8 +323,8 @@ struct expiry_case {
 };
 
 static const struct expiry_case expiry_cases[] = {
-    {0, -EEXIST, true}, {1, -EEXIST, true},  {TMO - 1, -EEXIST, true},
-    {TMO, 0, false},	{TMO + 1, 0, false}, {100 * TMO, 0, false},
+    {0, -EEXIST, true},	{1, -EEXIST, true},	  {TMO, -EEXIST, true},
+    {EXPIRED, 0, false}, {EXPIRED + 1, 0, false}, {100 * TMO, 0, false},
 };
 
 static void test_expiry(void **state)
@@ -364,20 +368,20 @@ static void test_unlock_after_takeover(void **state)
 
 	/* One URL: the old lock is gone entirely, its unlock is a no-op. */
 	assert_int_equal(take(f->db, "cs:trusty/x", T0, old, NULL), 0);
-	assert_int_equal(take(f->db, "cs:trusty/x", T0 + TMO, id, &over), 0);
+	assert_int_equal(take(f->db, "cs:trusty/x", T0 + EXPIRED, id, &over), 0);
 	strv_clear(&over);
 	assert_int_equal(lock_release(f->db, old), -ENOENT);
-	assert_string_equal(holder_of(f->db, "cs:trusty/x", T0 + TMO), id);
+	assert_string_equal(holder_of(f->db, "cs:trusty/x", T0 + EXPIRED), id);
 
 	/* Two URLs, one taken over: unlock frees only what is still the old lock's. */
 	assert_int_equal(take(f->db, "cs:trusty/p cs:trusty/q", T0, old2, NULL), 0);
-	assert_int_equal(take(f->db, "cs:trusty/p", T0 + TMO, id, &over), 0);
+	assert_int_equal(take(f->db, "cs:trusty/p", T0 + EXPIRED, id, &over), 0);
 	assert_int_equal(over.n, 1);
 	strv_clear(&over);
 	assert_int_equal(lock_release(f->db, old2), 0);
-	assert_string_equal(holder_of(f->db, "cs:trusty/p", T0 + TMO), id);
+	assert_string_equal(holder_of(f->db, "cs:trusty/p", T0 + EXPIRED), id);
 	assert_int_equal(lock_release(f->db, old2), -ENOENT);
-	assert_string_equal(holder_of(f->db, "cs:trusty/p", T0 + TMO), id);
+	assert_string_equal(holder_of(f->db, "cs:trusty/p", T0 + EXPIRED), id);
 }
 
 static void test_check(void **state)
@@ -398,8 +402,8 @@ static void test_check(void **state)
 	assert_int_equal(lock_check(f->db, &z, 1, id, T0), -EBUSY);
 	assert_int_equal(lock_check(f->db, xy, 1, other, T0), 0);
 	/* Expired locks do not count. */
-	assert_int_equal(lock_check(f->db, xy, 2, NULL, T0 + TMO), 0);
-	assert_int_equal(lock_check(f->db, &z, 1, id, T0 + TMO), 0);
+	assert_int_equal(lock_check(f->db, xy, 2, NULL, T0 + EXPIRED), 0);
+	assert_int_equal(lock_check(f->db, &z, 1, id, T0 + EXPIRED), 0);
 }
 
 static void test_listing(void **state)
@@ -413,7 +417,7 @@ static void test_listing(void **state)
 	assert_int_equal(
 	    take(f->db, "cs:~zed/trusty/b cs:~amy/precise/a cs:trusty/w", T0, id, NULL), 0);
 	assert_int_equal(take(f->db, "cs:~amy/trusty/c cs:precise/v", T0 + 10, id, NULL), 0);
-	assert_int_equal(take(f->db, "cs:~bob/trusty/old", T0 - TMO, id, NULL), 0);
+	assert_int_equal(take(f->db, "cs:~bob/trusty/old", T0 - EXPIRED, id, NULL), 0);
 
 	assert_int_equal(lock_list_users(f->db, T0, collect, &sv), 0);
 	users = joined(&sv);
@@ -427,8 +431,8 @@ static void test_listing(void **state)
 	assert_int_equal(lock_list_names(f->db, "amy", "trusty", T0, collect, &sv), 0);
 	names = joined(&sv);
 	assert_string_equal(names, "c");
-	/* At T0 + TMO only the second lock is left. */
-	assert_int_equal(lock_list_users(f->db, T0 + TMO, collect, &sv), 0);
+	/* At T0 + EXPIRED only the second lock is left. */
+	assert_int_equal(lock_list_users(f->db, T0 + EXPIRED, collect, &sv), 0);
 	later = joined(&sv);
 	assert_string_equal(later, "amy");
 	assert_int_equal(lock_list_series(f->db, "bob", T0, collect, &sv), 0);
@@ -465,7 +469,7 @@ static void test_purge(void **state)
 	struct strv gone = {0};
 	_cleanup_free_ char *got = NULL;
 
-	assert_int_equal(take(f->db, "cs:trusty/b cs:trusty/a", T0 - TMO, old, NULL), 0);
+	assert_int_equal(take(f->db, "cs:trusty/b cs:trusty/a", T0 - EXPIRED, old, NULL), 0);
 	assert_int_equal(take(f->db, "cs:trusty/c", T0, live, NULL), 0);
 	assert_int_equal(lock_purge(f->db, T0, &gone), 0);
 	got = joined(&gone);
@@ -474,7 +478,7 @@ static void test_purge(void **state)
 	assert_int_equal(lock_release(f->db, old), -ENOENT);
 	assert_string_equal(holder_of(f->db, "cs:trusty/c", T0), live);
 	assert_int_equal(lock_purge(f->db, T0, NULL), 0);
-	assert_int_equal(lock_purge(f->db, T0 + TMO, NULL), 0);
+	assert_int_equal(lock_purge(f->db, T0 + EXPIRED, NULL), 0);
 	assert_int_equal(lock_release(f->db, live), -ENOENT);
 }
 
@@ -662,7 +666,7 @@ static void test_race(void **state)
 	int winner;
 
 	for (int round = 0; round < 5; round++)
-		run_race(f->db, T0 + (int64_t)round * TMO, &winner);
+		run_race(f->db, T0 + (int64_t)round * EXPIRED, &winner);
 	(void)winner;
 }
 
