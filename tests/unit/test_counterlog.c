@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,6 +28,37 @@
 #include "store.h"
 
 static char dir[64];
+
+/*
+ * fdatasync() as backend/counterlog.c sees it: the test links with
+ * -Wl,--wrap=fdatasync, so a test can make the next calls fail with EIO
+ * the way a failing disk does. SQLite's own syncs are not affected.
+ */
+static int fdatasync_failures;
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+
+int __wrap_fdatasync(int fd)
+{
+	if (fdatasync_failures > 0) {
+		fdatasync_failures--;
+		errno = EIO;
+		return -1;
+	}
+	return __real_fdatasync(fd);
+}
+
+static struct store *open_store_sync(bool sync_full)
+{
+	struct store_opts o;
+	struct store *s = NULL;
+	char err[256];
+
+	store_opts_default(&o);
+	o.sync_full = sync_full;
+	assert_int_equal(store_open(dir, &o, &s, err, sizeof(err)), 0);
+	return s;
+}
 
 static struct store *open_store(void)
 {
@@ -198,6 +230,57 @@ static void test_existing(void **state)
 	store_close(s);
 }
 
+/* The log file's text, for looking for a record in it. */
+static char *log_text(void)
+{
+	char path[128];
+	static char text[4096];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/counters.log", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	return text;
+}
+
+/*
+ * An increment whose fdatasync fails is reported as failed (EIO) and is
+ * not in the log afterwards, so neither a crash nor the next record can
+ * bring it back: the daemon is killed (no close, no apply) right after,
+ * and the replay at the next open counts only the acknowledged ones.
+ */
+static void test_sync_failure(void **state)
+{
+	const char *k[] = { "synced" };
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *s = open_store_sync(true);
+		struct counter_log *l = store_counters(s);
+		bool ok = counter_log_inc(l, k, 1, 7, 1700000000, 0) == 0;
+
+		fdatasync_failures = 1;
+		ok = ok && counter_log_inc(l, k, 1, 1000, 1700000000, 0) == -EIO;
+		ok = ok && fdatasync_failures == 0 && !strstr(log_text(), " 1000 ");
+		ok = ok && counter_log_inc(l, k, 1, 5, 1700000000, 0) == 0;
+		ok = ok && !strstr(log_text(), " 1000 ");
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	struct store *s = open_store_sync(true);
+	assert_int_equal(value(s, "synced", NULL), 12);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +289,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_existing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
