@@ -122,7 +122,7 @@ static const char *text_problem(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
-	if (strlen(s) > CHARM_NAME_MAX)
+	if (strlen(s) > CHARM_ENTRY_MAX)
 		return "entry name is too long: ";
 	while (*p) {
 		uint32_t cp;

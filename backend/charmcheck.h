@@ -20,8 +20,15 @@
 
 #include "util.h"
 
-/* Longest entry name or symlink target accepted, in bytes. */
+/* Longest raw entry name or symlink target read, in bytes. */
 #define CHARM_NAME_MAX 4096
+/*
+ * Longest entry name accepted, in bytes: the daemon opens a published file
+ * as trees/SHA/NAME relative to the store's trees/ directory, and that
+ * relative path (65 bytes + NAME + NUL) must stay under PATH_MAX whatever
+ * the store's own path (store_tree_at()).
+ */
+#define CHARM_ENTRY_MAX 4000
 /* "sha256:" + 64 hex digits + NUL. */
 #define CHARM_DIGEST_LEN (7 + 64 + 1)
 
@@ -57,7 +64,7 @@ int charmcheck_complain2(struct strv *sv, const char *head, const char *s, const
 /*
  * Normalises a raw entry name (strips one leading "./" and one trailing "/")
  * and checks it: not absolute, no "..", "." or empty components, valid UTF-8
- * without control characters, at most CHARM_NAME_MAX bytes. Returns 0 and
+ * without control characters, at most CHARM_ENTRY_MAX bytes. Returns 0 and
  * *ret (a new string; "" for the root entry "./"), -EINVAL with a message
  * appended to errors, or -ENOMEM.
  */

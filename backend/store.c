@@ -171,6 +171,21 @@ void store_tree_path(const struct store *s, const char *sha256, char *out, size_
 	snprintf(out, len, "%s/trees/%s", s->dir, sha256);
 }
 
+int store_tree_at(const struct store *s, const char *sha256, const char *sub, int *ret_dirfd,
+		  char *rel, size_t len)
+{
+	int n;
+
+	if (s->trees_fd >= 0) {
+		*ret_dirfd = s->trees_fd;
+		n = snprintf(rel, len, "%s%s%s", sha256, sub[0] ? "/" : "", sub);
+	} else {
+		*ret_dirfd = AT_FDCWD;
+		n = snprintf(rel, len, "%s/trees/%s%s%s", s->dir, sha256, sub[0] ? "/" : "", sub);
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 /* ---- opening -------------------------------------------------------------- */
 
 /* The pid a daemon wrote into the lock file, or "" (at most len - 1 characters). */
@@ -302,6 +317,7 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	if (!s)
 		return -ENOMEM;
 	s->lock_fd = -1;
+	s->trees_fd = -1;
 	s->opts = *o;
 	s->backup = backup_state_new();
 	if (!s->backup || store_trees_init(s) < 0) {
@@ -363,6 +379,8 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	}
 	if (r < 0)
 		goto fail;
+	snprintf(path, sizeof(path), "%s/trees", s->dir);
+	s->trees_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (!o->read_only) {
 		r = ensure_uuid(s);
 		/* No publish runs yet: locks left by publishes a crash interrupted go. */
@@ -402,6 +420,8 @@ void store_close(struct store *s)
 	db_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	if (s->trees_fd >= 0)
+		close(s->trees_fd);
 	pthread_mutex_destroy(&s->pub_lock);
 	pthread_mutex_destroy(&s->lock_mu);
 	strv_clear(&s->publishing);

@@ -138,6 +138,16 @@ int store_tree_ready(struct store *s, const char *sha256) WUR;
 /* Paths of a stored archive and its extracted tree. */
 void store_blob_path(const struct store *s, const char *sha256, char *out, size_t len);
 void store_tree_path(const struct store *s, const char *sha256, char *out, size_t len);
+/*
+ * Where the file sub ("" for the tree itself) of the extracted tree of the
+ * archive with this SHA-256 is, for the *at() calls: *ret_dirfd (the
+ * store's trees/ directory, held open while the store is) and rel, the
+ * path relative to it. An entry name of CHARM_ENTRY_MAX bytes fits in
+ * PATH_MAX however long the store's own path is. -ENAMETOOLONG when rel
+ * does not fit in len. Any thread.
+ */
+int store_tree_at(const struct store *s, const char *sha256, const char *sub, int *ret_dirfd,
+		  char *rel, size_t len) WUR;
 
 /* ---- events --------------------------------------------------------------- */
 

@@ -48,6 +48,7 @@ struct store {
 	struct store_opts opts;
 	struct db *db;
 	int lock_fd;
+	int trees_fd;		  /* trees/ (O_PATH), or -1 when it does not exist */
 	pthread_mutex_t pub_lock;
 	_Atomic int64_t changed_ns;
 	_Atomic int64_t events_ns;

@@ -213,10 +213,10 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 			snprintf(target, sizeof(target), "%.*s", (int)b.len, b.data ? b.data : "");
 		buf_free(&b);
 	} else if (n.kind == N_CH_TREE) {
-		char real[PATH_MAX];
-		ssize_t len;
-		node_real_path(&fs->ctx, &n, real, sizeof(real));
-		len = readlink(real, target, sizeof(target) - 1);
+		char rel[PATH_MAX];
+		int dirfd;
+		r = node_real_at(&fs->ctx, &n, &dirfd, rel, sizeof(rel));
+		ssize_t len = r < 0 ? 0 : readlinkat(dirfd, rel, target, sizeof(target) - 1);
 		if (len < 0)
 			r = -errno;
 		else

@@ -165,10 +165,12 @@ static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t siz
 
 static int open_real(struct fs *fs, const struct node *n, struct fh *h)
 {
-	char real[PATH_MAX];
+	char rel[PATH_MAX];
+	int dirfd, r = node_real_at(&fs->ctx, n, &dirfd, rel, sizeof(rel));
 
-	node_real_path(&fs->ctx, n, real, sizeof(real));
-	h->fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (r < 0)
+		return r;
+	h->fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (h->fd < 0)
 		return -errno;
 	/* Archives and tree files are read front to back: double the readahead. */

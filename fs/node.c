@@ -79,10 +79,11 @@ static bool parse_rev(const char *s, int *ret)
 	return parse_nonneg_int(s, ret) == 0;
 }
 
+static int lstat_real(const struct node_ctx *c, const struct node *n, struct stat *st);
+
 static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, size_t i,
 			     struct node *n)
 {
-	char real[PATH_MAX];
 	struct stat st;
 	bool yaml = strcmp(cp->v[i], "metadata.yaml") == 0 || strcmp(cp->v[i], "config.yaml") == 0;
 	bool tree = !n->rev.in_db && (strcmp(cp->v[i], "files") == 0 || yaml);
@@ -102,8 +103,7 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 		}
 		if (n->rev.in_db)
 			return store_file_get(c->store, &n->rev, n->sub, &n->fent);
-		node_real_path(c, n, real, sizeof(real));
-		return lstat(real, &st) < 0 ? -ENOENT : 0;
+		return lstat_real(c, n, &st) < 0 ? -ENOENT : 0;
 	}
 	if (i + 1 != cp->n)
 		return -ENOENT;
@@ -114,11 +114,8 @@ static int resolve_rev_child(const struct node_ctx *c, const struct comps *cp, s
 		n->file = (enum rev_file)f;
 		if (f == RF_CONFIG && n->rev.in_db)
 			return n->rev.has_config ? 0 : -ENOENT;
-		if (f == RF_CONFIG) {
-			node_real_path(c, n, real, sizeof(real));
-			if (lstat(real, &st) < 0)
-				return -ENOENT;
-		}
+		if (f == RF_CONFIG && lstat_real(c, n, &st) < 0)
+			return -ENOENT;
 		return 0;
 	}
 	return -ENOENT;
@@ -254,19 +251,27 @@ int node_resolve(const struct node_ctx *c, const char *path, struct node *ret)
 	return -ENOENT;
 }
 
-void node_real_path(const struct node_ctx *c, const struct node *n, char *out, size_t len)
+int node_real_at(const struct node_ctx *c, const struct node *n, int *ret_dirfd, char *rel,
+		 size_t len)
 {
-	char tree[PATH_MAX];
-
 	if (n->kind == N_CH_FILE && n->file == RF_ARCHIVE) {
-		store_blob_path(c->store, n->rev.sha256, out, len);
-		return;
+		*ret_dirfd = AT_FDCWD;
+		store_blob_path(c->store, n->rev.sha256, rel, len);
+		return 0;
 	}
-	store_tree_path(c->store, n->rev.sha256, tree, sizeof(tree));
-	if (n->kind == N_CH_FILE)
-		snprintf(out, len, "%s/%s", tree, rev_files[n->file]);
-	else
-		snprintf(out, len, "%s%s%s", tree, n->sub[0] ? "/" : "", n->sub);
+	return store_tree_at(c->store, n->rev.sha256,
+			     n->kind == N_CH_FILE ? rev_files[n->file] : n->sub, ret_dirfd, rel, len);
+}
+
+/* lstat() of the file behind n: 0 or -errno. */
+static int lstat_real(const struct node_ctx *c, const struct node *n, struct stat *st)
+{
+	char rel[PATH_MAX];
+	int dirfd, r = node_real_at(c, n, &dirfd, rel, sizeof(rel));
+
+	if (r == 0 && fstatat(dirfd, rel, st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	return r;
 }
 
 bool node_in_db(const struct node *n)
@@ -377,11 +382,10 @@ static void set_time(struct stat *st, int64_t ns)
 
 static int stat_real(const struct node_ctx *c, const struct node *n, struct stat *st)
 {
-	char real[PATH_MAX];
+	int r = lstat_real(c, n, st);
 
-	node_real_path(c, n, real, sizeof(real));
-	if (lstat(real, st) < 0)
-		return -errno;
+	if (r < 0)
+		return r;
 	st->st_mode &= ~(mode_t)0222;
 	st->st_uid = c->uid;
 	st->st_gid = c->gid;
@@ -529,12 +533,12 @@ static int list_scratch(void *ud, const char *name, const struct stat *st)
 	return S_ISREG(st->st_mode) ? a->cb(a->ud, name, S_IFREG) : 0;
 }
 
-int node_list_real(const char *real, node_list_cb cb, void *ud)
+int node_list_real(int dirfd, const char *real, node_list_cb cb, void *ud)
 {
 	struct dirent **v = NULL;
 	int count, r = 0;
 
-	count = scandir(real, &v, NULL, alphasort);
+	count = scandirat(dirfd, real, &v, NULL, alphasort);
 	if (count < 0)
 		return -errno;
 	for (int i = 0; i < count; i++) {
@@ -562,12 +566,13 @@ static int tree_entry(void *ud, const char *name, int kind)
 static int list_tree(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)
 {
 	struct tree_lister l = { cb, ud };
-	char real[PATH_MAX];
+	char rel[PATH_MAX];
+	int dirfd, r;
 
 	if (n->rev.in_db)
 		return store_file_list(c->store, &n->rev, n->sub, tree_entry, &l);
-	node_real_path(c, n, real, sizeof(real));
-	return node_list_real(real, cb, ud);
+	r = node_real_at(c, n, &dirfd, rel, sizeof(rel));
+	return r < 0 ? r : node_list_real(dirfd, rel, cb, ud);
 }
 
 static int list_name_dir(const struct node_ctx *c, const struct node *n, node_list_cb cb,
@@ -595,7 +600,6 @@ static int list_name_dir(const struct node_ctx *c, const struct node *n, node_li
 
 static int list_rev(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)
 {
-	char real[PATH_MAX];
 	struct node cfg = *n;
 	struct stat st;
 	bool has_config = n->rev.has_config;
@@ -606,8 +610,7 @@ static int list_rev(const struct node_ctx *c, const struct node *n, node_list_cb
 			return -EIO;
 		cfg.kind = N_CH_FILE;
 		cfg.file = RF_CONFIG;
-		node_real_path(c, &cfg, real, sizeof(real));
-		has_config = lstat(real, &st) == 0;
+		has_config = lstat_real(c, &cfg, &st) == 0;
 	}
 	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(rev_listing); i++) {
 		if (!has_config && strcmp(rev_listing[i], "config.yaml") == 0)

@@ -126,8 +126,13 @@ int node_tree_ready(const struct node_ctx *c, const struct node *n);
 /* Content of an N_CH_FILE that node_in_db() says is in the database, into out. */
 int node_content(const struct node_ctx *c, const struct node *n, struct buf *out);
 
-/* The on-disk path behind archive.charm, metadata.yaml, config.yaml and files/... */
-void node_real_path(const struct node_ctx *c, const struct node *n, char *out, size_t len);
+/*
+ * Where the file behind archive.charm, metadata.yaml, config.yaml and
+ * files/... is, for the *at() calls: *ret_dirfd and rel relative to it
+ * (store_tree_at()). 0 or -ENAMETOOLONG.
+ */
+int node_real_at(const struct node_ctx *c, const struct node *n, int *ret_dirfd, char *rel,
+		 size_t len) WUR;
 
 /* True for kinds whose attributes change without the kernel seeing it. */
 bool node_volatile(const struct node *n);
@@ -139,7 +144,7 @@ bool node_listing_notified(const struct node *n);
 
 typedef int (*node_list_cb)(void *ud, const char *name, mode_t type);
 /* Lists a real directory (sorted, without . and ..) through cb. */
-int node_list_real(const char *real, node_list_cb cb, void *ud);
+int node_list_real(int dirfd, const char *real, node_list_cb cb, void *ud);
 /* Calls cb for each child of a directory node in a stable order. */
 int node_list(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);
 int node_list_locks(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud);

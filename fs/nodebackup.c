@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ int node_list_backup(const struct node_ctx *c, const struct node *n, node_list_c
 	int r;
 
 	if (n->kind != N_BACKUP)
-		return node_list_real(n->sub, cb, ud);
+		return node_list_real(AT_FDCWD, n->sub, cb, ud);
 	r = backup_get(c->store, backup_now(), dir, sizeof(dir));
-	return r < 0 ? r : node_list_real(dir, cb, ud);
+	return r < 0 ? r : node_list_real(AT_FDCWD, dir, cb, ud);
 }

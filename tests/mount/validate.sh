@@ -105,6 +105,13 @@ wp("deepcfg.charm", **{"config.yaml": OK + "extra:\n  x: " + "{a: " * 100 + "}" 
 wp("longcomp.charm"); add("lib/" + "c" * 256, "x")
 wp("longname.charm"); add("lib/" + "/".join(["d" * 200] * 200), "x")
 wp("okcomp.charm"); add("lib/" + "c" * 255, "x")
+# A whole name of CHARM_ENTRY_MAX (4000) bytes publishes and is served from
+# the tree on disk (100 KiB is not kept inline); one byte more is refused.
+DEEP = "lib/" + "/".join("%02d" % i + "e" * 248 for i in range(15))
+DEEP += "/" + "f" * (4000 - len(DEEP) - 1)
+assert len(DEEP) == 4000
+wp("deepname.charm"); add(DEEP, bytes(range(256)) * 400)
+wp("name4001.charm"); add(DEEP + "g", "x")
 # Within the YAML limits: exactly 100 aliases, 30 levels.
 wp("okyaml.charm", **{"metadata.yaml": M + "anchors:\n  a: &a x\n  b: [" + ", ".join(["*a"] * 100) + "]\n  c: " + "[" * 30 + "1" + "]" * 30 + "\n"})
 
@@ -173,6 +180,20 @@ refuse "an entry name component of 256 bytes" "$A/longcomp.charm" "Invalid argum
 refuse "an entry name of 40,000 bytes" "$A/longname.charm" "Invalid argument" "too long"
 check "an entry name component of 255 bytes publishes" cp "$A/okcomp.charm" "$MNT/publish/precise/wordpress.charm"
 check "and files/ serves it" test -f "$MNT/charms/precise/wordpress/$(readlink "$MNT/charms/precise/wordpress/latest")/files/lib/$(printf 'c%.0s' $(seq 255))"
+refuse "an entry name of 4001 bytes" "$A/name4001.charm" "Invalid argument" "too long"
+check "an entry name of 4000 bytes publishes" cp "$A/deepname.charm" "$MNT/publish/precise/wordpress.charm"
+# Its path under the mount is longer than PATH_MAX: walk it one directory at a time.
+expect_eq "and files/ serves it, from the tree" "$(python3 -c 'import hashlib; print(hashlib.sha256(bytes(range(256)) * 400).hexdigest())')" "$(python3 - "$MNT/charms/precise/wordpress/1/files" <<'PY'
+import hashlib, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+deep = "lib/" + "/".join("%02d" % i + "e" * 248 for i in range(15))
+parts = deep.split("/") + ["f" * (4000 - len(deep) - 1)]
+for p in parts[:-1]:
+    fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+f = os.open(parts[-1], os.O_RDONLY, dir_fd=fd)
+print(hashlib.sha256(os.read(f, 1 << 20)).hexdigest())
+PY
+)"
 refuse "config.yaml nesting 100 deep" "$A/deepcfg.charm" "Invalid argument" "depth|nest|deep"
 check "100 aliases and 30 levels publish" cp "$A/okyaml.charm" "$MNT/publish/trusty/wordpress.charm"
 expect_eq "latest -> 1" "1" "$(readlink "$MNT/charms/trusty/wordpress/latest")"
