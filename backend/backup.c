@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -152,12 +153,12 @@ static bool live(const struct backup_state *b, int64_t now)
 	return b->seq != 0 && (b->open > 0 || now - b->idle_since < BACKUP_LINGER_MS);
 }
 
-int backup_get(struct store *s, int64_t now, char *ret_dir, size_t len)
+/* The live snapshot's directory, taking one first if none is live; b->lock held. */
+static int live_dir(struct store *s, struct backup_state *b, int64_t now, char *ret_dir,
+		    size_t len)
 {
-	struct backup_state *b = store_backup(s);
 	int r = 0;
 
-	pthread_mutex_lock(&b->lock);
 	if (!live(b, now)) {
 		r = take_snapshot(s, b);
 		if (r == 0)
@@ -165,17 +166,51 @@ int backup_get(struct store *s, int64_t now, char *ret_dir, size_t len)
 	}
 	if (r == 0)
 		snapshot_dir(s, b->seq, ret_dir, len);
+	return r;
+}
+
+int backup_get(struct store *s, int64_t now, char *ret_dir, size_t len)
+{
+	struct backup_state *b = store_backup(s);
+	int r;
+
+	pthread_mutex_lock(&b->lock);
+	r = live_dir(s, b, now, ret_dir, len);
 	pthread_mutex_unlock(&b->lock);
 	return r;
 }
 
-void backup_hold(struct store *s)
+/* The part of path below its snapshot directory ("" or "/..."), or NULL. */
+static const char *below_snapshot(struct store *s, const char *path)
+{
+	char root[PATH_MAX];
+	size_t n = (size_t)snprintf(root, sizeof(root), "%s/snapshots/", store_dir(s));
+
+	if (strncmp(path, root, n) != 0 || !isdigit((unsigned char)path[n]))
+		return NULL;
+	path += n + strspn(path + n, "0123456789");
+	return *path == '\0' || *path == '/' ? path : NULL;
+}
+
+int backup_hold(struct store *s, int64_t now, const char *path, char *ret, size_t len)
 {
 	struct backup_state *b = store_backup(s);
+	const char *rest = below_snapshot(s, path);
+	char dir[PATH_MAX];
+	int r, n;
 
+	if (!rest)
+		return -EINVAL;
 	pthread_mutex_lock(&b->lock);
-	b->open++;
+	r = live_dir(s, b, now, dir, sizeof(dir));
+	if (r == 0) {
+		n = snprintf(ret, len, "%s%s", dir, rest);
+		r = n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	}
+	if (r == 0)
+		b->open++;
 	pthread_mutex_unlock(&b->lock);
+	return r;
 }
 
 void backup_put(struct store *s, int64_t now)

@@ -16,7 +16,8 @@
  *
  * Calling sequence (from any thread):
  *   backup_get(s, backup_now(), dir, sizeof(dir))   on every access: the live snapshot
- *   backup_hold(s) ... backup_put(s, backup_now())  around each open file
+ *   backup_hold(s, backup_now(), path, real, sizeof(real)) ... backup_put(s, backup_now())
+ *                                                   around each open file or directory
  */
 #ifndef CHARMFS_BACKUP_H
 #define CHARMFS_BACKUP_H
@@ -38,8 +39,16 @@ int64_t backup_now(void);
  * does not fit); ret_dir is written only on success.
  */
 int backup_get(struct store *s, int64_t now, char *ret_dir, size_t len) WUR;
-/* Counts an open file under backup/ (keeps the snapshot live). */
-void backup_hold(struct store *s);
+/*
+ * Counts an open file or directory under backup/, which keeps the live
+ * snapshot live until backup_put(). path is what the caller resolved
+ * under a snapshot backup_get() gave; that snapshot may have lapsed (and
+ * been replaced) since, so the live one (taken now if none is) is held
+ * and ret gets the same path under it: open ret, not path. 0, -EINVAL
+ * for a path not under a snapshot, -ENAMETOOLONG, or backup_get()'s
+ * errors; nothing is held on failure.
+ */
+int backup_hold(struct store *s, int64_t now, const char *path, char *ret, size_t len) WUR;
 /* Ends what backup_hold() counted; the linger time starts at now. */
 void backup_put(struct store *s, int64_t now);
 

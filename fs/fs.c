@@ -337,12 +337,19 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)d;
 	if (d->node.kind == N_BK_ENTRY) {
 		/* An open directory under backup/ keeps the snapshot, as an open file does (SPEC §4.10). */
-		backup_hold(fs->ctx.store);
+		char real[PATH_MAX];
+		r = backup_hold(fs->ctx.store, backup_now(), d->node.sub, real, sizeof(real));
+		if (r < 0) {
+			dir_free(d);
+			fuse_reply_err(req, -r);
+			return;
+		}
 		d->backup = fs->ctx.store;
+		snprintf(d->node.sub, sizeof(d->node.sub), "%s", real);
 	}
+	fi->fh = (uintptr_t)d;
 	if (node_listing_notified(&d->node)) {
 		/* The kernel keeps the listing until we invalidate the directory. */
 		fi->cache_readdir = 1;

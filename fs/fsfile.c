@@ -204,20 +204,23 @@ static int open_node(struct fs *fs, const struct node *n, struct fuse_file_info 
 		if (r == 0 && n->kind == N_CH_FILE && n->file == RF_ARCHIVE)
 			fs_count_download(fs, &n->url);
 		break;
-	case N_BK_ENTRY:
+	case N_BK_ENTRY: {
+		char live[PATH_MAX];
 		if (acc != O_RDONLY)
 			return -EACCES;
 		h = fh_new(FH_FD, acc);
 		if (!h)
 			return -ENOMEM;
-		h->fd = open(n->sub, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (h->fd < 0) {
-			r = -errno;
+		/* The snapshot n was resolved in may have lapsed: open the file in the live one. */
+		r = backup_hold(fs->ctx.store, backup_now(), n->sub, live, sizeof(live));
+		if (r < 0)
 			break;
-		}
-		backup_hold(fs->ctx.store);
 		h->backup = fs->ctx.store;
+		h->fd = open(live, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (h->fd < 0)
+			r = -errno;
 		break;
+	}
 	case N_CNT_FILE:
 		if (acc != O_RDONLY)
 			return -EACCES;

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "backup.h"
 #include "store.h"
 #include "store_int.h"
 #include "zipgen.h"
@@ -402,6 +404,48 @@ static void test_lock_and_reopen(void **state)
 	assert_int_equal(latest(f, "cs:trusty/foo"), 0);
 }
 
+/*
+ * backup/ snapshots (SPEC §4.10): a snapshot lives while something is held
+ * and BACKUP_LINGER_MS after; backup_hold() of a path resolved in a
+ * snapshot that has lapsed since holds the live one and gives the path in it.
+ */
+static void test_backup_hold(void **state)
+{
+	struct fx *f = *state;
+	char d1[PATH_MAX], d2[PATH_MAX], d[PATH_MAX], path[PATH_MAX + 16], live[PATH_MAX];
+	const int64_t t = 1000000, L = BACKUP_LINGER_MS;
+	struct stat st;
+
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), 0);
+	assert_int_equal(backup_get(f->s, t, d1, sizeof(d1)), 0);
+	assert_int_equal(backup_get(f->s, t + L - 1, d, sizeof(d)), 0);
+	assert_string_equal(d, d1);
+	snprintf(path, sizeof(path), "%s/charmfs.db", d1);
+	/* Lapsed between the lookup and the open: the file is opened in a new snapshot. */
+	assert_int_equal(backup_hold(f->s, t + L, path, live, sizeof(live)), 0);
+	assert_int_equal(backup_get(f->s, t + L, d2, sizeof(d2)), 0);
+	assert_string_not_equal(d2, d1);
+	snprintf(path, sizeof(path), "%s/charmfs.db", d2);
+	assert_string_equal(live, path);
+	assert_int_equal(stat(live, &st), 0);
+	assert_int_equal(stat(d1, &st), -1);
+	/* Held, it outlives any linger; released, it lapses L later. */
+	assert_int_equal(backup_get(f->s, t + 100 * L, d, sizeof(d)), 0);
+	assert_string_equal(d, d2);
+	backup_put(f->s, t + 100 * L);
+	assert_int_equal(backup_get(f->s, t + 101 * L - 1, d, sizeof(d)), 0);
+	assert_string_equal(d, d2);
+	assert_int_equal(backup_get(f->s, t + 101 * L, d, sizeof(d)), 0);
+	assert_string_not_equal(d, d2);
+	/* A directory is held the same way; a path outside snapshots/ is refused. */
+	assert_int_equal(backup_hold(f->s, t + 101 * L, d, live, sizeof(live)), 0);
+	assert_string_equal(live, d);
+	backup_put(f->s, t + 101 * L);
+	assert_int_equal(backup_hold(f->s, t, "/etc/passwd", live, sizeof(live)), -EINVAL);
+	snprintf(path, sizeof(path), "%s/snapshots/x", f->dir);
+	assert_int_equal(backup_hold(f->s, t, path, live, sizeof(live)), -EINVAL);
+}
+
 static void test_check_finds_damage(void **state)
 {
 	struct fx *f = *state;
@@ -463,6 +507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_finds_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_hold, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
