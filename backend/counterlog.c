@@ -31,6 +31,14 @@
 
 #define APPLY_DELAY_MS 50
 #define LINE_MAX_BYTES (64 + COUNTER_MAX_DEPTH * (COUNTER_MAX_TOKEN + 1))
+/* Keys COUNTER_LOG_EXISTING found, so that a write to counter.inc costs no query. */
+#define KNOWN_SLOTS 64
+#define KNOWN_KEY_MAX 256
+
+struct known_key {
+	uint64_t removals; /* l->removals when it was found; 0: empty slot */
+	char key[KNOWN_KEY_MAX]; /* the tokens joined by tabs */
+};
 
 struct record {
 	uint64_t seq;
@@ -52,6 +60,8 @@ struct counter_log {
 	uint64_t total; /* the grand total: the database's and the pending increments' */
 	struct record *pending;
 	size_t n_pending;
+	uint64_t removals; /* counter_log_rmkey() calls, + 1: a key found before one may be gone */
+	struct known_key known[KNOWN_SLOTS];
 	pthread_t thread;
 	bool running, stop;
 };
@@ -255,6 +265,7 @@ int counter_log_rmkey(struct counter_log *l, struct db *db, const char *const *t
 	r = apply_locked(l);
 	if (r == 0)
 		r = counter_rmkey(db, tokens, n);
+	l->removals++;
 	pthread_mutex_unlock(&l->lock);
 	return r;
 }
@@ -397,6 +408,7 @@ int counter_log_open(struct db *db, const char *path, bool sync_full, struct cou
 		return -ENOMEM;
 	l->db = db;
 	l->sync_full = sync_full;
+	l->removals = 1;
 	pthread_mutex_init(&l->lock, NULL);
 	pthread_cond_init(&l->cond, NULL);
 	l->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -439,7 +451,7 @@ void counter_log_close(struct counter_log *l)
 }
 
 /* Is the key in the database, or made by a pending increment of it or of a key below it? */
-static bool key_known(struct counter_log *l, const char *const *tokens, size_t n)
+static bool key_exists(struct counter_log *l, const char *const *tokens, size_t n)
 {
 	if (counter_exists(l->db, tokens, n) == 0)
 		return true;
@@ -453,6 +465,36 @@ static bool key_known(struct counter_log *l, const char *const *tokens, size_t n
 			return true;
 	}
 	return false;
+}
+
+/*
+ * key_exists(), remembered: a key that exists keeps existing until the next
+ * counter_log_rmkey(), so a found key is kept (one slot per hash of its
+ * name) until l->removals moves on. Keys too long for a slot are looked up.
+ */
+static bool key_known(struct counter_log *l, const char *const *tokens, size_t n)
+{
+	char key[KNOWN_KEY_MAX];
+	size_t len = 0;
+	uint32_t h = 2166136261u;
+	struct known_key *slot;
+
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(key + len, sizeof(key) - len, "%s%s", i ? "\t" : "", tokens[i]);
+		if (w < 0 || (size_t)w >= sizeof(key) - len)
+			return key_exists(l, tokens, n);
+		len += (size_t)w;
+	}
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)key[i]) * 16777619u;
+	slot = &l->known[h % KNOWN_SLOTS];
+	if (slot->removals == l->removals && strcmp(slot->key, key) == 0)
+		return true;
+	if (!key_exists(l, tokens, n))
+		return false;
+	slot->removals = l->removals;
+	memcpy(slot->key, key, len + 1);
+	return true;
 }
 
 /* Appends one record to the log file; on failure the file is as it was. */
