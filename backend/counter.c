@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include "counter.h"
+#include "db.h"
 #include "banned.h"
 
 #define EPOCH_2012 1325376000 /* 2012-01-01 00:00 UTC, a Sunday */

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "db.h"
+struct db; /* db.h: for backend/ only */
 #include "util.h"
 
 #define COUNTER_MAX_DEPTH 16

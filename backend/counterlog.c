@@ -27,6 +27,7 @@
 
 #include "counter.h"
 #include "counterlog.h"
+#include "db.h"
 #include "banned.h"
 
 #define APPLY_DELAY_MS 50

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "counter.h"
-#include "db.h"
+struct db; /* db.h: for backend/ only */
 #include "util.h"
 
 /* Most increments kept pending before a writer applies them itself. */

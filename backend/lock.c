@@ -28,6 +28,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "db.h"
 #include "lock.h"
 #include "banned.h"
 

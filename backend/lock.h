@@ -31,7 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "db.h"
+struct db; /* db.h: for backend/ only */
 #include "url.h"
 #include "util.h"
 

@@ -25,7 +25,6 @@
 #include <unistd.h>
 
 #include "backup.h"
-#include "counterlog.h"
 #include "fs.h"
 #include "fsfile.h"
 #include "banned.h"
@@ -521,7 +520,7 @@ static int make_counter_key(struct fs *fs, const struct node *parent, const char
 	if (n == COUNTER_MAX_DEPTH || counter_token_valid(name) < 0)
 		return -EINVAL;
 	tok[n++] = name;
-	return counter_mkkey(store_db(fs->ctx.store), tok, n);
+	return store_counter_mkkey(fs->ctx.store, tok, n);
 }
 
 static int do_mkdir(fuse_req_t req, struct fs *fs, const char *path, const struct node *parent,
@@ -666,9 +665,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* A lock or a counter key: gone from the database, nothing else to tell. */
 		const char *tok[COUNTER_MAX_DEPTH];
 		r = n.kind == N_LK_NAME
-			    ? lock_release_url(store_db(fs->ctx.store), &n.url, lock_now())
-			    : counter_log_rmkey(store_counters(fs->ctx.store), store_db(fs->ctx.store),
-						tok, node_tokens(&n, tok));
+			    ? store_lock_release_url(fs->ctx.store, &n.url)
+			    : store_counter_rmkey(fs->ctx.store, tok, node_tokens(&n, tok));
 		if (r == 0)
 			inode_detach(fs->inodes, path);
 		else

@@ -13,7 +13,6 @@
 #include <syslog.h>
 #include <time.h>
 
-#include "counterlog.h"
 #include "fsctl.h"
 #include "request.h"
 #include "banned.h"
@@ -127,7 +126,6 @@ static int collect_url(void *ud, const char *s)
 int fsctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_t size,
 			  struct buf *reply, bool *malformed)
 {
-	struct db *db = store_db(fs->ctx.store);
 	struct strv over = { 0 };
 	struct lock_holder h;
 	struct lock_req *rq = malloc(sizeof(*rq));
@@ -159,9 +157,8 @@ int fsctl_locks_line(fuse_req_t req, struct fs *fs, const char *data, size_t siz
 			fs_log(LOG_NOTICE, "lock-expired %s", over.v[i]);
 	} else {
 		struct url_list held = { 0 };
-		(void)lock_list_urls(db, rq->id, collect_url, &held);
 		/* Unlocking a lock that expired and was taken over is a no-op. */
-		r = lock_release(db, rq->id);
+		r = store_lock_release(fs->ctx.store, rq->id, collect_url, &held);
 		invalidate_lock_urls(fs, held.v, held.n);
 		free(held.v);
 		if (r == -ENOENT)
@@ -183,7 +180,6 @@ int fsctl_counter_line(struct fs *fs, const struct node *n, const char *data, si
 			    struct buf *reply, bool *malformed)
 {
 	const char *tok[COUNTER_MAX_DEPTH];
-	struct counter_result res = { 0 };
 	struct counter_req req;
 	enum counter_fmt fmt;
 	char err[256];
@@ -197,10 +193,7 @@ int fsctl_counter_line(struct fs *fs, const struct node *n, const char *data, si
 	}
 	req.tokens = tok;
 	req.n = node_tokens(n, tok);
-	r = counter_log_query(store_counters(fs->ctx.store), store_db(fs->ctx.store), &req, &res);
-	if (r == 0)
-		r = counter_format(&res, fmt, reply);
-	counter_result_free(&res);
+	r = store_counter_report(fs->ctx.store, &req, fmt, reply);
 	if (r < 0) {
 		buf_free(reply);
 		(void)buf_addf(reply, "error %s\n", strerror(-r));
@@ -243,19 +236,16 @@ int fsctl_counter_inc(struct fs *fs, const struct node *n, const char *data, siz
 	}
 	if (n->n_tokens == 0)
 		return -EINVAL;
-	return counter_log_inc(store_counters(fs->ctx.store), tok, node_tokens(n, tok), count,
-			       (int64_t)time(NULL), COUNTER_LOG_EXISTING);
+	return store_counter_inc(fs->ctx.store, tok, node_tokens(n, tok), count, true);
 }
 
 void fs_count_download(struct fs *fs, const struct url *u)
 {
-	const char *tok[4] = { "charm-bundle", u->series, u->name, u->user };
 	int r;
 
 	if (!fs->ctx.stats)
 		return;
-	r = counter_log_inc(store_counters(fs->ctx.store), tok, u->user[0] ? 4 : 3, 1,
-			    (int64_t)time(NULL), 0);
+	r = store_count(fs->ctx.store, STORE_COUNT_BUNDLE, u);
 	if (r < 0)
 		fs_log(LOG_WARNING, "cannot count a download of %s: %s", u->name, strerror(-r));
 }

@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "backup.h"
-#include "counterlog.h"
 #include "fs.h"
 #include "fsctl.h"
 #include "fsfile.h"
@@ -601,7 +600,7 @@ void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 	if (n.kind == N_PUB_FILE)
 		r = setattr_scratch(fs, &n, attr, to_set, fi);
 	else if (n.kind == N_LK_NAME && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
-		r = lock_renew(store_db(fs->ctx.store), &n.url, lock_now(), fs->ctx.lock_timeout);
+		r = store_lock_renew(fs->ctx.store, &n.url, fs->ctx.lock_timeout);
 	else if (n.kind == N_PUB_CTL || n.kind == N_LOCK_CTL || n.kind == N_CNT_INC ||
 		 n.kind == N_CNT_QUERY)
 		r = to_set & ~(FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |

@@ -19,6 +19,7 @@
 #include "lock.h"
 #include "scratch.h"
 #include "store.h"
+#include "storestate.h"
 #include "url.h"
 
 enum node_kind {

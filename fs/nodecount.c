@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "counterlog.h"
 #include "node.h"
 #include "banned.h"
 
@@ -58,8 +57,7 @@ int node_resolve_counters(const struct node_ctx *c, const char *const *v, size_t
 		snprintf(ret->tokens[ret->n_tokens++], COUNTER_MAX_TOKEN + 1, "%s", v[i]);
 	}
 	/* Every increment that returned is visible to what follows. */
-	if (counter_log_exists(store_counters(c->store), store_db(c->store), tok,
-			       node_tokens(ret, tok)) < 0)
+	if (store_counter_exists(c->store, tok, node_tokens(ret, tok)) < 0)
 		return -ENOENT;
 	if (i == n)
 		return 0;
@@ -72,9 +70,7 @@ int node_content_counters(const struct node_ctx *c, const struct node *n, struct
 {
 	const char *tok[COUNTER_MAX_DEPTH];
 	struct counter_req req = { .tokens = tok, .n = node_tokens(n, tok) };
-	struct counter_result res = { 0 };
 	enum counter_fmt fmt = COUNTER_FMT_TEXT;
-	int r;
 
 	switch (n->cfile) {
 	case CF_VALUE:
@@ -97,11 +93,7 @@ int node_content_counters(const struct node_ctx *c, const struct node *n, struct
 	default:
 		return 0;
 	}
-	r = counter_log_query(store_counters(c->store), store_db(c->store), &req, &res);
-	if (r == 0)
-		r = counter_format(&res, fmt, out);
-	counter_result_free(&res);
-	return r;
+	return store_counter_report(c->store, &req, fmt, out);
 }
 
 int node_stat_counters(const struct node_ctx *c, const struct node *n, struct stat *st)
@@ -156,6 +148,5 @@ int node_list_counters(const struct node_ctx *c, const struct node *n, node_list
 		if (r < 0)
 			return r;
 	}
-	return counter_log_children(store_counters(c->store), store_db(c->store), tok,
-				    node_tokens(n, tok), list_child, &a);
+	return store_counter_children(c->store, tok, node_tokens(n, tok), list_child, &a);
 }

@@ -48,7 +48,7 @@ int node_resolve_locks(const struct node_ctx *c, const char *const *v, size_t n,
 	if (!url_valid_name(v[i]))
 		return -ENOENT;
 	snprintf(ret->url.name, sizeof(ret->url.name), "%s", v[i]);
-	if (lock_get(store_db(c->store), &ret->url, lock_now(), &ret->lock) < 0)
+	if (store_lock_get(c->store, &ret->url, &ret->lock) < 0)
 		return -ENOENT;
 	ret->kind = N_LK_NAME;
 	if (++i == n)
@@ -138,9 +138,7 @@ static int list_adapt(void *ud, const char *name)
 
 int node_list_locks(const struct node_ctx *c, const struct node *n, node_list_cb cb, void *ud)
 {
-	struct db *db = store_db(c->store);
 	struct adapter a = { .cb = cb, .ud = ud, .prefix = "" };
-	int64_t now = lock_now();
 	int r;
 
 	switch (n->kind) {
@@ -148,13 +146,13 @@ int node_list_locks(const struct node_ctx *c, const struct node *n, node_list_cb
 		r = cb(ud, "ctl", S_IFREG);
 		a.prefix = "~";
 		if (r == 0)
-			r = lock_list_users(db, now, list_adapt, &a);
+			r = store_lock_list(c->store, NULL, NULL, list_adapt, &a);
 		a.prefix = "";
-		return r ? r : lock_list_series(db, "", now, list_adapt, &a);
+		return r ? r : store_lock_list(c->store, "", NULL, list_adapt, &a);
 	case N_LK_USER:
-		return lock_list_series(db, n->url.user, now, list_adapt, &a);
+		return store_lock_list(c->store, n->url.user, NULL, list_adapt, &a);
 	case N_LK_SERIES:
-		return lock_list_names(db, n->url.user, n->url.series, now, list_adapt, &a);
+		return store_lock_list(c->store, n->url.user, n->url.series, list_adapt, &a);
 	case N_LK_NAME:
 		for (size_t f = 0; f < ARRAY_SIZE(lock_files); f++) {
 			r = cb(ud, lock_files[f], S_IFREG);

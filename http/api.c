@@ -21,7 +21,6 @@
 #include <jansson.h>
 
 #include "counter.h"
-#include "counterlog.h"
 #include "internal.h"
 #include "query.h"
 #include "banned.h"
@@ -155,7 +154,7 @@ static json_t *info_one(struct http_server *hs, const char *s, bool stats)
 		if (r == 0) {
 			r = query_rev(hs->store, &u, &rev);
 			if (r == -ENOENT && stats)
-				http_count(hs, "charm-missing", &u);
+				http_count(hs, STORE_COUNT_MISSING, &u);
 		}
 		snprintf(msg, sizeof(msg), "%s", r == -ENOENT ? NOT_FOUND : strerror(-r));
 	}
@@ -171,7 +170,7 @@ static json_t *info_one(struct http_server *hs, const char *s, bool stats)
 	if (rev.digest[0])
 		json_object_set_new(o, "digest", jstr(rev.digest));
 	if (stats)
-		http_count(hs, "charm-info", &u);
+		http_count(hs, STORE_COUNT_INFO, &u);
 	return o;
 }
 
@@ -242,7 +241,7 @@ static json_t *event_one(struct http_server *hs, const char *url, const char *di
 	json_object_set_new(o, "time", json_string(ts));
 	query_event_clear(&e);
 	if (stats)
-		http_count(hs, "charm-event", &u);
+		http_count(hs, STORE_COUNT_EVENT, &u);
 	return o;
 }
 
@@ -326,7 +325,7 @@ enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *
 	req.tokens = tokens;
 	fmt = counter_fmt_resolve(&req, fmt, false);
 	if (r == 0) {
-		r = counter_log_query(store_counters(hs->store), store_db(hs->store), &req, &res);
+		r = store_counter_query(hs->store, &req, &res);
 		if (r == -EINVAL)
 			r = -E2BIG; /* stop before start: nothing matches, as in the original */
 	}

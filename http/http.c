@@ -35,7 +35,6 @@
 #include <unistd.h>
 
 #include "counter.h"
-#include "counterlog.h"
 #include "internal.h"
 #include "query.h"
 #include "banned.h"
@@ -150,12 +149,9 @@ bool http_stats_enabled(const struct http_server *hs, struct MHD_Connection *c)
 	return !v || strcmp(v, "0") != 0;
 }
 
-void http_count(struct http_server *hs, const char *kind, const struct url *u)
+void http_count(struct http_server *hs, enum store_count_kind kind, const struct url *u)
 {
-	const char *tokens[4] = { kind, u->series, u->name, u->user };
-	size_t n = u->user[0] ? 4 : 3;
-
-	int r = counter_log_inc(store_counters(hs->store), tokens, n, 1, (int64_t)time(NULL), 0);
+	int r = store_count(hs->store, kind, u);
 
 	(void)r; /* dropped, as the original dropped it: counting never fails a request */
 }
@@ -437,7 +433,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!rq)
 		return;
 	if (rq->count_bundle && !rq->head && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		http_count(hs, "charm-bundle", &rq->bundle_url);
+		http_count(hs, STORE_COUNT_BUNDLE, &rq->bundle_url);
 	free(rq);
 	*con_cls = NULL;
 }

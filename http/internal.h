@@ -17,6 +17,7 @@
 
 #include "http.h"
 #include "store.h"
+#include "storestate.h"
 #include "url.h"
 
 struct http_server {
@@ -64,7 +65,7 @@ bool http_stats_enabled(const struct http_server *hs, struct MHD_Connection *c);
  * Adds 1 to kind:series:name[:user] for u. Failures are dropped, as the
  * original dropped them; counting never fails a request.
  */
-void http_count(struct http_server *hs, const char *kind, const struct url *u);
+void http_count(struct http_server *hs, enum store_count_kind kind, const struct url *u);
 
 /* Resolves the series of u in place when it has none: 0 or -ENOENT/-EIO. */
 int http_resolve(struct http_server *hs, struct url *u);

@@ -25,6 +25,7 @@
 
 #include "counter.h"
 #include "counterlog.h"
+#include "db.h"
 #include "store.h"
 
 static char dir[64];

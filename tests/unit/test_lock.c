@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "db.h"
 #include "lock.h"
 #include "store.h"
 #include "banned.h"
