@@ -1,6 +1,7 @@
 /*
  * The HTTP server: its lifecycle, the listening socket, resource limits,
- * routing by path, per-request state, and the helpers every handler uses.
+ * routing by path and per-request state. The replies every handler uses
+ * are in reply.c.
  *
  * libmicrohttpd runs a fixed pool of threads, each with its own epoll set
  * and share of the connections; a handler never blocks on the network (a
@@ -34,15 +35,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "counter.h"
 #include "internal.h"
-#include "query.h"
 #include "banned.h"
 
 #define CHARM_PREFIX "/charm/"
 #define STATS_PREFIX "/stats/counter/"
 #define BLITZ_PATH "/mu-35700a31-6bf320ca-a800b670-05f845ee"
-#define TEXT_TYPE "text/plain; charset=utf-8"
 /* Pool bytes MHD spends per query parameter (its header record), rounded up. */
 #define PARAM_COST 64
 #define LOG_INTERVAL 10
@@ -68,108 +66,13 @@ void http_opts_default(struct http_opts *o)
 	o->listen_fd = -1;
 }
 
-/* ---- replies ------------------------------------------------------------- */
-
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, const char *ctype,
-			     struct MHD_Response *resp)
-{
-	enum MHD_Result ret;
-
-	if (!resp)
-		return MHD_NO;
-	if (ctype && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) != MHD_YES) {
-		MHD_destroy_response(resp);
-		return MHD_NO;
-	}
-	ret = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-enum MHD_Result http_reply_take(struct MHD_Connection *c, unsigned status, const char *ctype,
-				char *body, size_t len)
-{
-	struct MHD_Response *resp;
-
-	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(body);
-		return MHD_NO;
-	}
-	return queue(c, status, ctype, resp);
-}
-
-enum MHD_Result http_reply_text(struct MHD_Connection *c, unsigned status, const char *ctype,
-				const char *text)
-{
-	return queue(c, status, ctype,
-		     MHD_create_response_from_buffer(strlen(text), (void *)text,
-						     MHD_RESPMEM_MUST_COPY));
-}
-
-enum MHD_Result http_reply_not_found(struct MHD_Connection *c)
-{
-	return http_reply_text(c, MHD_HTTP_NOT_FOUND, TEXT_TYPE, "404 page not found\n");
-}
-
-static enum MHD_Result reply_redirect(struct MHD_Connection *c, const char *location)
-{
-	static const char body[] = "<a href=\"https://juju.ubuntu.com\">See Other</a>.\n\n";
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
-
-	if (resp && MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location) != MHD_YES) {
-		MHD_destroy_response(resp);
-		return MHD_NO;
-	}
-	return queue(c, MHD_HTTP_SEE_OTHER, "text/html; charset=utf-8", resp);
-}
-
-static enum MHD_Result reply_blitz(struct MHD_Connection *c)
-{
-	struct MHD_Response *resp = MHD_create_response_from_buffer(2, (void *)"42",
-								    MHD_RESPMEM_PERSISTENT);
-
-	if (resp && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES) {
-		MHD_destroy_response(resp);
-		return MHD_NO;
-	}
-	return queue(c, MHD_HTTP_OK, "text/plain", resp);
-}
-
-/* ---- counting and resolution ------------------------------------------- */
-
-bool http_stats_enabled(const struct http_server *hs, struct MHD_Connection *c)
-{
-	const char *v;
-
-	if (!hs->opts.stats)
-		return false;
-	v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "stats");
-	return !v || strcmp(v, "0") != 0;
-}
-
-void http_count(struct http_server *hs, enum store_count_kind kind, const struct url *u)
-{
-	int r = store_count(hs->store, kind, u);
-
-	(void)r; /* dropped, as the original dropped it: counting never fails a request */
-}
-
-int http_resolve(struct http_server *hs, struct url *u)
-{
-	if (u->series[0])
-		return 0;
-	return query_resolve_series(hs->store, u, u->series, sizeof(u->series));
-}
-
 /* ---- dispatch ------------------------------------------------------------- */
 
 static enum MHD_Result route(struct http_server *hs, struct http_req *rq,
 			     struct MHD_Connection *c, const char *path)
 {
 	if (strcmp(path, "/") == 0)
-		return reply_redirect(c, "https://juju.ubuntu.com");
+		return http_reply_redirect(c, "https://juju.ubuntu.com");
 	if (strcmp(path, "/charm-info") == 0)
 		return http_serve_info(hs, c);
 	if (strcmp(path, "/charm-event") == 0)
@@ -179,7 +82,7 @@ static enum MHD_Result route(struct http_server *hs, struct http_req *rq,
 	if (strncmp(path, STATS_PREFIX, strlen(STATS_PREFIX)) == 0)
 		return http_serve_stats(hs, c, path + strlen(STATS_PREFIX));
 	if (strcmp(path, BLITZ_PATH) == 0)
-		return reply_blitz(c);
+		return http_reply_blitz(c);
 	return http_reply_not_found(c);
 }
 
@@ -222,17 +125,17 @@ static enum MHD_Result on_headers(struct http_server *hs, struct http_req *rq,
 
 	if (rq->too_many) {
 		rq->started = true;
-		return http_reply_text(c, MHD_HTTP_URI_TOO_LONG, TEXT_TYPE,
+		return http_reply_text(c, MHD_HTTP_URI_TOO_LONG, HTTP_TEXT_TYPE,
 				       "request target too long\n");
 	}
 	if (rq->nul) {
 		rq->started = true;
-		return http_reply_text(c, MHD_HTTP_BAD_REQUEST, TEXT_TYPE,
+		return http_reply_text(c, MHD_HTTP_BAD_REQUEST, HTTP_TEXT_TYPE,
 				       "%00 in the request target\n");
 	}
 	if (cl && parse_u64(cl, &len) == 0 && len > hs->opts.max_body) {
 		rq->started = rq->too_large = true;
-		return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE, TEXT_TYPE,
+		return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE, HTTP_TEXT_TYPE,
 				       "request body too large\n");
 	}
 	return MHD_YES;
@@ -413,7 +316,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	rq->started = true;
 	if (rq->too_large)
-		return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE, TEXT_TYPE,
+		return http_reply_text(c, MHD_HTTP_CONTENT_TOO_LARGE, HTTP_TEXT_TYPE,
 				       "request body too large\n");
 	return route(hs, rq, c, path);
 }

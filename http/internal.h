@@ -1,6 +1,9 @@
 /*
  * Shared between the files of the HTTP front end (not part of its API):
  * the server, the per-request state, reply helpers and the handlers.
+ * Calls go one way: http.c (the server and its routing) -> api.c and
+ * download.c (the handlers) -> reply.c -> the core API (store.h,
+ * storestate.h, query.h).
  *
  * Every handler queues exactly one response on the connection and returns
  * what MHD_queue_response() returned (MHD_NO closes the connection).
@@ -50,6 +53,10 @@ struct http_req {
 	struct url bundle_url;
 };
 
+#define HTTP_TEXT_TYPE "text/plain; charset=utf-8"
+
+/* ---- reply.c: replies, counting, resolution (calls nothing else of http/) ---- */
+
 /* Queues status with a body the response takes (free()d by MHD). */
 enum MHD_Result http_reply_take(struct MHD_Connection *c, unsigned status, const char *ctype,
 				char *body, size_t len);
@@ -58,6 +65,10 @@ enum MHD_Result http_reply_text(struct MHD_Connection *c, unsigned status, const
 				const char *text);
 /* 404 with the original's body (Go's http.NotFound). */
 enum MHD_Result http_reply_not_found(struct MHD_Connection *c);
+/* 303 to location, with the original's body. */
+enum MHD_Result http_reply_redirect(struct MHD_Connection *c, const char *location);
+/* The blitz.io verification answer ("42", Connection: close). */
+enum MHD_Result http_reply_blitz(struct MHD_Connection *c);
 
 /* Whether this request may count: -o stats and no stats=0 in the query. */
 bool http_stats_enabled(const struct http_server *hs, struct MHD_Connection *c);
@@ -69,6 +80,8 @@ void http_count(struct http_server *hs, enum store_count_kind kind, const struct
 
 /* Resolves the series of u in place when it has none: 0 or -ENOENT/-EIO. */
 int http_resolve(struct http_server *hs, struct url *u);
+
+/* ---- api.c and download.c: the handlers (they call reply.c only) ---- */
 
 enum MHD_Result http_serve_info(struct http_server *hs, struct MHD_Connection *c);
 enum MHD_Result http_serve_event(struct http_server *hs, struct MHD_Connection *c);

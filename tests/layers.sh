@@ -1,0 +1,62 @@
+#!/bin/sh
+# The layers of doc/internals.md, checked on the source and the build:
+#   - no SQLite outside backend/: fs/ and http/ neither name sqlite3 nor
+#     include <sqlite3.h> through any header (the compiler's dependency files);
+#   - no FUSE header outside fs/, no libmicrohttpd header outside http/;
+#   - the core library (libcharmfs.a) uses no fuse_ or MHD_ symbol, the HTTP
+#     library no fuse_ or sqlite3_ one, and the daemon's fs/ objects no
+#     sqlite3_ or MHD_ one;
+#   - no cycle between the object files of the HTTP library (objgraph.py).
+# Run from the build directory (make check); SRCDIR is the source tree.
+set -u
+src=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+build=$(pwd)
+status=0
+
+bad() {
+	echo "FAIL: $*"
+	status=1
+}
+
+# Source: the files themselves.
+hits=$(cd "$src" && grep -l sqlite3 fs/*.[ch] http/*.[ch] 2>/dev/null)
+[ -z "$hits" ] || bad "sqlite3 named in: $hits"
+hits=$(cd "$src" && grep -lE '#[[:space:]]*include[[:space:]]*[<"]fuse' \
+	$(ls -d backend http hooks upgrade 2>/dev/null) -r --include='*.[ch]')
+[ -z "$hits" ] || bad "a FUSE header outside fs/: $hits"
+hits=$(cd "$src" && grep -lE '#[[:space:]]*include[[:space:]]*[<"]microhttpd' \
+	$(ls -d backend fs hooks upgrade 2>/dev/null) -r --include='*.[ch]')
+[ -z "$hits" ] || bad "a libmicrohttpd header outside http/: $hits"
+
+# Build: what every object really included.
+deps() { ls "$build/$1/.deps/"*.P* 2>/dev/null; }
+[ -n "$(deps fs)" ] && [ -n "$(deps backend)" ] && [ -n "$(deps http)" ] ||
+	bad "no dependency files under $build/{fs,backend,http}/.deps"
+for f in $(deps fs) $(deps http); do
+	grep -q 'sqlite3\.h' "$f" && bad "sqlite3.h reaches $(basename "$f")"
+done
+for f in $(deps backend); do
+	grep -qE '/fuse[^/]*\.h|microhttpd\.h' "$f" && bad "a front end's header reaches $(basename "$f")"
+done
+
+# Symbols.
+core=$build/.libs/libcharmfs.a
+http=$build/.libs/libcharmfs_http.a
+for lib in "$core" "$http"; do
+	[ -f "$lib" ] || bad "missing $lib"
+done
+syms() { nm -u "$@" 2>/dev/null | awk '$1 == "U" { print $2 }'; }
+hits=$(syms "$core" | grep -E '^(fuse_|MHD_)' | sort -u | head -5)
+[ -z "$hits" ] || bad "the core library uses: $hits"
+hits=$(syms "$http" | grep -E '^(fuse_|sqlite3_)' | sort -u | head -5)
+[ -z "$hits" ] || bad "the HTTP library uses: $hits"
+fsobj=$(ls "$build"/fs/charmfs-*.o 2>/dev/null)
+[ -n "$fsobj" ] || bad "no fs/ objects in $build/fs"
+hits=$(syms $fsobj | grep -E '^(sqlite3_|MHD_)' | sort -u | head -5)
+[ -z "$hits" ] || bad "fs/ uses: $hits"
+
+# Cycles.
+python3 "$src/tests/objgraph.py" "$http" || bad "a cycle among the HTTP library's files"
+
+[ $status -eq 0 ] && echo "layers: ok"
+exit $status
