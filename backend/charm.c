@@ -98,26 +98,20 @@ static const char *archive_message(struct archive *a)
 	return m ? m : "unknown error";
 }
 
-/* The result of a size-limit failure whose message push returned pushed. */
-static int too_big(int pushed)
-{
-	return pushed < 0 ? -ENOMEM : -EFBIG;
-}
-
 static int count_expanded(struct reader *rd, size_t n)
 {
 	const struct charm_limits *lim = rd->lim;
 
 	rd->expanded += n;
 	if (rd->expanded > lim->max_expanded)
-		return too_big(strv_pushf(rd->errors, "archive expands to more than %llu bytes",
-					  (unsigned long long)lim->max_expanded));
+		return strv_errf(rd->errors, -EFBIG, NULL, "archive expands to more than %llu bytes",
+				 (unsigned long long)lim->max_expanded);
 	if (rd->expanded > RATIO_FLOOR &&
 	    (unsigned __int128)lim->max_ratio * rd->archive_size < rd->expanded)
-		return too_big(strv_pushf(rd->errors,
-					  "archive expands to more than %llu times its size of %llu bytes",
-					  (unsigned long long)lim->max_ratio,
-					  (unsigned long long)rd->archive_size));
+		return strv_errf(rd->errors, -EFBIG, NULL,
+				 "archive expands to more than %llu times its size of %llu bytes",
+				 (unsigned long long)lim->max_ratio,
+				 (unsigned long long)rd->archive_size);
 	return 0;
 }
 
@@ -200,17 +194,9 @@ static int open_sink_add(void *ctx, const void *p, size_t n)
 		return r;
 	r = buf_add(s->yaml, p, n);
 	if (r == -EFBIG)
-		return too_big(strv_pushf(s->rd->errors, "%s is bigger than %d bytes", s->name,
-					  YAML_MAX_BYTES));
+		return strv_errf(s->rd->errors, -EFBIG, NULL, "%s is bigger than %d bytes", s->name,
+				 YAML_MAX_BYTES);
 	return r;
-}
-
-/* A rule failure: head, the quoted s, tail; then -EINVAL (or -ENOMEM). */
-static int refuse(struct strv *errors, const char *head, const char *s, const char *tail)
-{
-	int r = charmcheck_complain(errors, head, s, tail);
-
-	return r < 0 ? r : -EINVAL;
 }
 
 /* Records a rule failure (-EINVAL, -EFBIG) and returns 0; other errors pass. */
@@ -227,9 +213,7 @@ static int fail_unreadable(struct strv *errors, struct archive *a)
 {
 	int r = charm_archive_errno(a, false);
 
-	if (strv_pushf(errors, "archive is not a readable zip: %s", archive_message(a)) < 0)
-		return -ENOMEM;
-	return r;
+	return strv_errf(errors, r, NULL, "archive is not a readable zip: %s", archive_message(a));
 }
 
 /* Opens the archive file at path read-only. 0, -EINVAL (not a regular file) or -errno. */
@@ -335,7 +319,7 @@ static int entry_type(struct archive_entry *ae, const char *name, const struct s
 		what = "file has an unsupported type: ";
 		break;
 	}
-	return refuse(errors, what, name, "");
+	return charmcheck_complain(errors, -EINVAL, what, name, "");
 }
 
 /* metadata.yaml, config.yaml and revision must be regular files. */
@@ -345,7 +329,7 @@ static int special_name_rule(const char *name, enum charm_entry_type type, struc
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		if (type != CE_FILE && strcmp(name, names[i]) == 0)
-			return refuse(errors, "", name, " is not a regular file");
+			return charmcheck_complain(errors, -EINVAL, "", name, " is not a regular file");
 	}
 	return 0;
 }
@@ -432,8 +416,8 @@ static int read_entry(struct reader *rd, struct archive_entry *ae, struct charm 
 	int r;
 
 	if (++rd->headers > rd->lim->max_entries)
-		return too_big(strv_pushf(rd->errors, "archive has more than %llu entries",
-					  (unsigned long long)rd->lim->max_entries));
+		return strv_errf(rd->errors, -EFBIG, NULL, "archive has more than %llu entries",
+				 (unsigned long long)rd->lim->max_entries);
 	if (!raw)
 		return rule(rd, strv_push(rd->errors, "archive has an entry with an unreadable name") < 0
 					? -ENOMEM : -EINVAL);
@@ -441,7 +425,7 @@ static int read_entry(struct reader *rd, struct archive_entry *ae, struct charm 
 	if (r == 0 && name[0] == '\0') {
 		if (archive_entry_filetype(ae) == AE_IFDIR)
 			return 0;
-		r = refuse(rd->errors, "entry name is empty: ", raw, "");
+		r = charmcheck_complain(rd->errors, -EINVAL, "entry name is empty: ", raw, "");
 	}
 	if (r == 0)
 		r = entry_type(ae, name, &rd->fifos, rd->errors, &type);
@@ -477,7 +461,7 @@ static int make_hooks_executable(struct charm *c, struct strv *warnings)
 		    strchr(e->name + 6, '/') || !meta_is_known_hook(c->meta, e->name + 6))
 			continue;
 		e->mode = 0755;
-		if (charmcheck_complain(warnings, "making ", e->name, " executable in charm") < 0)
+		if (charmcheck_complain(warnings, 0, "making ", e->name, " executable in charm") < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -514,17 +498,20 @@ static int open_archive(struct reader *rd, const char *path, int *fd)
 	int r = charm_source_open(path, fd, &rd->archive_size);
 
 	if (r == -EINVAL)
-		return refuse(rd->errors, "archive is not a regular file: ", path, "");
+		return charmcheck_complain(rd->errors, -EINVAL, "archive is not a regular file: ",
+					   path, "");
 	if (r < 0)
 		return r;
 	if (rd->archive_size > rd->lim->max_archive)
-		return too_big(strv_pushf(rd->errors, "archive is %llu bytes, over the limit of %llu bytes",
-					  (unsigned long long)rd->archive_size,
-					  (unsigned long long)rd->lim->max_archive));
+		return strv_errf(rd->errors, -EFBIG, NULL,
+				 "archive is %llu bytes, over the limit of %llu bytes",
+				 (unsigned long long)rd->archive_size,
+				 (unsigned long long)rd->lim->max_archive);
 	struct strv nul = { 0 };
 	r = charmcheck_zip_fifos(*fd, rd->archive_size, rd->lim->max_entries, &rd->fifos, &nul);
 	for (size_t i = 0; r == 0 && i < nul.n; i++)
-		r = refuse(rd->errors, "entry name contains a NUL byte: ", nul.v[i], "");
+		r = charmcheck_complain(rd->errors, -EINVAL, "entry name contains a NUL byte: ",
+					nul.v[i], "");
 	strv_clear(&nul);
 	if (r < 0)
 		return r;

@@ -38,53 +38,20 @@ static bool is_control(uint32_t cp)
 	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0);
 }
 
-static int quote_seq(struct buf *b, const unsigned char *p, size_t *ret_n)
-{
-	uint32_t cp = 0;
-	size_t n = utf8_decode(p, strnlen((const char *)p, 4), &cp);
-
-	*ret_n = n ? n : 1;
-	if (n == 0 || is_control(cp)) {
-		if (cp == '\n' && n)
-			return buf_add(b, "\\n", 2);
-		if (cp == '\t' && n)
-			return buf_add(b, "\\t", 2);
-		if (n > 1)
-			return buf_addf(b, "\\u%04x", (unsigned)cp);
-		return buf_addf(b, "\\x%02x", (unsigned)p[0]);
-	}
-	if (cp == '"' || cp == '\\') {
-		int r = buf_add(b, "\\", 1);
-		if (r < 0)
-			return r;
-	}
-	return buf_add(b, p, n);
-}
-
 char *charmcheck_quote(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	struct buf b;
-	int r;
 
-	buf_init(&b, 4 * CHARM_NAME_MAX + 16);
-	r = buf_add(&b, "\"", 1);
+	buf_init(&b, 4 * CHARMCHECK_QUOTE_MAX + 8);
 	/* A name past the limit is itself the problem: quote its start only. */
-	while (r == 0 && *p && p - (const unsigned char *)s < CHARM_NAME_MAX / 4) {
-		size_t n;
-		r = quote_seq(&b, p, &n);
-		p += n;
-	}
-	if (r == 0)
-		r = buf_add(&b, *p ? "\"..." : "\"", *p ? 4 : 1);
-	if (r < 0) {
+	if (go_quote(&b, s, strlen(s), CHARMCHECK_QUOTE_MAX) < 0) {
 		buf_free(&b);
 		return NULL;
 	}
 	return buf_steal(&b, NULL);
 }
 
-int charmcheck_complain2(struct strv *sv, const char *head, const char *s, const char *mid,
+int charmcheck_complain2(struct strv *sv, int r, const char *head, const char *s, const char *mid,
 			 const char *t, const char *tail)
 {
 	_cleanup_free_ char *qs = charmcheck_quote(s);
@@ -92,46 +59,28 @@ int charmcheck_complain2(struct strv *sv, const char *head, const char *s, const
 
 	if (!qs || (t && !qt))
 		return -ENOMEM;
-	if (strv_pushf(sv, "%s%s%s%s%s", head, qs, mid, qt ? qt : "", tail) < 0)
-		return -ENOMEM;
-	return 0;
+	return strv_errf(sv, r, NULL, "%s%s%s%s%s", head, qs, mid, qt ? qt : "", tail);
 }
 
-int charmcheck_complain(struct strv *sv, const char *head, const char *s, const char *tail)
+int charmcheck_complain(struct strv *sv, int r, const char *head, const char *s, const char *tail)
 {
-	return charmcheck_complain2(sv, head, s, tail, NULL, "");
-}
-
-/* A rule failure: the message, then -EINVAL (or -ENOMEM). */
-static int refuse(struct strv *errors, const char *head, const char *s)
-{
-	int r = charmcheck_complain(errors, head, s, "");
-
-	return r < 0 ? r : -EINVAL;
-}
-
-static int refuse2(struct strv *errors, const char *head, const char *s, const char *mid,
-		   const char *t, const char *tail)
-{
-	int r = charmcheck_complain2(errors, head, s, mid, t, tail);
-
-	return r < 0 ? r : -EINVAL;
+	return charmcheck_complain2(sv, r, head, s, tail, NULL, "");
 }
 
 static const char *text_problem(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s);
 
-	if (strlen(s) > CHARM_ENTRY_MAX)
+	if (len > CHARM_ENTRY_MAX)
 		return "entry name is too long: ";
-	while (*p) {
+	for (size_t i = 0, n; i < len; i += n) {
 		uint32_t cp;
-		size_t n = utf8_decode(p, strnlen((const char *)p, 4), &cp);
+		n = utf8_decode(p + i, len - i, &cp);
 		if (n == 0)
 			return "entry name is not valid UTF-8: ";
 		if (is_control(cp))
 			return "entry name contains a control character: ";
-		p += n;
 	}
 	return NULL;
 }
@@ -168,7 +117,7 @@ int charmcheck_name(const char *raw, struct strv *errors, char **ret)
 	char *name;
 
 	if (problem)
-		return refuse(errors, problem, raw);
+		return charmcheck_complain(errors, -EINVAL, problem, raw, "");
 	if (start[0] == '.' && start[1] == '/')
 		start += 2;
 	len = strlen(start);
@@ -182,7 +131,7 @@ int charmcheck_name(const char *raw, struct strv *errors, char **ret)
 	problem = name[0] ? component_problem(name) : NULL;
 	if (problem) {
 		free(name);
-		return refuse(errors, problem, raw);
+		return charmcheck_complain(errors, -EINVAL, problem, raw, "");
 	}
 	*ret = name;
 	return 0;
@@ -214,14 +163,17 @@ static bool lexically_escapes(const char *name, const char *target)
 int charmcheck_symlink(const char *name, const char *target, struct strv *errors)
 {
 	if (target[0] == '\0')
-		return refuse2(errors, "symlink ", name, " has an empty target", NULL, "");
+		return charmcheck_complain(errors, -EINVAL, "symlink ", name, " has an empty target");
 	/* symlinkat() refuses targets of PATH_MAX bytes or more (ENAMETOOLONG). */
 	if (strlen(target) > CHARM_NAME_MAX || strlen(target) >= PATH_MAX)
-		return refuse2(errors, "symlink ", name, " has a target that is too long", NULL, "");
+		return charmcheck_complain(errors, -EINVAL, "symlink ", name,
+					   " has a target that is too long");
 	if (target[0] == '/')
-		return refuse2(errors, "symlink ", name, " is absolute: ", target, "");
+		return charmcheck_complain2(errors, -EINVAL, "symlink ", name, " is absolute: ",
+					    target, "");
 	if (lexically_escapes(name, target))
-		return refuse2(errors, "symlink ", name, " links out of charm: ", target, "");
+		return charmcheck_complain2(errors, -EINVAL, "symlink ", name,
+					    " links out of charm: ", target, "");
 	return 0;
 }
 
@@ -331,7 +283,8 @@ static int check_symlink_chain(const struct charm_entry **v, size_t n, const str
 	if (r < 0)
 		escapes = true;
 	if (escapes)
-		return refuse2(errors, "symlink ", e->name, " links out of charm: ", e->target, "");
+		return charmcheck_complain2(errors, -EINVAL, "symlink ", e->name,
+					    " links out of charm: ", e->target, "");
 	return 0;
 }
 
@@ -371,13 +324,16 @@ int charmcheck_tree(const struct charm_entry *e, size_t n, struct strv *errors)
 		const struct charm_entry *parent;
 		if (i > 0 && strcmp(v[i]->name, v[i - 1]->name) == 0) {
 			if ((i < 2 || strcmp(v[i]->name, v[i - 2]->name) != 0) &&
-			    note(&verdict, refuse(errors, "duplicate entry name: ", v[i]->name)))
+			    note(&verdict, charmcheck_complain(errors, -EINVAL, "duplicate entry name: ",
+							       v[i]->name, "")))
 				return -ENOMEM;
 			continue;
 		}
 		parent = blocking_parent(v, n, v[i]->name, scratch);
-		if (parent && note(&verdict, refuse2(errors, "entry ", v[i]->name, " is below ",
-						     parent->name, ", which is not a directory")))
+		if (parent &&
+		    note(&verdict, charmcheck_complain2(errors, -EINVAL, "entry ", v[i]->name,
+							" is below ", parent->name,
+							", which is not a directory")))
 			return -ENOMEM;
 		if (v[i]->type == CE_SYMLINK && v[i]->target &&
 		    note(&verdict, check_symlink_chain(v, n, v[i], scratch, errors)))

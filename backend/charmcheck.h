@@ -45,20 +45,25 @@ struct charm_entry {
 	bool stored;            /* files: kept uncompressed in the stored zip (see charm.c) */
 };
 
+/* Bytes of a name that messages quote; the rest is cut (go_quote() of util.h). */
+#define CHARMCHECK_QUOTE_MAX (CHARM_NAME_MAX / 4)
+
 /*
- * Go-%q-style quoting of s for messages: quotes around, backslash escapes,
- * invalid UTF-8 and control bytes as \xNN; past its first CHARM_NAME_MAX / 4
- * bytes, s is cut and "..." follows the closing quote. Returns a new string
- * or NULL (no memory).
+ * Go-%q quoting of s for messages (go_quote() of util.h): quotes around,
+ * backslash escapes, invalid UTF-8 and control bytes as \xNN; past its
+ * first CHARMCHECK_QUOTE_MAX bytes, s is cut and "..." ends the quoted
+ * text. Returns a new string or NULL (no memory).
  */
 char *charmcheck_quote(const char *s);
 
 /*
- * Appends head, the quoted s and tail as one message to sv. 0 or -ENOMEM.
- * complain2 quotes two strings: head "s" mid "t" tail.
+ * Appends head, the quoted s and tail as one message to sv (strv_errf() of
+ * util.h); complain2 quotes two strings: head "s" mid "t" tail. Returns r
+ * (-EINVAL for a rule failure, 0 for a warning), or -ENOMEM.
  */
-int charmcheck_complain(struct strv *sv, const char *head, const char *s, const char *tail) WUR;
-int charmcheck_complain2(struct strv *sv, const char *head, const char *s, const char *mid,
+int charmcheck_complain(struct strv *sv, int r, const char *head, const char *s,
+			const char *tail) WUR;
+int charmcheck_complain2(struct strv *sv, int r, const char *head, const char *s, const char *mid,
 			 const char *t, const char *tail) WUR;
 
 /*

@@ -93,29 +93,42 @@ static int format_csv(const struct counter_result *res, struct buf *out)
 	return r;
 }
 
+/* json_dump_callback() output appended to a buffer; r keeps the buffer's error. */
+struct json_sink {
+	struct buf *out;
+	int r;
+};
+
+static int json_to_buf(const char *p, size_t n, void *data)
+{
+	struct json_sink *k = data;
+
+	k->r = buf_add(k->out, p, n);
+	return k->r < 0 ? -1 : 0;
+}
+
 /* One row as a JSON array, ["key","date",count] with absent fields left out. */
 static int json_row(const struct counter_row *row, struct buf *out)
 {
-	json_t *a = json_array();
-	char date[40], *text = NULL;
-	int r = a ? 0 : -ENOMEM;
+	const char *key = has_key(row) ? row->key : NULL, *day = NULL;
+	struct json_sink k = { .out = out };
+	char date[40];
+	json_t *a;
 
-	if (r == 0 && has_key(row) && json_array_append_new(a, json_string(row->key)) < 0)
-		r = -EINVAL; /* not UTF-8: counter_token_valid() keeps such keys out */
-	if (r == 0 && row->dated) {
+	/* Not UTF-8: counter_token_valid() keeps such keys out. */
+	if (key && !utf8_valid(key, strlen(key)))
+		return -EINVAL;
+	if (row->dated) {
 		format_date(row->time, date);
-		if (json_array_append_new(a, json_string(date)) < 0)
-			r = -ENOMEM;
+		day = date;
 	}
-	if (r == 0 && json_array_append_new(a, json_integer((json_int_t)row->count)) < 0)
-		r = -ENOMEM;
-	if (r == 0)
-		text = json_dumps(a, JSON_COMPACT);
-	if (r == 0)
-		r = text ? buf_add(out, text, strlen(text)) : -ENOMEM;
-	free(text);
+	a = json_pack("[s*s*I]", key, day, (json_int_t)row->count);
+	if (!a)
+		return -ENOMEM;
+	if (json_dump_callback(a, json_to_buf, &k, JSON_COMPACT) < 0 && k.r == 0)
+		k.r = -ENOMEM;
 	json_decref(a);
-	return r;
+	return k.r;
 }
 
 /* Rows are encoded one at a time, so a long answer never holds a whole JSON tree. */
@@ -187,44 +200,23 @@ int counter_parse_date(const char *s, int64_t *ret)
 	return 0;
 }
 
-/* Go's %q of s, as far as the messages need it, into out. */
-static void go_quote(const char *s, char *out, size_t len)
-{
-	size_t o = 0;
+/* Bytes of a value that messages quote; the rest is cut. */
+#define QUOTE_CUT 153
+/* Every word of a query line fits: words are at least a byte and a blank apart. */
+#define QUERY_WORDS_MAX (COUNTER_MAX_QUERY / 2 + 1)
 
-	if (len < 3) {
-		if (len)
-			out[0] = '\0';
-		return;
-	}
-	out[o++] = '"';
-	for (const unsigned char *p = (const unsigned char *)s; *p && o + 6 < len; p++) {
-		static const char esc[] = "\a\b\f\n\r\t\v";
-		static const char names[] = "abfnrtv";
-		const char *e = *p ? strchr(esc, *p) : NULL;
-		if (*p == '"' || *p == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)*p;
-		} else if (e) {
-			out[o++] = '\\';
-			out[o++] = names[e - esc];
-		} else if (*p < 0x20 || *p == 0x7f) {
-			o += (size_t)snprintf(out + o, len - o, "\\x%02x", *p);
-		} else {
-			out[o++] = (char)*p;
-		}
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
+static const struct split_rules query_rules = {
+	.max_len = COUNTER_MAX_QUERY,
+	.max_words = QUERY_WORDS_MAX,
+	.blanks = " \t\r",
+};
 
 static int bad_value(const char *what, const char *v, char *err, size_t errlen)
 {
-	char q[160];
+	char q[4 * QUOTE_CUT + 8];
 
-	go_quote(v, q, sizeof(q));
-	snprintf(err, errlen, "Invalid '%s' value: %s", what, q);
-	return -EINVAL;
+	return errf(err, errlen, -EINVAL, "Invalid '%s' value: %s", what,
+		    go_quote_fixed(q, sizeof(q), v, strlen(v), QUOTE_CUT));
 }
 
 int counter_parse_param(const char *name, const char *v, struct counter_req *req,
@@ -271,62 +263,53 @@ int counter_parse_param(const char *name, const char *v, struct counter_req *req
 	return 0;
 }
 
+/* One word of a counter.query line applied to req and fmt. 0 or -EINVAL. */
+static int query_word(char *p, struct counter_req *req, enum counter_fmt *fmt, char *err,
+		      size_t errlen)
+{
+	char *eq = strchr(p, '=');
+	char q[4 * QUOTE_CUT + 8];
+
+	if (strcmp(p, "exact") == 0) {
+		req->prefix = false;
+	} else if (strcmp(p, "prefix") == 0) {
+		req->prefix = true;
+	} else if (strcmp(p, "list") == 0) {
+		req->list = true;
+	} else if (eq && (!strncmp(p, "by=", 3) || !strncmp(p, "start=", 6) ||
+			  !strncmp(p, "stop=", 5) || !strncmp(p, "format=", 7))) {
+		*eq = '\0';
+		if (!eq[1])
+			return bad_value(p, "", err, errlen);
+		return counter_parse_param(p, eq + 1, req, fmt, err, errlen);
+	} else {
+		return errf(err, errlen, -EINVAL,
+			    "unknown query word %s (expected [exact|prefix] [list]"
+			    " [by=day|week] [start=YYYY-MM-DD] [stop=YYYY-MM-DD]"
+			    " [format=text|csv|json])",
+			    go_quote_fixed(q, sizeof(q), p, strlen(p), QUOTE_CUT));
+	}
+	return 0;
+}
+
 int counter_parse_query(const char *line, size_t len, struct counter_req *ret_req,
 			enum counter_fmt *ret_fmt, char *err, size_t errlen)
 {
 	struct counter_req req = { .tokens = NULL };
 	enum counter_fmt fmt = COUNTER_FMT_AUTO;
-	char copy[COUNTER_MAX_QUERY + 1];
-	char *p, *end;
-	int r = 0;
+	char copy[COUNTER_MAX_QUERY + 1], *words[QUERY_WORDS_MAX];
+	size_t n;
+	int r;
 
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > COUNTER_MAX_QUERY) {
-		snprintf(err, errlen, "query longer than %d bytes", COUNTER_MAX_QUERY);
-		return -EINVAL;
-	}
-	if (memchr(line, '\0', len) || memchr(line, '\n', len)) {
-		snprintf(err, errlen, "a query is one line of text");
-		return -EINVAL;
-	}
-	memcpy(copy, line, len);
-	copy[len] = '\0';
-	for (p = copy; r == 0 && *p; p = end) {
-		char *eq;
-		p += strspn(p, " \t\r");
-		if (!*p)
-			break;
-		end = p + strcspn(p, " \t\r");
-		if (*end)
-			*end++ = '\0';
-		eq = strchr(p, '=');
-		if (strcmp(p, "exact") == 0) {
-			req.prefix = false;
-		} else if (strcmp(p, "prefix") == 0) {
-			req.prefix = true;
-		} else if (strcmp(p, "list") == 0) {
-			req.list = true;
-		} else if (eq && (!strncmp(p, "by=", 3) || !strncmp(p, "start=", 6) ||
-				  !strncmp(p, "stop=", 5) || !strncmp(p, "format=", 7))) {
-			*eq = '\0';
-			if (!eq[1])
-				r = bad_value(p, "", err, errlen);
-			else
-				r = counter_parse_param(p, eq + 1, &req, &fmt, err, errlen);
-		} else {
-			char q[160];
-			go_quote(p, q, sizeof(q));
-			snprintf(err, errlen, "unknown query word %s (expected [exact|prefix] [list]"
-					      " [by=day|week] [start=YYYY-MM-DD] [stop=YYYY-MM-DD]"
-					      " [format=text|csv|json])", q);
-			r = -EINVAL;
-		}
-	}
-	if (r == 0 && req.start && req.stop && req.stop < req.start) {
-		snprintf(err, errlen, "stop is before start");
-		r = -EINVAL;
-	}
+	r = split_words(line, len, &query_rules, copy, words, &n);
+	if (r == -EMSGSIZE)
+		return errf(err, errlen, -EINVAL, "query longer than %d bytes", COUNTER_MAX_QUERY);
+	if (r < 0)
+		return errf(err, errlen, -EINVAL, "a query is one line of text");
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = query_word(words[i], &req, &fmt, err, errlen);
+	if (r == 0 && req.start && req.stop && req.stop < req.start)
+		r = errf(err, errlen, -EINVAL, "stop is before start");
 	if (r < 0)
 		return r;
 	*ret_fmt = counter_fmt_resolve(&req, fmt, true);

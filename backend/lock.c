@@ -582,146 +582,108 @@ int lock_purge(struct db *db, int64_t now, struct strv *gone)
 
 /* ---- locks/ctl requests ----------------------------------------------------- */
 
-static int PRINTF(3, 4) fail(char *err, size_t errlen, const char *fmt, ...)
+/* The command word, then at most one word past the URL limit (to say "too many"). */
+#define LOCK_REQ_WORDS (LOCK_REQ_URLS_MAX + 1)
+
+static const struct split_rules lock_rules = {
+	.max_len = LOCK_REQ_MAX,
+	.max_words = LOCK_REQ_WORDS,
+	.blanks = " \t",
+	.flags = SPLIT_LEN_WITH_EOL | SPLIT_CRLF,
+};
+
+/* A request being parsed: the result, then the line's words. */
+struct lock_parse {
+	struct lock_req rq;
+	char buf[LOCK_REQ_MAX + 1];
+	char *v[LOCK_REQ_WORDS];
+	size_t n;
+};
+
+static int parse_url(const char *s, struct url *ret, char *err, size_t errlen)
 {
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* The next word of line[*pos..len) into ret_p, ret_n; false at the end. */
-static bool next_word(const char *line, size_t len, size_t *pos, const char **ret_p, size_t *ret_n)
-{
-	size_t i = *pos, start;
-
-	while (i < len && is_blank(line[i]))
-		i++;
-	if (i == len) {
-		*pos = i;
-		return false;
-	}
-	start = i;
-	while (i < len && !is_blank(line[i]))
-		i++;
-	*ret_p = line + start;
-	*ret_n = i - start;
-	*pos = i;
-	return true;
-}
-
-static bool word_is(const char *w, size_t n, const char *s)
-{
-	return strlen(s) == n && memcmp(w, s, n) == 0;
-}
-
-static int parse_url(const char *w, size_t n, struct url *ret, char *err, size_t errlen)
-{
-	char s[URL_INPUT_MAX + 1], canon[URL_STR_MAX];
+	char canon[URL_STR_MAX];
 	struct url u;
 
-	if (n > URL_INPUT_MAX)
-		return fail(err, errlen, "charm URL too long (over %d bytes)", URL_INPUT_MAX);
-	memcpy(s, w, n);
-	s[n] = '\0';
+	if (strlen(s) > URL_INPUT_MAX)
+		return errf(err, errlen, -EINVAL, "charm URL too long (over %d bytes)",
+			    URL_INPUT_MAX);
 	if (url_parse(s, &u, err, errlen) < 0)
 		return -EINVAL;
 	url_format(&u, canon, sizeof(canon));
 	if (strcmp(u.schema, "cs") != 0)
-		return fail(err, errlen, "charm URL is not a cs: URL: \"%s\"", canon);
+		return errf(err, errlen, -EINVAL, "charm URL is not a cs: URL: \"%s\"", canon);
 	if (u.series[0] == '\0')
-		return fail(err, errlen, "charm URL has no series: \"%s\"", canon);
+		return errf(err, errlen, -EINVAL, "charm URL has no series: \"%s\"", canon);
 	if (u.revision >= 0)
-		return fail(err, errlen, "charm URL has a revision: \"%s\"", canon);
+		return errf(err, errlen, -EINVAL, "charm URL has a revision: \"%s\"", canon);
 	*ret = u;
 	return 0;
 }
 
-static int parse_lock(const char *line, size_t len, size_t pos, struct lock_req *rq, char *err,
-		      size_t errlen)
+/* lock URL [URL...]: the URLs are checked in order before their number. */
+static int parse_lock(struct lock_parse *p, char *err, size_t errlen)
 {
-	const char *w;
-	size_t n;
+	struct lock_req *rq = &p->rq;
 	int r;
 
-	while (next_word(line, len, &pos, &w, &n)) {
+	rq->kind = LOCK_REQ_LOCK;
+	for (size_t i = 1; i < p->n; i++) {
 		if (rq->n_urls == LOCK_REQ_URLS_MAX)
-			return fail(err, errlen, "too many URLs (at most %d)", LOCK_REQ_URLS_MAX);
-		r = parse_url(w, n, &rq->urls[rq->n_urls], err, errlen);
+			return errf(err, errlen, -EINVAL, "too many URLs (at most %d)",
+				    LOCK_REQ_URLS_MAX);
+		r = parse_url(p->v[i], &rq->urls[rq->n_urls], err, errlen);
 		if (r < 0)
 			return r;
 		rq->n_urls++;
 	}
 	if (rq->n_urls == 0)
-		return fail(err, errlen, "usage: lock URL [URL...]");
+		return errf(err, errlen, -EINVAL, "usage: lock URL [URL...]");
 	return 0;
 }
 
-static int parse_unlock(const char *line, size_t len, size_t pos, struct lock_req *rq, char *err,
-			size_t errlen)
+static int parse_unlock(struct lock_parse *p, char *err, size_t errlen)
 {
-	const char *w, *extra;
-	size_t n, n2;
+	const char *w = p->n > 1 ? p->v[1] : "";
 
-	if (!next_word(line, len, &pos, &w, &n) || next_word(line, len, &pos, &extra, &n2))
-		return fail(err, errlen, "usage: unlock LOCKID");
-	if (n != LOCK_ID_LEN)
-		return fail(err, errlen, "invalid lock id");
-	memcpy(rq->id, w, n);
-	rq->id[n] = '\0';
-	if (!lock_id_valid(rq->id))
-		return fail(err, errlen, "invalid lock id");
+	p->rq.kind = LOCK_REQ_UNLOCK;
+	if (p->n != 2)
+		return errf(err, errlen, -EINVAL, "usage: unlock LOCKID");
+	if (strlen(w) != LOCK_ID_LEN || !lock_id_valid(w))
+		return errf(err, errlen, -EINVAL, "invalid lock id");
+	memcpy(p->rq.id, w, LOCK_ID_LEN + 1);
 	return 0;
 }
 
 int lock_parse_request(const char *line, size_t len, struct lock_req *ret, char *err, size_t errlen)
 {
-	struct lock_req *rq;
-	const char *w;
-	size_t pos = 0, n;
+	struct lock_parse *p;
 	int r;
 
 	if (!line && len > 0)
-		return fail(err, errlen, "no request");
-	if (!line)
-		line = "";
-	if (len > LOCK_REQ_MAX)
-		return fail(err, errlen, "request too long (over %d bytes)", LOCK_REQ_MAX);
-	if (memchr(line, '\0', len))
-		return fail(err, errlen, "request contains a NUL byte");
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	if (memchr(line, '\n', len) || memchr(line, '\r', len))
-		return fail(err, errlen, "one request per line");
-	if (!next_word(line, len, &pos, &w, &n))
-		return fail(err, errlen, "empty request");
-	rq = calloc(1, sizeof(*rq));
-	if (!rq)
+		return errf(err, errlen, -EINVAL, "no request");
+	p = calloc(1, sizeof(*p));
+	if (!p)
 		return -ENOMEM;
-	if (word_is(w, n, "lock")) {
-		rq->kind = LOCK_REQ_LOCK;
-		r = parse_lock(line, len, pos, rq, err, errlen);
-	} else if (word_is(w, n, "unlock")) {
-		rq->kind = LOCK_REQ_UNLOCK;
-		r = parse_unlock(line, len, pos, rq, err, errlen);
-	} else {
-		r = fail(err, errlen,
+	r = split_words(line, len, &lock_rules, p->buf, p->v, &p->n);
+	if (r == -EMSGSIZE)
+		r = errf(err, errlen, -EINVAL, "request too long (over %d bytes)", LOCK_REQ_MAX);
+	else if (r == -EILSEQ)
+		r = errf(err, errlen, -EINVAL, "request contains a NUL byte");
+	else if (r < 0)
+		r = errf(err, errlen, -EINVAL, "one request per line");
+	else if (p->n == 0)
+		r = errf(err, errlen, -EINVAL, "empty request");
+	else if (strcmp(p->v[0], "lock") == 0)
+		r = parse_lock(p, err, errlen);
+	else if (strcmp(p->v[0], "unlock") == 0)
+		r = parse_unlock(p, err, errlen);
+	else
+		r = errf(err, errlen, -EINVAL,
 			 "unknown request (want \"lock URL...\" or \"unlock LOCKID\")");
-	}
 	if (r == 0)
-		*ret = *rq;
-	free(rq);
+		*ret = p->rq;
+	free(p);
 	return r;
 }
 

@@ -14,7 +14,8 @@
  *
  * The regular expressions of SPEC §3 are matched by hand with character
  * loops; no regex library is involved and nothing here allocates, so every
- * function is thread-safe. Messages quote the input the way Go's %q does.
+ * function is thread-safe. Messages quote the input the way Go's %q does
+ * (go_quote_fixed() of util.h).
  */
 #include "config.h"
 
@@ -105,116 +106,14 @@ bool url_valid_user(const char *s)
 	return s && valid_user(s, strnlen(s, URL_USER_MAX + 1));
 }
 
-/* A truncating writer into a caller's buffer; out may be NULL. */
-struct sink {
-	char *out;
-	size_t len;
-	size_t cap;
-};
-
-static void sink_add(struct sink *k, const char *p, size_t n)
-{
-	if (!k->out || k->cap == 0)
-		return;
-	if (n > k->cap - 1 - k->len)
-		n = k->cap - 1 - k->len;
-	memcpy(k->out + k->len, p, n);
-	k->len += n;
-	k->out[k->len] = '\0';
-}
-
-static void sink_escape(struct sink *k, char kind, unsigned width, uint32_t v)
-{
-	char tmp[12];
-	int n = snprintf(tmp, sizeof(tmp), "\\%c%0*x", kind, (int)width, (unsigned)v);
-
-	sink_add(k, tmp, (size_t)n);
-}
-
-/*
- * Whether Go's strconv.Quote prints the code point as is. This covers the
- * non-printable ranges likely in practice (controls, spaces other than
- * U+0020, format characters, private use, non-characters), not all of
- * Unicode's unassigned code points.
- */
-static bool rune_printable(uint32_t cp)
-{
-	static const uint32_t np[][2] = {
-	    {0x80, 0xa0},	 {0xad, 0xad},	   {0x1680, 0x1680}, {0x2000, 0x200f},
-	    {0x2028, 0x202f},	 {0x205f, 0x206f}, {0x3000, 0x3000}, {0xe000, 0xf8ff},
-	    {0xfeff, 0xfeff},	 {0xfff9, 0xfffb}, {0xfffe, 0xffff}, {0xe0000, 0xe007f},
-	    {0xf0000, 0x10ffff},
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(np); i++)
-		if (cp >= np[i][0] && cp <= np[i][1])
-			return false;
-	return true;
-}
-
-/* Appends s in double quotes with Go %q escapes. */
-static void sink_quote(struct sink *k, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s);
-
-	sink_add(k, "\"", 1);
-	for (size_t i = 0; i < n;) {
-		unsigned char c = p[i];
-		uint32_t cp;
-		size_t len;
-
-		if (c == '"' || c == '\\') {
-			char e[2] = {'\\', (char)c};
-			sink_add(k, e, 2);
-			i++;
-			continue;
-		}
-		if (c >= 0x20 && c < 0x7f) {
-			sink_add(k, (const char *)&p[i], 1);
-			i++;
-			continue;
-		}
-		if (c < 0x80) {
-			static const char named[] = "\a\b\f\n\r\t\v";
-			static const char letter[] = "abfnrtv";
-			const char *q = c ? strchr(named, c) : NULL;
-			if (q) {
-				char e[2] = {'\\', letter[q - named]};
-				sink_add(k, e, 2);
-			} else {
-				sink_escape(k, 'x', 2, c);
-			}
-			i++;
-			continue;
-		}
-		len = utf8_decode(p + i, n - i, &cp);
-		if (len == 0) {
-			sink_escape(k, 'x', 2, c);
-			i++;
-		} else if (rune_printable(cp)) {
-			sink_add(k, (const char *)&p[i], len);
-			i += len;
-		} else {
-			if (cp < 0x10000)
-				sink_escape(k, 'u', 4, cp);
-			else
-				sink_escape(k, 'U', 8, cp);
-			i += len;
-		}
-	}
-	sink_add(k, "\"", 1);
-}
-
+/* The original's message: what, then the input quoted as Go's %q does. -EINVAL. */
 static int fail(char *err, size_t errlen, const char *what, const char *input)
 {
-	struct sink k = {err, 0, errlen};
+	/* Room for the whole quote of any input up to URL_INPUT_MAX bytes. */
+	char q[4 * URL_INPUT_MAX + 8];
 
-	if (err && errlen)
-		err[0] = '\0';
-	sink_add(&k, what, strlen(what));
-	sink_quote(&k, input);
-	return -EINVAL;
+	return errf(err, errlen, -EINVAL, "%s%s", what,
+		    go_quote_fixed(q, sizeof(q), input, strlen(input), 0));
 }
 
 struct part {

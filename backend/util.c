@@ -81,6 +81,40 @@ char *strv_join(const struct strv *sv, const char *sep)
 	return buf_steal(&b, NULL);
 }
 
+int errf(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+int strv_verrf(struct strv *sv, int r, const char *prefix, const char *fmt, va_list ap)
+{
+	char *msg;
+	int n;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return -ENOMEM;
+	n = prefix ? strv_pushf(sv, "%s: %s", prefix, msg) : strv_push(sv, msg);
+	free(msg);
+	return n < 0 ? n : r;
+}
+
+int strv_errf(struct strv *sv, int r, const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = strv_verrf(sv, r, prefix, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 void buf_init(struct buf *b, size_t max)
 {
 	b->data = NULL;
@@ -409,4 +443,169 @@ int utf8_repair(const char *s, size_t n, struct buf *out)
 		i += k ? k : 1;
 	}
 	return r;
+}
+
+/*
+ * Where quoted text goes: a struct buf, or a fixed array that is cut at a
+ * byte. r becomes the buffer's error, or 1 once the array is full, and
+ * then every later write is skipped.
+ */
+struct sink {
+	struct buf *b;
+	char *out;
+	size_t len;
+	size_t cap;
+	int r;
+};
+
+static void sink_add(struct sink *k, const void *p, size_t n)
+{
+	if (k->r)
+		return;
+	if (k->b) {
+		k->r = buf_add(k->b, p, n);
+		return;
+	}
+	if (n > k->cap - 1 - k->len) {
+		n = k->cap - 1 - k->len;
+		k->r = 1;
+	}
+	memcpy(k->out + k->len, p, n);
+	k->len += n;
+	k->out[k->len] = '\0';
+}
+
+static void sink_escape(struct sink *k, char kind, int width, uint32_t v)
+{
+	char tmp[12];
+	int n = snprintf(tmp, sizeof(tmp), "\\%c%0*x", kind, width, (unsigned)v);
+
+	sink_add(k, tmp, (size_t)n);
+}
+
+/*
+ * Whether Go's strconv.Quote prints the code point as is. This covers the
+ * non-printable ranges likely in practice (controls, spaces other than
+ * U+0020, format characters, private use, non-characters), not all of
+ * Unicode's unassigned code points.
+ */
+static bool rune_printable(uint32_t cp)
+{
+	static const uint32_t np[][2] = {
+	    {0x80, 0xa0},     {0xad, 0xad},	{0x1680, 0x1680}, {0x2000, 0x200f},
+	    {0x2028, 0x202f}, {0x205f, 0x206f}, {0x3000, 0x3000}, {0xe000, 0xf8ff},
+	    {0xfeff, 0xfeff}, {0xfff9, 0xfffb}, {0xfffe, 0xffff}, {0xe0000, 0xe007f},
+	    {0xf0000, 0x10ffff},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(np); i++)
+		if (cp >= np[i][0] && cp <= np[i][1])
+			return false;
+	return true;
+}
+
+/* One ASCII byte, escaped as Go does. */
+static void quote_ascii(struct sink *k, unsigned char c)
+{
+	static const char named[] = "\a\b\f\n\r\t\v";
+	static const char letter[] = "abfnrtv";
+	const char *q = c ? strchr(named, c) : NULL;
+	char e[2] = {'\\', (char)c};
+
+	if (c == '"' || c == '\\') {
+		sink_add(k, e, 2);
+	} else if (c >= 0x20 && c < 0x7f) {
+		sink_add(k, &c, 1);
+	} else if (q) {
+		e[1] = letter[q - named];
+		sink_add(k, e, 2);
+	} else {
+		sink_escape(k, 'x', 2, c);
+	}
+}
+
+static void quote_into(struct sink *k, const char *s, size_t n, size_t max)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	sink_add(k, "\"", 1);
+	while (i < n && !k->r) {
+		uint32_t cp = p[i];
+		size_t len = p[i] < 0x80 ? 1 : utf8_decode(p + i, n - i, &cp);
+
+		if (max && i + (len ? len : 1) > max) {
+			sink_add(k, "...", 3);
+			break;
+		}
+		if (len == 0)
+			sink_escape(k, 'x', 2, p[i]);
+		else if (len == 1)
+			quote_ascii(k, p[i]);
+		else if (rune_printable(cp))
+			sink_add(k, p + i, len);
+		else if (cp < 0x10000)
+			sink_escape(k, 'u', 4, cp);
+		else
+			sink_escape(k, 'U', 8, cp);
+		i += len ? len : 1;
+	}
+	sink_add(k, "\"", 1);
+}
+
+int go_quote(struct buf *out, const char *s, size_t n, size_t max)
+{
+	struct sink k = {.b = out};
+
+	quote_into(&k, s, n, max);
+	return k.r;
+}
+
+const char *go_quote_fixed(char *out, size_t size, const char *s, size_t n, size_t max)
+{
+	struct sink k = {.out = out, .cap = size};
+
+	if (size == 0)
+		return out;
+	out[0] = '\0';
+	quote_into(&k, s, n, max);
+	return out;
+}
+
+int split_words(const char *line, size_t len, const struct split_rules *rules, char *buf,
+		char **ret_v, size_t *ret_n)
+{
+	bool crlf = rules->flags & SPLIT_CRLF;
+	size_t n = 0;
+	char *p;
+
+	if (!line)
+		line = "";
+	if ((rules->flags & SPLIT_LEN_WITH_EOL) && len > rules->max_len)
+		return -EMSGSIZE;
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (crlf && len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len > rules->max_len)
+		return -EMSGSIZE;
+	if (memchr(line, '\0', len))
+		return -EILSEQ;
+	if (memchr(line, '\n', len) || (crlf && memchr(line, '\r', len)))
+		return -EBADMSG;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	for (p = buf; *p;) {
+		while (*p && strchr(rules->blanks, *p))
+			*p++ = '\0';
+		if (!*p)
+			break;
+		if (n < rules->max_words)
+			ret_v[n] = p;
+		n++;
+		while (*p && !strchr(rules->blanks, *p))
+			p++;
+	}
+	*ret_n = n;
+	return 0;
 }

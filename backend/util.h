@@ -1,7 +1,8 @@
 /*
  * Small helpers shared by every charmfs module: a growable list of
  * messages (errors and warnings that travel back to events and replies),
- * a bounded byte buffer, and checked number parsing.
+ * a bounded byte buffer, checked number parsing, and the text toolkit:
+ * error messages (errf), UTF-8, Go-%q quoting and request-line words.
  *
  * Conventions: functions returning int give 0 or -errno; output
  * parameters come last and are named ret_*; destructors accept NULL.
@@ -32,6 +33,25 @@ int strv_push(struct strv *sv, const char *s);
 void strv_clear(struct strv *sv);
 /* Joins the messages with sep into a new string (caller frees); NULL on ENOMEM. */
 char *strv_join(const struct strv *sv, const char *sep);
+
+/*
+ * Error reporting, the one way a module hands a message back with its
+ * result: `return errf(err, errlen, -EINVAL, "bad %s", what);`.
+ *
+ * errf() formats into the caller's err[errlen], cut to fit and always
+ * NUL-terminated (nothing is written when err is NULL or errlen is 0), and
+ * returns r.
+ */
+int errf(char *err, size_t errlen, int r, const char *fmt, ...) PRINTF(4, 5);
+/*
+ * Appends one formatted message to sv, preceded by "prefix: " when prefix
+ * is not NULL (a file name, say). Returns r (0 for a warning), or -ENOMEM
+ * when the message could not be stored. strv_verrf() is the va_list form,
+ * for a module's own adapter that adds context.
+ */
+int strv_errf(struct strv *sv, int r, const char *prefix, const char *fmt, ...) PRINTF(4, 5);
+int strv_verrf(struct strv *sv, int r, const char *prefix, const char *fmt, va_list ap)
+	PRINTF(4, 0);
 
 /*
  * A byte buffer that refuses to grow past max (curl's dynbuf). The data is
@@ -113,5 +133,61 @@ bool utf8_valid(const char *s, size_t n);
  * text). 0, or -EFBIG/-ENOMEM from the buffer.
  */
 int utf8_repair(const char *s, size_t n, struct buf *out) WUR;
+
+/*
+ * Quoting for messages, the way Go's %q (strconv.Quote) does it, so that
+ * messages read like the original store's. The n bytes at s (NUL bytes
+ * allowed) go between double quotes with \" and \\ escaped, \a \b \f \n
+ * \r \t \v named, every other control byte (C0, DEL) and every byte that
+ * is not part of valid UTF-8 (utf8_decode()) as \xNN, a code point Go does
+ * not print (C1 controls, format characters, separators other than the
+ * space, private use, non-characters) as \uNNNN or \UNNNNNNNN, and the
+ * rest as is.
+ *
+ * With max not 0, s longer than max bytes is cut to its longest prefix of
+ * at most max bytes that does not split a UTF-8 sequence, and "..." ends
+ * the quoted text just before the closing quote: at most 4 * max + 5 bytes
+ * come out. Thread-safe.
+ *
+ * go_quote() appends to out: 0, or -EFBIG/-ENOMEM from the buffer (out
+ * then holds part of the quoted text).
+ */
+int go_quote(struct buf *out, const char *s, size_t n, size_t max) WUR;
+/*
+ * go_quote() into out[size] instead: cut at size - 1 bytes like snprintf
+ * (possibly inside an escape), NUL-terminated when size > 0. Returns out,
+ * for use as a printf argument. Never fails and never allocates.
+ */
+const char *go_quote_fixed(char *out, size_t size, const char *s, size_t n, size_t max);
+
+/*
+ * Splitting a request line (transaction files, SPEC §4) into words. The
+ * rules say how long a line may be, how many words the caller keeps, what
+ * separates words and how the line may end.
+ */
+struct split_rules {
+	size_t max_len;	    /* longest line, in bytes, without its line end (see flags) */
+	size_t max_words;   /* words stored in ret_v; more are only counted */
+	const char *blanks; /* the bytes that separate words, e.g. " \t" */
+	unsigned flags;	    /* SPLIT_* */
+};
+/* max_len counts the line end too. */
+#define SPLIT_LEN_WITH_EOL 1u
+/* The line may end in "\r\n" or "\r" as well as "\n"; an inner '\r' is a line break. */
+#define SPLIT_CRLF 2u
+
+/*
+ * Splits the len bytes at line (NULL only with len 0) into words separated
+ * by runs of rules->blanks, after one final line end is cut. The words are
+ * copied NUL-terminated into buf (rules->max_len + 1 bytes) and the first
+ * rules->max_words of them pointed to from ret_v; *ret_n is the number of
+ * words in the line, which may be more than were stored (the caller
+ * decides what too many means) or 0 for a blank line.
+ * Returns 0, -EMSGSIZE (longer than rules->max_len), -EILSEQ (a NUL byte)
+ * or -EBADMSG (a line break before the line end), in that order of checks;
+ * buf, ret_v and *ret_n are written only on success. Thread-safe.
+ */
+int split_words(const char *line, size_t len, const struct split_rules *rules, char *buf,
+		char **ret_v, size_t *ret_n) WUR;
 
 #endif

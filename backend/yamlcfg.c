@@ -40,25 +40,18 @@ static const char *const role_keys[] = {
 static const char *const type_names[] = {
     [OPT_STRING] = "string", [OPT_INT] = "int", [OPT_FLOAT] = "float", [OPT_BOOLEAN] = "boolean"};
 
+/* Records a problem "file: ..." and makes c->r -EINVAL (or -ENOMEM). */
 static void problem(struct check *c, const char *fmt, ...) PRINTF(2, 3);
 static void problem(struct check *c, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
+	r = strv_verrf(c->errors, -EINVAL, c->file, fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		c->r = -ENOMEM;
-		return;
-	}
-	if (strv_pushf(c->errors, "%s: %s", c->file, msg) < 0)
-		c->r = -ENOMEM;
-	else if (c->r == 0)
-		c->r = -EINVAL;
-	free(msg);
+	if (r == -ENOMEM || c->r == 0)
+		c->r = r;
 }
 
 static char *dup_or_fail(struct check *c, const char *s)

@@ -124,55 +124,19 @@ const struct ynode *ytree_root(const struct ytree *t)
 
 const char *ytree_quote(const char *s, size_t len, char out[YTREE_QUOTE_MAX])
 {
-	size_t o = 0, i;
-
-	out[o++] = '"';
-	for (i = 0; i < len && o < 100; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch == '"' || ch == '\\') {
-			out[o++] = '\\';
-			out[o++] = (char)ch;
-		} else if (ch == '\n') {
-			out[o++] = '\\';
-			out[o++] = 'n';
-		} else if (ch == '\t') {
-			out[o++] = '\\';
-			out[o++] = 't';
-		} else if (ch < 0x20 || ch == 0x7f) {
-			o += (size_t)snprintf(out + o, 5, "\\x%02x", ch);
-		} else {
-			out[o++] = (char)ch;
-		}
-	}
-	if (i < len) {
-		while (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
-			o--; /* do not cut a UTF-8 sequence */
-		if (o > 1 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
-			o--;
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-	return out;
+	return go_quote_fixed(out, YTREE_QUOTE_MAX, s, len, YTREE_QUOTE_CUT);
 }
 
+/* A message "what: ..." for the file being parsed; returns r, or -ENOMEM. */
 static int fail(struct builder *b, int r, const char *fmt, ...) PRINTF(3, 4);
 static int fail(struct builder *b, int r, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
-	int n;
 
 	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
+	r = strv_verrf(b->errors, r, b->what, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -ENOMEM;
-	n = strv_pushf(b->errors, "%s: %s", b->what, msg);
-	free(msg);
-	return n < 0 ? n : r;
+	return r;
 }
 
 /* ---- scalar typing ------------------------------------------------------ */

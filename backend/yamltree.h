@@ -69,11 +69,14 @@ bool ynode_is_cstring(const struct ynode *n);
 const char *ynode_type_name(const struct ynode *n);
 
 /*
- * Quotes s (len bytes) Go-%q style into out[YTREE_QUOTE_MAX] for messages:
- * double quotes, backslash escapes for quotes and control bytes, cut with
- * "..." past about 100 bytes. Returns out.
+ * Quotes s (len bytes, NUL bytes allowed) Go-%q style (go_quote() of
+ * util.h) into out[YTREE_QUOTE_MAX] for messages: double quotes, backslash
+ * escapes for quotes, control bytes and invalid UTF-8; past its first
+ * YTREE_QUOTE_CUT bytes s is cut and "..." ends the quoted text. Returns
+ * out. Never fails.
  */
-#define YTREE_QUOTE_MAX 512
+#define YTREE_QUOTE_CUT 99
+#define YTREE_QUOTE_MAX (4 * YTREE_QUOTE_CUT + 8)
 const char *ytree_quote(const char *s, size_t len, char out[YTREE_QUOTE_MAX]);
 
 #endif

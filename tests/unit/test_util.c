@@ -1,8 +1,10 @@
 /*
  * Unit tests for backend/util.c: message lists, bounded buffers and their
  * limits, checked number parsing (overflow and malformed input), hex and
- * RFC 3339 formatting, and the file chores (write_all/read_file, mkdir_p,
- * rm_rf) inside a private temporary directory that is removed afterwards.
+ * RFC 3339 formatting, the text toolkit (errf/strv_errf, Go-%q quoting
+ * with its cut, split_words with its limits), and the file chores
+ * (write_all/read_file, mkdir_p, rm_rf) inside a private temporary
+ * directory that is removed afterwards.
  */
 #include "config.h"
 
@@ -429,6 +431,236 @@ static void test_rm_rf(void **state)
 	assert_false(exists(outside));
 }
 
+/* ---- errors ------------------------------------------------------------- */
+
+/* A module's own adapter, as yamltree's builder has: context, then strv_verrf(). */
+static int PRINTF(3, 4) adapter(struct strv *sv, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = strv_verrf(sv, r, "ctx", fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static void test_errf(void **state)
+{
+	struct strv sv = {0};
+	char err[16], tiny[4];
+
+	(void)state;
+	assert_int_equal(errf(err, sizeof(err), -EINVAL, "bad %s %d", "x", 5), -EINVAL);
+	assert_string_equal(err, "bad x 5");
+	assert_int_equal(errf(err, sizeof(err), 0, "%s", ""), 0);
+	assert_string_equal(err, "");
+	/* Cut to fit, always terminated, never past errlen. */
+	memset(err, 'z', sizeof(err));
+	assert_int_equal(errf(tiny, sizeof(tiny), -EBUSY, "abcdef"), -EBUSY);
+	assert_string_equal(tiny, "abc");
+	assert_int_equal(errf(err, 1, -EIO, "abc"), -EIO);
+	assert_string_equal(err, "");
+	assert_int_equal(err[1], 'z');
+	/* No buffer: only the result. */
+	assert_int_equal(errf(NULL, 0, -ENOENT, "x"), -ENOENT);
+	assert_int_equal(errf(NULL, 16, -ENOENT, "x"), -ENOENT);
+	memset(err, 'z', sizeof(err));
+	assert_int_equal(errf(err, 0, -ENOENT, "x"), -ENOENT);
+	assert_int_equal(err[0], 'z');
+
+	assert_int_equal(strv_errf(&sv, -EINVAL, NULL, "a %s", "b"), -EINVAL);
+	assert_int_equal(strv_errf(&sv, 0, "file.yaml", "warning %d", 2), 0);
+	assert_int_equal(strv_errf(&sv, -EFBIG, "", "big"), -EFBIG);
+	assert_int_equal(adapter(&sv, -EINVAL, "line %d", 7), -EINVAL);
+	assert_int_equal(sv.n, 4);
+	assert_string_equal(sv.v[0], "a b");
+	assert_string_equal(sv.v[1], "file.yaml: warning 2");
+	assert_string_equal(sv.v[2], ": big");
+	assert_string_equal(sv.v[3], "ctx: line 7");
+	strv_clear(&sv);
+}
+
+/* ---- quoting ------------------------------------------------------------ */
+
+struct quote_case {
+	const char *in;
+	size_t n; /* 0: strlen(in) */
+	size_t max;
+	const char *want;
+};
+
+static const struct quote_case quote_cases[] = {
+    {"", 0, 0, "\"\""},
+    {"abc xyz", 0, 0, "\"abc xyz\""},
+    {"a\"b\\c'", 0, 0, "\"a\\\"b\\\\c'\""},
+    {"\a\b\f\n\r\t\v", 0, 0, "\"\\a\\b\\f\\n\\r\\t\\v\""},
+    {"\x01\x1b\x1f\x7f", 0, 0, "\"\\x01\\x1b\\x1f\\x7f\""},
+    {"a\0b", 3, 0, "\"a\\x00b\""},
+    /* Invalid UTF-8, byte by byte: stray, truncated, overlong, surrogate, too big. */
+    {"\xff\xfe", 0, 0, "\"\\xff\\xfe\""},
+    {"x\xc3", 0, 0, "\"x\\xc3\""},
+    {"\xc3(", 0, 0, "\"\\xc3(\""},
+    {"\xc0\xae", 0, 0, "\"\\xc0\\xae\""},
+    {"\xed\xa0\x80", 0, 0, "\"\\xed\\xa0\\x80\""},
+    {"\xf4\x90\x80\x80", 0, 0, "\"\\xf4\\x90\\x80\\x80\""},
+    /* Printable multi-byte characters as they are. */
+    {"h\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80", 0, 0, "\"h\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80\""},
+    /* Code points Go does not print. */
+    {"\xc2\x85", 0, 0, "\"\\u0085\""},
+    {"\xc2\xa0\xc2\xad", 0, 0, "\"\\u00a0\\u00ad\""},
+    {"\xef\xbb\xbf" "a", 0, 0, "\"\\ufeffa\""},
+    {"\xe2\x80\xa8", 0, 0, "\"\\u2028\""},
+    {"\xee\x80\x80", 0, 0, "\"\\ue000\""},
+    {"\xf3\xb0\x80\x80", 0, 0, "\"\\U000f0000\""},
+    {"\xf3\xa0\x80\x81", 0, 0, "\"\\U000e0001\""},
+    /* Cutting: at most max bytes, never half a sequence, "..." inside the quotes. */
+    {"abcdef", 0, 6, "\"abcdef\""},
+    {"abcdef", 0, 3, "\"abc...\""},
+    {"abcdef", 0, 1, "\"a...\""},
+    {"ab\xc3\xa9z", 0, 3, "\"ab...\""},
+    {"ab\xc3\xa9z", 0, 4, "\"ab\xc3\xa9...\""},
+    {"\x01\x02\x03", 0, 2, "\"\\x01\\x02...\""},
+    {"a\xff\xfe", 0, 2, "\"a\\xff...\""},
+    {"\xf0\x9f\x98\x80", 0, 3, "\"...\""},
+};
+
+static void test_go_quote(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(quote_cases); i++) {
+		const struct quote_case *c = &quote_cases[i];
+		size_t n = c->n ? c->n : strlen(c->in);
+		char fixed[256];
+		struct buf b;
+
+		buf_init(&b, 1024);
+		assert_int_equal(go_quote(&b, c->in, n, c->max), 0);
+		if (strcmp(b.data, c->want) != 0)
+			fail_msg("case %zu: got %s, want %s", i, b.data, c->want);
+		assert_int_equal(b.len, strlen(c->want));
+		assert_ptr_equal(go_quote_fixed(fixed, sizeof(fixed), c->in, n, c->max), fixed);
+		assert_string_equal(fixed, c->want);
+		buf_free(&b);
+	}
+}
+
+static void test_go_quote_limits(void **state)
+{
+	char out[8], big[400], huge[4 * 300 + 8];
+	struct buf b;
+
+	(void)state;
+	/* The fixed form cuts at a byte, like snprintf, even inside an escape. */
+	assert_string_equal(go_quote_fixed(out, 6, "abcdef", 6, 0), "\"abcd");
+	assert_string_equal(go_quote_fixed(out, sizeof(out), "a\nbcdef", 7, 0), "\"a\\nbcd");
+	assert_string_equal(go_quote_fixed(out, 4, "a\x01", 2, 0), "\"a\\");
+	assert_string_equal(go_quote_fixed(out, 1, "abc", 3, 0), "");
+	memset(out, 'z', sizeof(out));
+	go_quote_fixed(out, 0, "abc", 3, 0);
+	assert_int_equal(out[0], 'z');
+
+	/* A cut quote is bounded by 4 * max + 5 bytes, however s looks. */
+	memset(big, 0x01, sizeof(big));
+	go_quote_fixed(huge, sizeof(huge), big, sizeof(big), 300);
+	assert_int_equal(strlen(huge), 4 * 300 + 5);
+	assert_non_null(strstr(huge, "\\x01...\""));
+
+	/* The buffer's limit comes back, with part of the text kept. */
+	buf_init(&b, 4);
+	assert_int_equal(go_quote(&b, "abcdef", 6, 0), -EFBIG);
+	assert_true(b.len <= 4);
+	buf_free(&b);
+	buf_init(&b, 8);
+	assert_int_equal(go_quote(&b, "abcdef", 6, 0), 0);
+	assert_string_equal(b.data, "\"abcdef\"");
+	assert_int_equal(go_quote(&b, "", 0, 0), -EFBIG);
+	buf_free(&b);
+}
+
+/* ---- request-line words ------------------------------------------------- */
+
+static const struct split_rules plain = {.max_len = 16, .max_words = 3, .blanks = " \t"};
+static const struct split_rules crlf = {
+    .max_len = 16, .max_words = 3, .blanks = " \t", .flags = SPLIT_LEN_WITH_EOL | SPLIT_CRLF};
+static const struct split_rules cr_blank = {.max_len = 16, .max_words = 8, .blanks = " \t\r"};
+
+struct split_case {
+	const struct split_rules *rules;
+	const char *line;
+	size_t len; /* 0: strlen(line) */
+	int r;
+	size_t n;
+	const char *words; /* the stored words joined with "|" */
+};
+
+static const struct split_case split_cases[] = {
+    {&plain, "", 0, 0, 0, ""},
+    {&plain, "\n", 0, 0, 0, ""},
+    {&plain, "  \t ", 0, 0, 0, ""},
+    {&plain, "one", 0, 0, 1, "one"},
+    {&plain, " a  b\tc \n", 0, 0, 3, "a|b|c"},
+    /* More words than kept: counted, the first max_words stored. */
+    {&plain, "a b c d e", 0, 0, 5, "a|b|c"},
+    /* Only the listed blanks separate; '\r' is a word byte unless listed. */
+    {&plain, "a\rb", 0, 0, 1, "a\rb"},
+    {&plain, "a\x01 b", 0, 0, 2, "a\x01|b"},
+    {&cr_blank, "a\rb c\r\n", 0, 0, 3, "a|b|c"},
+    /* Line breaks and NUL bytes. */
+    {&plain, "a\nb", 0, -EBADMSG, 0, NULL},
+    {&plain, "a\n\n", 0, -EBADMSG, 0, NULL},
+    {&plain, "a\0b", 3, -EILSEQ, 0, NULL},
+    {&plain, "a\0\nb", 4, -EILSEQ, 0, NULL},
+    {&crlf, "a\r\n", 0, 0, 1, "a"},
+    {&crlf, "a b\r", 0, 0, 2, "a|b"},
+    {&crlf, "a\rb", 0, -EBADMSG, 0, NULL},
+    {&crlf, "a\r\r\n", 0, -EBADMSG, 0, NULL},
+    /* Length: max_len bytes, the line end counted only with SPLIT_LEN_WITH_EOL. */
+    {&plain, "0123456789abcdef", 0, 0, 1, "0123456789abcdef"},
+    {&plain, "0123456789abcdef\n", 0, 0, 1, "0123456789abcdef"},
+    {&plain, "0123456789abcdefg", 0, -EMSGSIZE, 0, NULL},
+    {&plain, "a b c d e f g h i", 0, -EMSGSIZE, 0, NULL},
+    {&crlf, "0123456789abcde\n", 0, 0, 1, "0123456789abcde"},
+    {&crlf, "0123456789abcdef\n", 0, -EMSGSIZE, 0, NULL},
+    {&crlf, "0123456789abcdef", 0, 0, 1, "0123456789abcdef"},
+    /* The length is checked first, then NUL bytes, then line breaks. */
+    {&plain, "0123456789abcde\0\nx", 18, -EMSGSIZE, 0, NULL},
+    {&plain, "a\n\0", 3, -EILSEQ, 0, NULL},
+};
+
+static void test_split_words(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(split_cases); i++) {
+		const struct split_case *c = &split_cases[i];
+		size_t len = c->len ? c->len : strlen(c->line), n = 99;
+		char buf[32], *v[8], joined[64] = "";
+		int r = split_words(c->line, len, c->rules, buf, v, &n);
+
+		if (r != c->r)
+			fail_msg("case %zu: %d, want %d", i, r, c->r);
+		if (r < 0) {
+			assert_int_equal(n, 99);
+			continue;
+		}
+		assert_int_equal(n, c->n);
+		for (size_t k = 0; k < n && k < c->rules->max_words; k++)
+			snprintf(joined + strlen(joined), sizeof(joined) - strlen(joined), "%s%s",
+				 k ? "|" : "", v[k]);
+		if (strcmp(joined, c->words) != 0)
+			fail_msg("case %zu: words \"%s\", want \"%s\"", i, joined, c->words);
+	}
+}
+
+static void test_split_words_null(void **state)
+{
+	char buf[32], *v[8];
+	size_t n = 99;
+
+	(void)state;
+	assert_int_equal(split_words(NULL, 0, &plain, buf, v, &n), 0);
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +671,11 @@ int main(void)
 	    cmocka_unit_test(test_hex_encode),
 	    cmocka_unit_test(test_sha256_fd),
 	    cmocka_unit_test(test_format_rfc3339),
+	    cmocka_unit_test(test_errf),
+	    cmocka_unit_test(test_go_quote),
+	    cmocka_unit_test(test_go_quote_limits),
+	    cmocka_unit_test(test_split_words),
+	    cmocka_unit_test(test_split_words_null),
 	    cmocka_unit_test_setup_teardown(test_files, tmp_setup, tmp_teardown),
 	    cmocka_unit_test_setup_teardown(test_mkdir_p, tmp_setup, tmp_teardown),
 	    cmocka_unit_test_setup_teardown(test_rm_rf, tmp_setup, tmp_teardown),
