@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "util.h"
@@ -608,4 +609,17 @@ int split_words(const char *line, size_t len, const struct split_rules *rules, c
 	}
 	*ret_n = n;
 	return 0;
+}
+
+json_t *json_text(const char *s, size_t n)
+{
+	struct buf b;
+	json_t *v;
+
+	if (utf8_valid(s, n))
+		return json_stringn(s, n);
+	buf_init(&b, 3 * n + 1);
+	v = utf8_repair(s, n, &b) == 0 ? json_stringn(b.data ? b.data : "", b.len) : NULL;
+	buf_free(&b);
+	return v;
 }

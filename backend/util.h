@@ -135,6 +135,14 @@ bool utf8_valid(const char *s, size_t n);
 int utf8_repair(const char *s, size_t n, struct buf *out) WUR;
 
 /*
+ * The one way text becomes a JSON string (jansson's json_t): s's n bytes,
+ * with every byte that is not valid UTF-8 replaced by U+FFFD, since
+ * jansson refuses invalid UTF-8. A new reference, or NULL on ENOMEM.
+ */
+struct json_t;
+struct json_t *json_text(const char *s, size_t n);
+
+/*
  * Quoting for messages, the way Go's %q (strconv.Quote) does it, so that
  * messages read like the original store's. The n bytes at s (NUL bytes
  * allowed) go between double quotes with \" and \\ escaped, \a \b \f \n

@@ -56,7 +56,7 @@ static enum MHD_Result collect_charms(void *cls, enum MHD_ValueKind kind, const 
 	return MHD_YES;
 }
 
-/* A copy of s with every invalid UTF-8 byte replaced by U+FFFD (caller frees). */
+/* A copy of s with every invalid UTF-8 byte replaced by U+FFFD (caller frees), for object keys. */
 static char *utf8_clean(const char *s)
 {
 	size_t len = strlen(s);
@@ -72,11 +72,7 @@ static char *utf8_clean(const char *s)
 
 static json_t *jstr(const char *s)
 {
-	char *clean = utf8_clean(s);
-	json_t *v = clean ? json_string(clean) : NULL;
-
-	free(clean);
-	return v;
+	return json_text(s, strlen(s));
 }
 
 static int set_clean(json_t *o, const char *key, json_t *v)
