@@ -43,7 +43,11 @@
 #include "banned.h"
 
 
-/* The store's tables; the other modules bring theirs (db_open()). */
+/*
+ * The store's own tables, as step 1 creates them (the other modules bring
+ * theirs: lock_schema, counter_schema). Never changed once released: a new
+ * table, column or index is a new step below.
+ */
 static const char *const store_schema[] = {
 	/* One stored archive; shared by every URL it was published to. */
 	"CREATE TABLE IF NOT EXISTS revisions("
@@ -99,7 +103,40 @@ static const char *const store_schema[] = {
 	NULL,
 };
 
-static const char *const *const schemas[] = { store_schema, lock_schema, counter_schema, NULL };
+/*
+ * The schema's numbered steps (db.h), each the statements of the modules
+ * that have work in it.
+ *
+ * Step 1 creates the schema as it stood when the steps were introduced:
+ * every store that says version 1 was made by it, or by an older charmfs
+ * that also said version 1 while tables were added without a new number
+ * (`git log -p -- backend/store.c backend/lock.c backend/counter.c`):
+ *  - 1d8c20e: revisions, url_revs, urls, events, event_urls, run only when
+ *    a store was new;
+ *  - a449265: locks, lock_urls and the counter_* tables, and from then on
+ *    every statement ran at every open;
+ *  - 7b1629f: rev_files (471cfcf had added rev_yaml, which 1642fd7 folded
+ *    into rev_files; it stays, unread, in the stores that have it).
+ * So a version-1 store not mounted since one of these lacks its tables.
+ * Step 2 runs step 1's statements again: they are all CREATE ... IF NOT
+ * EXISTS, so a store that has a table or index keeps it, and one that
+ * lacks it gets it. No commit ever changed a column or an index of an
+ * existing table, so a table that exists is as step 1 makes it.
+ *
+ * To change the schema, append a step (each module's statements for it,
+ * and a C function if data must be rewritten) and raise DB_SCHEMA_VERSION.
+ */
+static const char *const *const schema_v1[] = { store_schema, lock_schema, counter_schema, NULL };
+
+static const struct db_step schema_steps[] = {
+	{ .what = "create the tables", .sql = schema_v1 },
+	{ .what = "add the tables older version-1 stores lack", .sql = schema_v1 },
+};
+
+_Static_assert(sizeof(schema_steps) / sizeof(schema_steps[0]) == DB_SCHEMA_VERSION,
+	       "DB_SCHEMA_VERSION is the number of schema steps");
+
+static const struct db_schema schema = { schema_steps, DB_SCHEMA_VERSION };
 
 int64_t store_now_ns(void)
 {
@@ -352,7 +389,7 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		r = share_lock(s, err, errlen);
 		if (r < 0)
 			goto fail;
-		r = db_open_read_only(path, &s->db, err, errlen);
+		r = db_open_read_only(path, &schema, &s->db, err, errlen);
 	} else {
 		r = take_lock(s, err, errlen);
 		if (r < 0)
@@ -375,7 +412,7 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 			goto fail;
 		}
 		snprintf(path, sizeof(path), "%s/charmfs.db", s->dir);
-		r = db_open(path, o->sync_full, schemas, &s->db, err, errlen);
+		r = db_open(path, o->sync_full, &schema, &s->db, err, errlen);
 	}
 	if (r < 0)
 		goto fail;
