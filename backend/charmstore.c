@@ -24,7 +24,7 @@
 #include "banned.h"
 
 /* One charm_store() pass: the source reader, the zip writer, the tree. */
-struct store {
+struct pass {
 	const struct charm *c;
 	charm_data_cb cb;
 	void *cb_ud;
@@ -41,9 +41,9 @@ struct store {
  * libarchive, which would otherwise leak its deflate stream when an entry
  * fails half-way (libarchive 3.6); charm_store() returns the recorded error.
  */
-static la_ssize_t store_write(struct archive *a, void *ud, const void *buf, size_t n)
+static la_ssize_t pass_write(struct archive *a, void *ud, const void *buf, size_t n)
 {
-	struct store *st = ud;
+	struct pass *st = ud;
 
 	(void)a;
 	if (st->out_err == 0)
@@ -51,16 +51,16 @@ static la_ssize_t store_write(struct archive *a, void *ud, const void *buf, size
 	return (la_ssize_t)n;
 }
 
-struct store_sink {
+struct pass_sink {
 	struct archive *w;
 	int fd;
 	uint64_t seen, expect;
 	unsigned char *keep; /* with a data callback: the whole entry, when it is small */
 };
 
-static int store_sink_add(void *ctx, const void *p, size_t n)
+static int pass_sink_add(void *ctx, const void *p, size_t n)
 {
-	struct store_sink *s = ctx;
+	struct pass_sink *s = ctx;
 
 	if (s->seen + n > s->expect)
 		return -ESTALE;
@@ -196,16 +196,16 @@ static int write_header(struct archive *w, const struct charm_entry *e)
 }
 
 /* Copies the source entry's data to the zip and the tree, re-checking its hash. */
-static int store_data(struct store *st, const struct charm_entry *e, int fd)
+static int pass_data(struct pass *st, const struct charm_entry *e, int fd)
 {
-	struct store_sink s = { .w = st->w, .fd = fd, .expect = e->size };
+	struct pass_sink s = { .w = st->w, .fd = fd, .expect = e->size };
 	unsigned char sha[32];
 	uint64_t size;
 	int r;
 
 	if (st->cb && e->size <= CHARM_INLINE_MAX)
 		s.keep = st->chunk + CHUNK;
-	r = charm_stream_data(st->src, st->chunk, store_sink_add, &s, sha, &size);
+	r = charm_stream_data(st->src, st->chunk, pass_sink_add, &s, sha, &size);
 	if (r == -EINVAL)
 		return -ESTALE;
 	if (r == 0 && (size != e->size || memcmp(sha, e->sha256, sizeof(sha)) != 0))
@@ -215,14 +215,14 @@ static int store_data(struct store *st, const struct charm_entry *e, int fd)
 	return r;
 }
 
-static int store_entry(struct store *st, const struct charm_entry *e)
+static int pass_entry(struct pass *st, const struct charm_entry *e)
 {
 	int fd = -1, r = write_header(st->w, e);
 
 	if (r == 0 && st->root >= 0)
 		r = tree_create(st->root, e, &fd);
 	if (r == 0 && e->type == CE_FILE)
-		r = store_data(st, e, fd);
+		r = pass_data(st, e, fd);
 	if (fd >= 0) {
 		int r2 = tree_finish_file(fd, e->mtime);
 		if (r == 0)
@@ -231,7 +231,7 @@ static int store_entry(struct store *st, const struct charm_entry *e)
 	return r;
 }
 
-static int store_revision(struct store *st, int revision)
+static int pass_revision(struct pass *st, int revision)
 {
 	struct charm_entry e = { .name = (char *)"revision", .type = CE_FILE, .mode = 0644,
 				 .stored = true };
@@ -259,7 +259,7 @@ static int store_revision(struct store *st, int revision)
 }
 
 /* The next source entry that charm_open() kept, or NULL at the end. -ESTALE if it differs. */
-static int next_source_entry(struct store *st, size_t idx, bool *ret_end)
+static int next_source_entry(struct pass *st, size_t idx, bool *ret_end)
 {
 	struct archive_entry *ae;
 	struct strv scratch = { 0 };
@@ -285,7 +285,7 @@ static int next_source_entry(struct store *st, size_t idx, bool *ret_end)
 	}
 }
 
-static int store_entries(struct store *st)
+static int pass_entries(struct pass *st)
 {
 	const struct charm *c = st->c;
 
@@ -296,13 +296,13 @@ static int store_entries(struct store *st)
 			return r;
 		if (charmcheck_is_revision(&c->entries[i]))
 			continue;
-		r = store_entry(st, &c->entries[i]);
+		r = pass_entry(st, &c->entries[i]);
 		if (r < 0)
 			return r;
 	}
 }
 
-static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *src_fd)
+static int pass_open(struct pass *st, int zip_fd, const char *tree_dir, int *src_fd)
 {
 	uint64_t size;
 	int r = charm_source_open(st->c->path, src_fd, &size);
@@ -319,7 +319,7 @@ static int store_open(struct store *st, int zip_fd, const char *tree_dir, int *s
 			return -ENOMEM;
 		if (archive_write_set_format_zip(st->w) != ARCHIVE_OK ||
 		    archive_write_set_bytes_in_last_block(st->w, 1) != ARCHIVE_OK ||
-		    archive_write_open2(st->w, st, NULL, store_write, NULL, NULL) != ARCHIVE_OK)
+		    archive_write_open2(st->w, st, NULL, pass_write, NULL, NULL) != ARCHIVE_OK)
 			return charm_archive_errno(st->w, true);
 	}
 	if (tree_dir) {
@@ -338,7 +338,7 @@ int charm_store(const struct charm *c, int revision, int zip_fd, const char *tre
 int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *tree_dir,
 		   charm_data_cb cb, void *ud)
 {
-	struct store st = { .c = c, .cb = cb, .cb_ud = ud, .root = -1, .out_fd = zip_fd };
+	struct pass st = { .c = c, .cb = cb, .cb_ud = ud, .root = -1, .out_fd = zip_fd };
 	struct charm_locale loc;
 	int src_fd = -1, r;
 
@@ -346,11 +346,11 @@ int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *
 		return -EINVAL;
 	charm_locale_begin(&loc);
 	st.chunk = malloc(CHUNK + CHARM_INLINE_MAX);
-	r = st.chunk ? store_open(&st, zip_fd, tree_dir, &src_fd) : -ENOMEM;
+	r = st.chunk ? pass_open(&st, zip_fd, tree_dir, &src_fd) : -ENOMEM;
 	if (r == 0)
-		r = store_revision(&st, revision);
+		r = pass_revision(&st, revision);
 	if (r == 0)
-		r = store_entries(&st);
+		r = pass_entries(&st);
 	if (r == 0 && st.w && archive_write_close(st.w) != ARCHIVE_OK)
 		r = charm_archive_errno(st.w, true);
 	if (st.out_err < 0 && (r == 0 || r == -EIO || r == -ESTALE))

@@ -37,7 +37,11 @@ struct db; /* db.h: for backend/ only */
 /* Longest counter.query line accepted. */
 #define COUNTER_MAX_QUERY 1024
 
-/* CREATE ... IF NOT EXISTS statements of the counter tables, NULL-terminated (for db_open()). */
+/*
+ * CREATE ... IF NOT EXISTS statements of the counter tables, NULL-terminated:
+ * the counters' part of the store's schema step 1 (store.c). Never changed
+ * once released: a change to these tables is a new step there.
+ */
 extern const char *const counter_schema[];
 
 /* Checks one token for a key that may be written. 0 or -EINVAL. */

@@ -6,9 +6,12 @@
  * SQLITE_BUSY out of the normal path; busy_timeout covers the --check tool
  * and backups reading the same file from another process.
  *
- * Each backend module owns the CREATE statements of its tables; db_open()
- * runs them, with the version in meta('schema'), inside one transaction. A
- * store written by a newer charmfs is refused rather than guessed at.
+ * The schema is a list of numbered steps (struct db_schema), each made of
+ * the statements of the modules that have work in it. db_open() runs the
+ * steps a database has not had, each in the transaction that sets
+ * meta('schema') to its number, so an interrupted or failed upgrade leaves
+ * a database at a version some charmfs knows. A store written by a newer
+ * charmfs is refused rather than guessed at.
  */
 #include "config.h"
 
@@ -49,7 +52,6 @@ struct conn {
 
 struct db {
 	char *path;
-	const char *const *const *schema;
 	bool sync_full;
 	bool read_only; /* db_open_read_only(): no schema step, no writes */
 	pthread_key_t key;
@@ -407,11 +409,62 @@ int db_meta_get(struct db *db, const char *key, char **ret)
 	return r;
 }
 
-static int migrate(struct db *db, char *err, size_t errlen)
+/* The version in meta('schema'): 0 when there is none, INT32_MAX when it is not a number. */
+static int schema_version(struct db *db, int *ret)
 {
 	char *v = NULL;
+	int r = db_meta_get(db, "schema", &v);
+
+	if (r == -ENOENT) {
+		*ret = 0;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (parse_nonneg_int(v, ret) < 0)
+		*ret = INT32_MAX;
+	free(v);
+	return 0;
+}
+
+static int set_schema_version(struct db *db, int version)
+{
+	sqlite3_stmt *st = db_prep(db, "INSERT OR REPLACE INTO meta VALUES('schema', ?)");
+	int r;
+
+	if (!st)
+		return -EIO;
+	sqlite3_bind_int(st, 1, version);
+	r = db_errno(sqlite3_step(st));
+	db_reset(st);
+	return r;
+}
+
+/* Runs step's statements and C part; inside the caller's write transaction. */
+static int run_step(struct db *db, const struct db_step *step)
+{
+	int r = 0;
+
+	for (size_t p = 0; r == 0 && step->sql && step->sql[p]; p++)
+		for (size_t i = 0; r == 0 && step->sql[p][i]; i++)
+			r = db_exec(db, step->sql[p][i]);
+	if (r == 0 && step->fn)
+		r = step->fn(db);
+	return r;
+}
+
+/*
+ * One transaction: reads the version and, when it is older than
+ * schema->n, runs the next step and sets the version to its number.
+ * *ret_done tells that the version was already the newest. 0 or -errno
+ * (the transaction rolled back, a message in err).
+ */
+static int migrate_one(struct db *db, const struct db_schema *schema, bool *ret_done, char *err,
+		       size_t errlen)
+{
 	int version = 0, r;
 
+	*ret_done = false;
 	r = db_write_begin(db);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot lock database: %s", db_errmsg(db));
@@ -419,46 +472,54 @@ static int migrate(struct db *db, char *err, size_t errlen)
 	}
 	r = db_exec(db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY,"
 			" value TEXT NOT NULL)");
-	if (r == 0 && db_meta_get(db, "schema", &v) == 0) {
-		if (parse_nonneg_int(v, &version) < 0)
-			version = INT32_MAX;
-		free(v);
+	if (r == 0)
+		r = schema_version(db, &version);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read database schema version: %s", db_errmsg(db));
+		return db_write_end(db, r);
 	}
-	if (r == 0 && version > DB_SCHEMA_VERSION) {
+	if ((size_t)version > schema->n) {
 		snprintf(err, errlen,
-			 "store schema version %d is newer than this charmfs supports (%d)",
-			 version, DB_SCHEMA_VERSION);
-		r = -EPROTO;
+			 "store schema version %d is newer than this charmfs supports (%zu)",
+			 version, schema->n);
+		return db_write_end(db, -EPROTO);
 	}
-	/* Every statement is idempotent: new tables appear in older stores too. */
-	for (size_t p = 0; r == 0 && db->schema[p]; p++)
-		for (size_t i = 0; r == 0 && db->schema[p][i]; i++)
-			r = db_exec(db, db->schema[p][i]);
-	if (r == 0 && version < DB_SCHEMA_VERSION) {
-		sqlite3_stmt *st = db_prep(db, "INSERT OR REPLACE INTO meta VALUES('schema', ?)");
-		if (!st) {
-			r = -EIO;
-		} else {
-			sqlite3_bind_int(st, 1, DB_SCHEMA_VERSION);
-			r = db_errno(sqlite3_step(st));
-			db_reset(st);
-		}
+	if ((size_t)version == schema->n) {
+		*ret_done = true;
+		return db_write_end(db, 0);
 	}
-	if (r < 0 && r != -EPROTO)
-		snprintf(err, errlen, "cannot set up database schema: %s", db_errmsg(db));
-	return db_write_end(db, r);
+	r = run_step(db, &schema->steps[version]);
+	if (r == 0)
+		r = set_schema_version(db, version + 1);
+	r = db_write_end(db, r);
+	if (r < 0)
+		snprintf(err, errlen,
+			 "cannot upgrade database schema from version %d to %d (%s): %s;"
+			 " it stays at version %d",
+			 version, version + 1, schema->steps[version].what, db_errmsg(db), version);
+	return r;
+}
+
+/* Runs every step the database has not had yet, each in its own transaction. */
+static int migrate(struct db *db, const struct db_schema *schema, char *err, size_t errlen)
+{
+	bool done = false;
+	int r = 0;
+
+	while (r == 0 && !done)
+		r = migrate_one(db, schema, &done, err, errlen);
+	return r;
 }
 
 /* The database structure and the calling thread's first connection. */
-static int db_new(const char *path, bool sync_full, bool read_only,
-		  const char *const *const *schema, struct db **ret, char *err, size_t errlen)
+static int db_new(const char *path, bool sync_full, bool read_only, struct db **ret, char *err,
+		  size_t errlen)
 {
 	struct db *db = calloc(1, sizeof(*db));
 
 	if (!db)
 		return -ENOMEM;
 	(void)sqlite3_soft_heap_limit64(DB_SOFT_HEAP_LIMIT);
-	db->schema = schema;
 	db->path = strdup(path);
 	db->sync_full = sync_full;
 	db->read_only = read_only;
@@ -478,16 +539,16 @@ static int db_new(const char *path, bool sync_full, bool read_only,
 	return 0;
 }
 
-int db_open(const char *path, bool sync_full, const char *const *const *schema, struct db **ret,
+int db_open(const char *path, bool sync_full, const struct db_schema *schema, struct db **ret,
 	    char *err, size_t errlen)
 {
 	struct db *db;
 	int r;
 
-	r = db_new(path, sync_full, false, schema, &db, err, errlen);
+	r = db_new(path, sync_full, false, &db, err, errlen);
 	if (r < 0)
 		return r;
-	r = migrate(db, err, errlen);
+	r = migrate(db, schema, err, errlen);
 	if (r < 0) {
 		db_close(db);
 		return r;
@@ -528,10 +589,11 @@ static char *read_only_uri(const char *path)
 	return buf_steal(&b, NULL);
 }
 
-int db_open_read_only(const char *path, struct db **ret, char *err, size_t errlen)
+int db_open_read_only(const char *path, const struct db_schema *schema, struct db **ret, char *err,
+		      size_t errlen)
 {
 	struct db *db;
-	char *v = NULL, *uri;
+	char *uri;
 	int version = 0, r;
 
 	if (access(path, F_OK) < 0) {
@@ -542,25 +604,22 @@ int db_open_read_only(const char *path, struct db **ret, char *err, size_t errle
 	uri = read_only_uri(path);
 	if (!uri)
 		return -ENOMEM;
-	r = db_new(uri, false, true, NULL, &db, err, errlen);
+	r = db_new(uri, false, true, &db, err, errlen);
 	free(uri);
 	if (r < 0)
 		return r;
-	r = db_meta_get(db, "schema", &v);
-	if (r == 0) {
-		if (parse_nonneg_int(v, &version) < 0)
-			version = INT32_MAX;
-		free(v);
-		if (version != DB_SCHEMA_VERSION) {
-			snprintf(err, errlen, "store schema version %d is %s than this charmfs's (%d)%s",
-				 version, version > DB_SCHEMA_VERSION ? "newer" : "older",
-				 DB_SCHEMA_VERSION,
-				 version > DB_SCHEMA_VERSION ? "" : ": mount it once to upgrade it");
-			r = -EPROTO;
-		}
-	} else {
-		snprintf(err, errlen, "%s has no charmfs schema: %s", path,
-			 r == -ENOENT ? "no version" : db_errmsg(db));
+	r = schema_version(db, &version);
+	if (r == 0 && version == 0) {
+		snprintf(err, errlen, "%s has no charmfs schema: no version", path);
+		r = -EPROTO;
+	} else if (r == 0 && (size_t)version != schema->n) {
+		bool newer = (size_t)version > schema->n;
+		snprintf(err, errlen, "store schema version %d is %s than this charmfs's (%zu)%s",
+			 version, newer ? "newer" : "older", schema->n,
+			 newer ? "" : ": mount it once to upgrade it");
+		r = -EPROTO;
+	} else if (r < 0) {
+		snprintf(err, errlen, "%s has no charmfs schema: %s", path, db_errmsg(db));
 		r = -EPROTO;
 	}
 	if (r < 0) {

@@ -1,8 +1,9 @@
 /*
  * The SQLite layer under the store: one database file in WAL mode, one
  * connection per thread (readers never wait for the writer), one writer at
- * a time, a cache of prepared statements per connection, the schema and
- * its version, and the single place where SQLite result codes become errno.
+ * a time, a cache of prepared statements per connection, the numbered
+ * migration steps of the schema, and the single place where SQLite result
+ * codes become errno.
  *
  * Calling sequence for a change:
  *   db_write_begin(db)      takes the writer mutex, BEGIN IMMEDIATE
@@ -14,32 +15,61 @@
 #define CHARMFS_DB_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sqlite3.h>
 
 #include "util.h"
 
-#define DB_SCHEMA_VERSION 1
+/*
+ * The store's schema version: the number of steps of its migration list
+ * (store_int.h), which a _Static_assert in store.c ties to this.
+ */
+#define DB_SCHEMA_VERSION 2
 
 struct db;
 
 /*
- * Opens (creating if needed) the database at path, creating or upgrading
- * the schema: schema is a NULL-terminated list of NULL-terminated lists of
- * idempotent SQL statements, one list per module, kept by reference. A
- * newer schema is refused with -EPROTO. sync_full selects synchronous=FULL
- * (power-loss safe) instead of NORMAL (process-crash safe). Messages go to err.
+ * One numbered migration step: it takes a database from the version before
+ * it to its own. sql is a NULL-terminated list of NULL-terminated statement
+ * lists, one per module that has work in the step (NULL: none); fn, when
+ * not NULL, runs after them (0 or -errno, its SQLite message in
+ * db_errmsg()). Both run inside the write transaction that sets the
+ * version, so a step is done whole or not at all. A released step never
+ * changes: a change to the schema is a new step at the end of the list.
  */
-int db_open(const char *path, bool sync_full, const char *const *const *schema, struct db **ret,
+struct db_step {
+	const char *what; /* what the step does, for messages */
+	const char *const *const *sql;
+	int (*fn)(struct db *db);
+};
+
+/* A schema: steps[i] takes a database from version i to i + 1, so n is the newest version. */
+struct db_schema {
+	const struct db_step *steps;
+	size_t n;
+};
+
+/*
+ * Opens (creating if needed) the database at path and brings its schema
+ * (meta('schema'), 0 for a new file) to schema->n, one step per
+ * transaction. A newer version is refused with -EPROTO, changing nothing.
+ * A step that fails leaves the database at the version before it (the
+ * steps before it stay done) and returns its error. sync_full selects
+ * synchronous=FULL (power-loss safe) instead of NORMAL (process-crash
+ * safe). schema is not kept. Messages go to err.
+ */
+int db_open(const char *path, bool sync_full, const struct db_schema *schema, struct db **ret,
 	    char *err, size_t errlen) WUR;
 /*
  * Opens an existing database for reading only (charmfs --check): no schema
  * step and no change to the database or its write-ahead log (SQLite may
  * update its shared-memory index, charmfs.db-shm). -ENOENT when there is no
- * database at path; -EPROTO when its schema is newer or older than this
- * charmfs's (an older one is upgraded by mounting it). db_write_begin()
- * then fails (-EROFS). Messages go to err.
+ * database at path; -EPROTO when its schema version is not schema->n (an
+ * older one is upgraded by mounting it). db_write_begin() then fails
+ * (-EROFS). Messages go to err.
  */
-int db_open_read_only(const char *path, struct db **ret, char *err, size_t errlen) WUR;
+int db_open_read_only(const char *path, const struct db_schema *schema, struct db **ret, char *err,
+		      size_t errlen) WUR;
 /* Closes every connection. No other thread may use db during or after. */
 void db_close(struct db *db);
 

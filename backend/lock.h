@@ -44,7 +44,11 @@ struct db; /* db.h: for backend/ only */
 /* Longest locks/ctl request line, newline included. */
 #define LOCK_REQ_MAX 8192
 
-/* The lock tables; NULL-terminated, idempotent (CREATE ... IF NOT EXISTS). */
+/*
+ * The lock tables as the store's schema step 1 creates them (store.c);
+ * NULL-terminated, idempotent (CREATE ... IF NOT EXISTS). Never changed
+ * once released: a change to these tables is a new step there.
+ */
 extern const char *const lock_schema[];
 
 /* Who takes a lock: described by the caller, stored as given. */

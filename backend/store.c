@@ -34,16 +34,22 @@
 
 #include <jansson.h>
 
-#include "backup.h"
+#include "backup_int.h"
 #include "counter.h"
 #include "counterlog.h"
 #include "db.h"
 #include "lock.h"
 #include "store_int.h"
+#include "storetree.h"
+#include "worker.h"
 #include "banned.h"
 
 
-/* The store's tables; the other modules bring theirs (db_open()). */
+/*
+ * The store's own tables, as step 1 creates them (the other modules bring
+ * theirs: lock_schema, counter_schema). Never changed once released: a new
+ * table, column or index is a new step below.
+ */
 static const char *const store_schema[] = {
 	/* One stored archive; shared by every URL it was published to. */
 	"CREATE TABLE IF NOT EXISTS revisions("
@@ -99,15 +105,40 @@ static const char *const store_schema[] = {
 	NULL,
 };
 
-static const char *const *const schemas[] = { store_schema, lock_schema, counter_schema, NULL };
+/*
+ * The schema's numbered steps (db.h), each the statements of the modules
+ * that have work in it.
+ *
+ * Step 1 creates the schema as it stood when the steps were introduced:
+ * every store that says version 1 was made by it, or by an older charmfs
+ * that also said version 1 while tables were added without a new number
+ * (`git log -p -- backend/store.c backend/lock.c backend/counter.c`):
+ *  - 1d8c20e: revisions, url_revs, urls, events, event_urls, run only when
+ *    a store was new;
+ *  - a449265: locks, lock_urls and the counter_* tables, and from then on
+ *    every statement ran at every open;
+ *  - 7b1629f: rev_files (471cfcf had added rev_yaml, which 1642fd7 folded
+ *    into rev_files; it stays, unread, in the stores that have it).
+ * So a version-1 store not mounted since one of these lacks its tables.
+ * Step 2 runs step 1's statements again: they are all CREATE ... IF NOT
+ * EXISTS, so a store that has a table or index keeps it, and one that
+ * lacks it gets it. No commit ever changed a column or an index of an
+ * existing table, so a table that exists is as step 1 makes it.
+ *
+ * To change the schema, append a step (each module's statements for it,
+ * and a C function if data must be rewritten) and raise DB_SCHEMA_VERSION.
+ */
+static const char *const *const schema_v1[] = { store_schema, lock_schema, counter_schema, NULL };
 
-int64_t store_now_ns(void)
-{
-	struct timespec ts;
+static const struct db_step schema_steps[] = {
+	{ .what = "create the tables", .sql = schema_v1 },
+	{ .what = "add the tables older version-1 stores lack", .sql = schema_v1 },
+};
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+_Static_assert(sizeof(schema_steps) / sizeof(schema_steps[0]) == DB_SCHEMA_VERSION,
+	       "DB_SCHEMA_VERSION is the number of schema steps");
+
+static const struct db_schema schema = { schema_steps, DB_SCHEMA_VERSION };
 
 void store_opts_default(struct store_opts *o)
 {
@@ -116,74 +147,92 @@ void store_opts_default(struct store_opts *o)
 	o->lock_timeout = 600;
 }
 
-struct db *store_db(struct store *s)
+/* ---- background work ------------------------------------------------------- */
+
+void store_quiesce(struct store *s)
 {
-	return s->db;
+	worker_quiesce(s->work);
 }
 
-struct counter_log *store_counters(struct store *s)
+int store_tree_ready(struct store *s, const char *sha256)
 {
-	return s->counters;
+	return store_trees_ready(s->trees, sha256);
 }
 
-struct backup_state *store_backup(struct store *s)
+/* Links every archive the snapshot database in dir references into dir/blobs. */
+static int link_blobs(struct store *s, const char *dir)
 {
-	return s->backup;
-}
+	char dbpath[PATH_MAX], blobs[PATH_MAX], src[PATH_MAX], dst[PATH_MAX + 80];
+	sqlite3_stmt *st = NULL;
+	sqlite3 *snap = NULL;
+	int rc, r = 0;
 
-int store_quiesced(struct store *s, int (*fn)(void *ud), void *ud)
-{
-	int r;
-
-	pthread_mutex_lock(&s->pub_lock);
-	r = fn(ud);
-	pthread_mutex_unlock(&s->pub_lock);
+	snprintf(dbpath, sizeof(dbpath), "%s/charmfs.db", dir);
+	snprintf(blobs, sizeof(blobs), "%s/blobs", dir);
+	if (mkdir(blobs, 0755) < 0)
+		return -errno;
+	rc = sqlite3_open_v2(dbpath, &snap, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(snap, "SELECT DISTINCT sha256 FROM revisions", -1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *sha = (const char *)sqlite3_column_text(st, 0);
+		store_blob_path(s, sha, src, sizeof(src));
+		snprintf(dst, sizeof(dst), "%s/%s.charm", blobs, sha);
+		if (link(src, dst) < 0) {
+			r = -errno;
+			break;
+		}
+		rc = SQLITE_OK;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_errno(rc);
+	sqlite3_finalize(st);
+	sqlite3_close_v2(snap);
 	return r;
 }
 
-const char *store_dir(const struct store *s)
+/*
+ * The snapshot path (struct backup_source): background work (the one
+ * quiesce waits for it, the one stop for it and refuses it after), taken
+ * while no publish or deletion runs so that the database copy and the
+ * archives linked beside it agree, and after the counter log is flushed
+ * so that the copy holds every acknowledged increment.
+ */
+static int snapshot_to(void *ctx, const char *dir)
 {
-	return s->dir;
+	struct store *s = ctx;
+	char path[PATH_MAX];
+	int r = worker_enter(s->work);
+
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/charmfs.db", dir);
+	pthread_mutex_lock(&s->pub_lock);
+	r = counter_log_flush(s->counters);
+	if (r == 0)
+		r = db_backup_to(s->db, path);
+	if (r == 0)
+		r = link_blobs(s, dir);
+	pthread_mutex_unlock(&s->pub_lock);
+	worker_leave(s->work);
+	return r;
 }
 
-const char *store_scratch_dir(const struct store *s)
+/* The worker and the components whose work it runs; after the database is open. */
+static int background_new(struct store *s)
 {
-	return s->scratch;
-}
+	const struct tree_env env = { .dir = s->dir, .db = s->db, .limits = &s->opts.limits };
+	const struct backup_source src = { .dir = s->dir, .snapshot = snapshot_to, .ctx = s };
+	int r = worker_new(&s->work);
 
-int64_t store_changed_ns(const struct store *s)
-{
-	return atomic_load(&((struct store *)s)->changed_ns);
-}
-
-int64_t store_events_ns(const struct store *s)
-{
-	return atomic_load(&((struct store *)s)->events_ns);
-}
-
-void store_blob_path(const struct store *s, const char *sha256, char *out, size_t len)
-{
-	snprintf(out, len, "%s/blobs/%s.charm", s->dir, sha256);
-}
-
-void store_tree_path(const struct store *s, const char *sha256, char *out, size_t len)
-{
-	snprintf(out, len, "%s/trees/%s", s->dir, sha256);
-}
-
-int store_tree_at(const struct store *s, const char *sha256, const char *sub, int *ret_dirfd,
-		  char *rel, size_t len)
-{
-	int n;
-
-	if (s->trees_fd >= 0) {
-		*ret_dirfd = s->trees_fd;
-		n = snprintf(rel, len, "%s%s%s", sha256, sub[0] ? "/" : "", sub);
-	} else {
-		*ret_dirfd = AT_FDCWD;
-		n = snprintf(rel, len, "%s/trees/%s%s%s", s->dir, sha256, sub[0] ? "/" : "", sub);
+	if (r == 0)
+		r = store_trees_new(&env, s->work, &s->trees);
+	if (r == 0) {
+		s->backup = backup_state_new(&src);
+		if (!s->backup)
+			r = -ENOMEM;
 	}
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+	return r;
 }
 
 /* ---- opening -------------------------------------------------------------- */
@@ -319,12 +368,6 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	s->lock_fd = -1;
 	s->trees_fd = -1;
 	s->opts = *o;
-	s->backup = backup_state_new();
-	if (!s->backup || store_trees_init(s) < 0) {
-		backup_state_free(s->backup);
-		free(s);
-		return -ENOMEM;
-	}
 	pthread_mutex_init(&s->pub_lock, NULL);
 	pthread_mutex_init(&s->lock_mu, NULL);
 	s->dir = realpath(dir, NULL);
@@ -352,7 +395,7 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		r = share_lock(s, err, errlen);
 		if (r < 0)
 			goto fail;
-		r = db_open_read_only(path, &s->db, err, errlen);
+		r = db_open_read_only(path, &schema, &s->db, err, errlen);
 	} else {
 		r = take_lock(s, err, errlen);
 		if (r < 0)
@@ -375,10 +418,15 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 			goto fail;
 		}
 		snprintf(path, sizeof(path), "%s/charmfs.db", s->dir);
-		r = db_open(path, o->sync_full, schemas, &s->db, err, errlen);
+		r = db_open(path, o->sync_full, &schema, &s->db, err, errlen);
 	}
 	if (r < 0)
 		goto fail;
+	r = background_new(s);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot initialise %s: %s", s->dir, strerror(-r));
+		goto fail;
+	}
 	snprintf(path, sizeof(path), "%s/trees", s->dir);
 	s->trees_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (!o->read_only) {
@@ -415,7 +463,12 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	store_trees_stop(s);
+	/* The one stop: every worker joined, no snapshot under way, before what they use goes. */
+	if (s->work)
+		worker_stop(s->work);
+	store_trees_free(s->trees);
+	backup_state_free(s->backup);
+	worker_free(s->work);
 	counter_log_close(s->counters);
 	db_close(s->db);
 	if (s->lock_fd >= 0)
@@ -425,7 +478,6 @@ void store_close(struct store *s)
 	pthread_mutex_destroy(&s->pub_lock);
 	pthread_mutex_destroy(&s->lock_mu);
 	strv_clear(&s->publishing);
-	backup_state_free(s->backup);
 	free(s->dir);
 	free(s);
 }
@@ -477,13 +529,6 @@ int store_list_names(struct store *s, const char *user, const char *series, stor
 	sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, series, -1, SQLITE_STATIC);
 	return each_text(st, cb, ud);
-}
-
-void store_bind_url(sqlite3_stmt *st, int first, const struct url *u)
-{
-	sqlite3_bind_text(st, first, u->user, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, first + 1, u->series, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, first + 2, u->name, -1, SQLITE_STATIC);
 }
 
 int store_list_revisions(struct store *s, const struct url *u, int **ret, size_t *ret_n)

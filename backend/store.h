@@ -54,17 +54,8 @@ void store_close(struct store *s);
 
 /* The database, for the other backend modules (counters, locks). */
 struct db *store_db(struct store *s);
-/*
- * Runs fn(ud) while no publish or deletion is in progress and returns its
- * result (for backup snapshots, which must see archives and database agree).
- */
-int store_quiesced(struct store *s, int (*fn)(void *ud), void *ud) WUR;
 /* The counter log (counterlog.h): NULL for a store opened read-only. */
 struct counter_log *store_counters(struct store *s);
-/* The backup module's state for this store (backup.c). */
-struct backup_state *store_backup(struct store *s);
-struct backup_state *backup_state_new(void);
-void backup_state_free(struct backup_state *b);
 
 /* STOREDIR as an absolute path. */
 const char *store_dir(const struct store *s);

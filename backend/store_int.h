@@ -1,7 +1,40 @@
 /*
- * What the store's source files (store.c, storeevents.c, storepub.c,
- * storecheck.c) share and nobody else sees: the store structure and the
- * helpers that cross between them.
+ * What the store's source files share and nobody else sees: the store
+ * structure and the helpers that cross between them.
+ *
+ * Structure. Calls go one way only (A -> B: A calls functions of B), so
+ * the store's files have no cycle:
+ *
+ *   store.c       -> backup.c, storecheck.c, storeevents.c, storetree.c,
+ *                    worker.c, storebase.c
+ *   storepub.c    -> storeevents.c, storefiles.c, storetree.c, storebase.c
+ *   storecheck.c  -> storetree.c, storebase.c
+ *   storeevents.c -> storebase.c
+ *   backup.c      -> storebase.c (store_backup() only)
+ *   storetree.c   -> worker.c
+ *   storefiles.c, storebase.c, worker.c: none of them
+ * (storetree.c and storepub.c also call charm_store() of charmstore.c,
+ * which is the charm module's, calls none of these and includes only
+ * charm_int.h.)
+ *
+ *  - storebase.c: the accessors of struct store, STOREDIR's paths,
+ *    store_now_ns(), store_bind_url(). The bottom.
+ *  - worker.c (worker.h): all of the store's background work, with one
+ *    start (the first job starts the thread), one quiesce
+ *    (worker_quiesce(): nothing queued, running or entered) and one stop
+ *    (worker_stop(): every worker joined). Knows nothing of the store.
+ *  - storetree.c (storetree.h): tree extraction, a background component
+ *    made by store.c with a struct tree_env (STOREDIR, the database, the
+ *    limits) and the worker, which runs its jobs.
+ *  - backup.c (backup.h for fs/, backup_int.h for store.c): the life of
+ *    backup snapshots, made by store.c with a struct backup_source whose
+ *    snapshot function is store.c's snapshot path.
+ *  - store.c: opening and closing (it owns the worker and both components
+ *    and is the only one to create, stop and free them), reads, deletion,
+ *    the snapshot path (entered on the worker, under pub_lock, after
+ *    flushing the counter log) and store_quiesce(). No store file calls it.
+ *  - storepub.c (publishing), storefiles.c (files/), storeevents.c (the
+ *    event log), storecheck.c (--check and the start-up sweep).
  */
 #ifndef CHARMFS_STORE_INT_H
 #define CHARMFS_STORE_INT_H
@@ -49,29 +82,46 @@ struct store {
 	struct db *db;
 	int lock_fd;
 	int trees_fd;		  /* trees/ (O_PATH), or -1 when it does not exist */
-	pthread_mutex_t pub_lock;
+	pthread_mutex_t pub_lock; /* publishes, deletions and snapshots, one at a time */
 	_Atomic int64_t changed_ns;
 	_Atomic int64_t events_ns;
-	struct backup_state *backup;
-	struct tree_worker *trees;
+	struct worker *work;	     /* all background work (worker.h) */
+	struct store_trees *trees;   /* tree extraction (storetree.h), on work */
+	struct backup_state *backup; /* snapshots (backup_int.h), counted on work */
 	struct counter_log *counters;
 	pthread_mutex_t lock_mu;  /* lock takes against publishes in flight */
 	struct strv publishing;   /* URLs (cs:... strings) a publish holds right now */
 };
 
+/* ---- storebase.c: any thread ---- */
 
 int64_t store_now_ns(void);
+/* Binds u's user, series and name to parameters first..first+2 of st. */
 void store_bind_url(sqlite3_stmt *st, int first, const struct url *u);
+/* The backup component of s (backup.c finds its state with it). */
+struct backup_state *store_backup(struct store *s);
+
+/* ---- store.c ---- */
+
+/*
+ * The one quiesce of the store's background work: returns once no tree
+ * extraction is queued or running and no backup snapshot is being taken.
+ * Work that starts after it returns (a concurrent publish's tree) is not
+ * waited for. Any thread that is not itself doing background work.
+ */
+void store_quiesce(struct store *s);
+
+/* ---- storecheck.c ---- */
+
 /* Is an archive with this SHA-256 referenced by any revision? (true when unsure) */
 bool store_sha_referenced(struct store *s, const char *sha);
 /* Lists (and with remove, deletes) files of STOREDIR/sub no revision references. */
 int store_sweep_orphans(struct store *s, const char *sub, const char *suffix, bool remove,
 			struct strv *notes);
-/* Trees (storetree.c): set up / stop the worker, queue a tree. */
-int store_trees_init(struct store *s);
-void store_trees_stop(struct store *s);
-void store_tree_later(struct store *s, const char *sha);
-/* The small files' data of a charm being stored (storefiles.c), by entry index. */
+
+/* ---- storefiles.c ---- */
+
+/* The small files' data of a charm being stored, by entry index. */
 struct store_inline {
 	const struct charm_entry *entries;
 	size_t n;
@@ -85,6 +135,9 @@ void store_inline_free(struct store_inline *in);
 /* Inserts revision row id's files/ rows; *ret_all_inline: no file needs the tree. */
 int store_files_record(struct store *s, sqlite3_int64 id, int revision,
 		       const struct store_inline *in, bool *ret_all_inline);
+
+/* ---- storeevents.c ---- */
+
 /*
  * Inserts an event inside the caller's write transaction: its line (at
  * most EVENT_LINE_MAX bytes, text that is not UTF-8 made valid) in events,

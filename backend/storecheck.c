@@ -20,6 +20,7 @@
 #include "charm.h"
 #include "counter.h"
 #include "store_int.h"
+#include "storetree.h"
 #include "banned.h"
 
 bool store_sha_referenced(struct store *s, const char *sha)
@@ -117,7 +118,7 @@ static void check_revision(struct store *s, const char *sha, uint64_t size, bool
 	store_tree_path(s, sha, path, sizeof(path));
 	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 		return;
-	if (repair && store_tree_ready(s, sha) == 0)
+	if (repair && store_trees_ready(s->trees, sha) == 0)
 		return;
 	/* Trees are derived from archives and rebuilt when the store is next mounted. */
 	(void)strv_pushf(notes, "tree %s: missing (rebuilt from its archive at the next start)",

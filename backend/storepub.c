@@ -23,6 +23,7 @@
 #include "charm.h"
 #include "lock.h"
 #include "store_int.h"
+#include "storetree.h"
 #include "banned.h"
 
 /* ---- publishing ------------------------------------------------------------- */
@@ -286,7 +287,7 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 	if (r == 0)
 		r = record(s, req, revision, digest, &sg, &in, &all_inline, warnings);
 	if (r == 0 && !all_inline)
-		store_tree_later(s, sg.sha256);
+		store_trees_later(s->trees, sg.sha256);
 	store_inline_free(&in);
 	unstage(&sg);
 	if (r == -ESTALE) {

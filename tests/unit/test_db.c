@@ -2,7 +2,10 @@
  * Unit tests for the database layer (backend/db.c) on a real SQLite file:
  * a thread may prepare any number of distinct statements (the cache grows),
  * only a duplicate key maps to EEXIST, SQLite's message of a failed change
- * survives its ROLLBACK, and a read inside a write transaction sees it.
+ * survives its ROLLBACK, a read inside a write transaction sees it, and
+ * the numbered schema steps: each runs once, in order, in the transaction
+ * that sets its version; a failed one leaves the version before it; a newer
+ * version is refused untouched.
  */
 #include "config.h"
 
@@ -25,7 +28,9 @@ static const char *const test_schema[] = {
 	"CREATE TABLE IF NOT EXISTS t(k TEXT PRIMARY KEY, v INTEGER CHECK (v >= 0))",
 	NULL,
 };
-static const char *const *const schemas[] = { test_schema, NULL };
+static const char *const *const test_sql[] = { test_schema, NULL };
+static const struct db_step test_steps[] = { { .what = "t", .sql = test_sql } };
+static const struct db_schema schema = { test_steps, 1 };
 
 static struct db *open_db(void)
 {
@@ -33,7 +38,7 @@ static struct db *open_db(void)
 	struct db *db = NULL;
 
 	snprintf(path, sizeof(path), "%s/t.db", dir);
-	assert_int_equal(db_open(path, false, schemas, &db, err, sizeof(err)), 0);
+	assert_int_equal(db_open(path, false, &schema, &db, err, sizeof(err)), 0);
 	return db;
 }
 
@@ -138,12 +143,181 @@ static void test_read_in_write(void **state)
 	db_close(db);
 }
 
+
+/* ---- schema steps ------------------------------------------------------------- */
+
+/* How often each step's C part ran, and which step's fails. */
+static int fn_runs[4];
+static int fail_fn_at;
+
+static int count_fn(struct db *db, int step)
+{
+	fn_runs[step]++;
+	if (step == fail_fn_at)
+		return -ENOSPC;
+	/* The step's own SQL ran before, in the same transaction. */
+	return db_exec(db, step == 2 ? "INSERT INTO s2 VALUES(2)" : "SELECT 1");
+}
+
+static int fn1(struct db *db)
+{
+	return count_fn(db, 1);
+}
+
+static int fn2(struct db *db)
+{
+	return count_fn(db, 2);
+}
+
+static int fn3(struct db *db)
+{
+	return count_fn(db, 3);
+}
+
+static const char *const s1_a[] = { "CREATE TABLE s1(a)", NULL };
+static const char *const s1_b[] = { "CREATE TABLE s1b(b)", "INSERT INTO s1b VALUES(1)", NULL };
+static const char *const *const s1[] = { s1_a, s1_b, NULL };
+static const char *const s2_a[] = { "CREATE TABLE s2(a)", NULL };
+static const char *const *const s2[] = { s2_a, NULL };
+static const char *const s3_a[] = { "CREATE TABLE s3(a)", NULL };
+static const char *const s3_bad[] = { "CREATE TABLE s3(a)", "INSERT INTO nosuch VALUES(1)", NULL };
+static const char *const *const s3[] = { s3_a, NULL };
+static const char *const *const s3_fails[] = { s3_bad, NULL };
+
+static const struct db_step steps_good[] = {
+	{ .what = "one", .sql = s1, .fn = fn1 },
+	{ .what = "two", .sql = s2, .fn = fn2 },
+	{ .what = "three", .sql = s3, .fn = fn3 },
+};
+static const struct db_step steps_bad_sql[] = {
+	{ .what = "one", .sql = s1, .fn = fn1 },
+	{ .what = "two", .sql = s2, .fn = fn2 },
+	{ .what = "three", .sql = s3_fails, .fn = fn3 },
+};
+
+/* The version in meta('schema') of the database at path, read with plain SQLite. */
+static int version_at(const char *path)
+{
+	sqlite3 *sql;
+	sqlite3_stmt *st;
+	int v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &sql, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(sql, "SELECT value FROM meta WHERE key = 'schema'", -1, &st,
+			       NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close_v2(sql);
+	return v;
+}
+
+static bool has_table(struct db *db, const char *name)
+{
+	sqlite3_stmt *st = db_prep(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?");
+	bool found;
+
+	assert_non_null(st);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	db_reset(st);
+	return found;
+}
+
+static void test_steps_in_order(void **state)
+{
+	struct db_schema two = { steps_good, 2 }, three = { steps_good, 3 };
+	char path[128], err[256] = "";
+	struct db *db = NULL;
+
+	memset(fn_runs, 0, sizeof(fn_runs));
+	fail_fn_at = 0;
+	snprintf(path, sizeof(path), "%s/s.db", dir);
+	assert_int_equal(db_open(path, false, &two, &db, err, sizeof(err)), 0);
+	assert_true(has_table(db, "s1") && has_table(db, "s1b") && has_table(db, "s2"));
+	assert_false(has_table(db, "s3"));
+	db_close(db);
+	assert_int_equal(version_at(path), 2);
+	assert_int_equal(fn_runs[1], 1);
+	assert_int_equal(fn_runs[2], 1);
+	/* Reopening runs nothing; a longer list runs only the new step. */
+	assert_int_equal(db_open(path, false, &two, &db, err, sizeof(err)), 0);
+	db_close(db);
+	assert_int_equal(fn_runs[1], 1);
+	assert_int_equal(fn_runs[2], 1);
+	assert_int_equal(db_open(path, false, &three, &db, err, sizeof(err)), 0);
+	assert_true(has_table(db, "s3"));
+	db_close(db);
+	assert_int_equal(version_at(path), 3);
+	assert_int_equal(fn_runs[1] + fn_runs[2] + fn_runs[3], 3);
+	/* Read-only: only the exact version opens. */
+	assert_int_equal(db_open_read_only(path, &three, &db, err, sizeof(err)), 0);
+	assert_int_equal(db_write_begin(db), -EROFS);
+	db_close(db);
+	assert_int_equal(db_open_read_only(path, &two, &db, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "newer"));
+}
+
+static void test_step_fails(void **state)
+{
+	struct db_schema bad_sql = { steps_bad_sql, 3 }, good = { steps_good, 3 };
+	char path[128], err[256] = "";
+	struct db *db = NULL;
+
+	memset(fn_runs, 0, sizeof(fn_runs));
+	fail_fn_at = 0;
+	snprintf(path, sizeof(path), "%s/f.db", dir);
+	/* Step 3's second statement fails: steps 1 and 2 stay, step 3 left nothing. */
+	assert_int_equal(db_open(path, false, &bad_sql, &db, err, sizeof(err)), -EIO);
+	assert_non_null(strstr(err, "from version 2 to 3 (three)"));
+	assert_non_null(strstr(err, "nosuch"));
+	assert_non_null(strstr(err, "stays at version 2"));
+	assert_int_equal(version_at(path), 2);
+	assert_int_equal(fn_runs[3], 0);
+	assert_int_equal(db_open_read_only(path, &good, &db, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "older"));
+	/* Step 3's C part fails after its SQL ran: rolled back too. */
+	fail_fn_at = 3;
+	assert_int_equal(db_open(path, false, &good, &db, err, sizeof(err)), -ENOSPC);
+	assert_int_equal(fn_runs[3], 1);
+	assert_int_equal(version_at(path), 2);
+	fail_fn_at = 0;
+	assert_int_equal(db_open(path, false, &good, &db, err, sizeof(err)), 0);
+	assert_true(has_table(db, "s3"));
+	db_close(db);
+	assert_int_equal(version_at(path), 3);
+	assert_int_equal(fn_runs[1], 1);
+	assert_int_equal(fn_runs[2], 1);
+	assert_int_equal(fn_runs[3], 2);
+}
+
+static void test_newer_refused(void **state)
+{
+	struct db_schema two = { steps_good, 2 }, three = { steps_good, 3 };
+	char path[128], err[256] = "";
+	struct db *db = NULL;
+
+	memset(fn_runs, 0, sizeof(fn_runs));
+	fail_fn_at = 0;
+	snprintf(path, sizeof(path), "%s/n.db", dir);
+	assert_int_equal(db_open(path, false, &three, &db, err, sizeof(err)), 0);
+	db_close(db);
+	assert_int_equal(db_open(path, false, &two, &db, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "version 3 is newer than this charmfs supports (2)"));
+	assert_int_equal(version_at(path), 3);
+	assert_int_equal(fn_runs[1] + fn_runs[2] + fn_runs[3], 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_many_statements, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_in_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_steps_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
