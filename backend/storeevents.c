@@ -4,7 +4,7 @@
  * the root events file, so that any range of a growing events file can be
  * read with one indexed query. Lines are made by jansson only, at most
  * EVENT_LINE_MAX bytes: the URLs and digest are bounded, the lists get the
- * rest and are cut saying how many entries they left out. jtext_n() is the
+ * rest and are cut saying how many entries they left out. json_text() is the
  * one place text becomes JSON, so bytes that are not UTF-8 cannot make an
  * event fail.
  */
@@ -122,29 +122,9 @@ static size_t dumped_len(const json_t *v)
 	return json_dumpb(v, NULL, 0, EVENT_JSON);
 }
 
-/*
- * The one place event text becomes JSON: a string of s's n bytes with
- * every byte that is not valid UTF-8 replaced by U+FFFD (jansson refuses
- * invalid UTF-8). NULL on ENOMEM.
- */
-static json_t *jtext_n(const char *s, size_t n)
-{
-	struct buf b;
-	json_t *v;
-	int r = 0;
-
-	if (utf8_valid(s, n))
-		return json_stringn(s, n);
-	buf_init(&b, 3 * n + 1);
-	r = utf8_repair(s, n, &b);
-	v = r == 0 ? json_stringn(b.data ? b.data : "", b.len) : NULL;
-	buf_free(&b);
-	return v;
-}
-
 static json_t *jtext(const char *s)
 {
-	return jtext_n(s, strlen(s));
+	return json_text(s, strlen(s));
 }
 
 /* s as jtext() makes it, cut after the last whole character that keeps it within max bytes, with "…". */

@@ -6,7 +6,8 @@
 #   - the core library (libcharmfs.a) uses no fuse_ or MHD_ symbol, the HTTP
 #     library no fuse_ or sqlite3_ one, and the daemon's fs/ objects no
 #     sqlite3_ or MHD_ one;
-#   - no cycle between the object files of the HTTP library (objgraph.py).
+#   - no cycle between the object files of the core library, nor of the
+#     HTTP library (objgraph.py).
 # Run from the build directory (make check); SRCDIR is the source tree.
 set -u
 src=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -56,6 +57,7 @@ hits=$(syms $fsobj | grep -E '^(sqlite3_|MHD_)' | sort -u | head -5)
 [ -z "$hits" ] || bad "fs/ uses: $hits"
 
 # Cycles.
+python3 "$src/tests/objgraph.py" "$core" || bad "a cycle among the core library's files"
 python3 "$src/tests/objgraph.py" "$http" || bad "a cycle among the HTTP library's files"
 
 [ $status -eq 0 ] && echo "layers: ok"
