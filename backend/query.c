@@ -20,6 +20,7 @@
 
 #include "db.h"
 #include "query.h"
+#include "store_int.h"
 #include "banned.h"
 
 static void bind_url(sqlite3_stmt *st, const struct url *u)

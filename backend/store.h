@@ -2,7 +2,9 @@
  * The charm store: revisions of charm URLs, their archives and trees,
  * publishing, deletion and the event log (SPEC §4.1–§4.3). All SQL stays
  * behind this interface (and db.h), so that another database can replace
- * SQLite without touching fs/.
+ * SQLite without touching fs/. Front ends reach the store's locks and
+ * counters through storestate.h; its database and counter log are for
+ * backend/ only (store_int.h).
  *
  * STOREDIR layout:
  *   charmfs.db          SQLite database (WAL)
@@ -51,11 +53,6 @@ void store_opts_default(struct store_opts *o);
 int store_open(const char *dir, const struct store_opts *o, struct store **ret, char *err,
 	       size_t errlen) WUR;
 void store_close(struct store *s);
-
-/* The database, for the other backend modules (counters, locks). */
-struct db *store_db(struct store *s);
-/* The counter log (counterlog.h): NULL for a store opened read-only. */
-struct counter_log *store_counters(struct store *s);
 
 /* STOREDIR as an absolute path. */
 const char *store_dir(const struct store *s);

@@ -47,6 +47,11 @@
 #include "db.h"
 #include "store.h"
 
+/* The database and the counter log, for the backend modules under the store (locks, counters, queries). */
+struct db *store_db(struct store *s);
+/* NULL for a store opened read-only. */
+struct counter_log *store_counters(struct store *s);
+
 enum { EVENT_PUBLISHED = 1, EVENT_PUBLISH_ERROR = 2, EVENT_DELETED = 3 };
 
 /* The longest event line, with its newline (SPEC §4.3). */

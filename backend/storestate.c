@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "counterlog.h"
+#include "store_int.h"
 #include "storestate.h"
 #include "banned.h"
 

@@ -2,7 +2,8 @@
 # The layers of doc/internals.md, checked on the source and the build:
 #   - no SQLite outside backend/: fs/ and http/ neither name sqlite3 nor
 #     include <sqlite3.h> through any header (the compiler's dependency files);
-#   - no FUSE header outside fs/, no libmicrohttpd header outside http/;
+#   - no FUSE header outside fs/, no libmicrohttpd header outside http/,
+#     and no backend-internal header (db.h, store_int.h, ...) in either;
 #   - the core library (libcharmfs.a) uses no fuse_ or MHD_ symbol, the HTTP
 #     library no fuse_ or sqlite3_ one, and the daemon's fs/ objects no
 #     sqlite3_ or MHD_ one;
@@ -28,6 +29,10 @@ hits=$(cd "$src" && grep -lE '#[[:space:]]*include[[:space:]]*[<"]fuse' \
 hits=$(cd "$src" && grep -lE '#[[:space:]]*include[[:space:]]*[<"]microhttpd' \
 	$(ls -d backend fs hooks upgrade 2>/dev/null) -r --include='*.[ch]')
 [ -z "$hits" ] || bad "a libmicrohttpd header outside http/: $hits"
+
+hits=$(cd "$src" && grep -lE '#[[:space:]]*include[[:space:]]*"(db|store_int|counterlog|backup_int|storetree|worker)\.h"' \
+	fs/*.[ch] http/*.[ch])
+[ -z "$hits" ] || bad "a backend-internal header in a front end: $hits"
 
 # Build: what every object really included.
 deps() { ls "$build/$1/.deps/"*.P* 2>/dev/null; }

@@ -27,6 +27,7 @@
 #include "counter.h"
 #include "db.h"
 #include "store.h"
+#include "store_int.h"
 #include "banned.h"
 
 struct fixture {

@@ -27,6 +27,7 @@
 #include "counterlog.h"
 #include "db.h"
 #include "store.h"
+#include "store_int.h"
 
 static char dir[64];
 

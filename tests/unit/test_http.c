@@ -44,6 +44,7 @@
 #include "http.h"
 #include "query.h"
 #include "store.h"
+#include "store_int.h"
 #include "banned.h"
 
 #ifndef SRCDIR

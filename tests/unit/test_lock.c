@@ -25,6 +25,7 @@
 #include "db.h"
 #include "lock.h"
 #include "store.h"
+#include "store_int.h"
 #include "banned.h"
 
 #define T0 INT64_C(1700000000)

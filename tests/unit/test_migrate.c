@@ -26,6 +26,7 @@
 #include "db.h"
 #include "lock.h"
 #include "store.h"
+#include "store_int.h"
 #include "url.h"
 #include "util.h"
 
