@@ -189,8 +189,8 @@ enum engine_status eng_change_status(const struct eng_change *c)
 }
 
 /*
- * Moves t to s (A17, A18): stamps the task's ready time on its first move
- * to a ready status, and the change's when its last unready task becomes
+ * Moves t to s (A17, A18): stamps the task's ready time when it moves from
+ * an unready to a ready status, and the change's when its last unready task becomes
  * ready. -EINVAL when that would make a ready change unready (a bug in
  * the caller; nothing changes).
  */
@@ -206,7 +206,7 @@ int eng_set_status(struct engine *e, struct eng_task *t, enum engine_status s)
 	if (c->ready && !engine_status_ready(s))
 		return -EINVAL;
 	t->status = s;
-	if (!engine_status_ready(old) && engine_status_ready(s) && t->ready_ms == 0)
+	if (!engine_status_ready(old) && engine_status_ready(s))
 		t->ready_ms = eng_now(e);
 	eng_mark(e, t, DIRTY_STATUS);
 	if (!c->ready && eng_change_all_ready(c)) {

@@ -211,7 +211,7 @@ int engine_abort_lanes(struct engine *e, int64_t id, const int *lanes, size_t n)
 
 /*
  * Sets a task's status by hand (tests, repair tools): ready-time is
- * stamped on the first move to a ready status (A18); Done is ignored while
+ * stamped on each move from an unready to a ready status (A18); Done is ignored while
  * the task is in Abort. -ENOENT; -EBUSY while its handler runs; -EINVAL for
  * an invalid status or when the change is ready and would become unready
  * (A17: that would be a bug; nothing changes).

@@ -178,8 +178,8 @@ static void try_undo(struct engine *e, struct eng_task *t)
 	(void)eng_set_status(e, t, t->h && t->h->undo_fn ? ENGINE_UNDO : ENGINE_HOLD);
 }
 
-/* One pass over the tasks; true when it moved something. Started runs go to *q. */
-static bool ensure_pass(struct engine *e, struct engine_run **q, int64_t *next)
+/* One pass over the tasks; true when it moved something. Started runs are appended at *q. */
+static bool ensure_pass(struct engine *e, struct engine_run ***q, int64_t *next)
 {
 	int64_t now = eng_now(e);
 	bool moved = false;
@@ -216,8 +216,8 @@ static bool ensure_pass(struct engine *e, struct engine_run **q, int64_t *next)
 			run = run_new(e, t);
 			if (!run)
 				continue;
-			run->next = *q;
-			*q = run;
+			**q = run; /* in scan order: older changes, earlier tasks first */
+			*q = &run->next;
 			moved = true;
 		}
 	}
@@ -227,13 +227,13 @@ static bool ensure_pass(struct engine *e, struct engine_run **q, int64_t *next)
 void eng_ensure(struct engine *e)
 {
 	for (int pass = 0; pass < 64; pass++) {
-		struct engine_run *q = NULL, *run;
+		struct engine_run *q = NULL, **qt = &q, *run;
 		int64_t next = 0;
 		bool moved;
 
 		if (!e->started || e->stopping || e->broken)
 			return;
-		moved = ensure_pass(e, &q, &next);
+		moved = ensure_pass(e, &qt, &next);
 		e->next_at = next;
 		if (eng_flush(e) < 0) {
 			while ((run = q)) {

@@ -307,9 +307,21 @@ static void test_task_ready_time(void **state)
 {
 	struct fx *f = *state;
 	struct engine_task_info *ti;
-	int64_t id, t;
+	int64_t id, t, d[2];
 
 	open_engine(f, 1, true);
+	/* Done, then undone: stamped at each move from unready to ready. */
+	id = add_plain(f->e, "x", 2, ENGINE_DO);
+	assert_int_equal(tasks_of(f->e, id, d, 2), 2);
+	assert_int_equal(engine_task_set_status(f->e, d[0], ENGINE_DONE), 0);
+	assert_int_equal(engine_abort(f->e, id), 0);
+	assert_int_equal(task_status(f->e, d[0]), ENGINE_UNDO);
+	f->now += 3000;
+	assert_int_equal(engine_task_set_status(f->e, d[0], ENGINE_UNDONE), 0);
+	assert_int_equal(engine_task_get(f->e, d[0], &ti), 0);
+	assert_int_equal(ti->ready_ms, f->now);
+	engine_task_info_free(ti);
+
 	id = add_plain(f->e, "x", 1, ENGINE_DOING);
 	assert_int_equal(tasks_of(f->e, id, &t, 1), 1);
 	assert_int_equal(engine_abort(f->e, id), 0);
@@ -324,6 +336,12 @@ static void test_task_ready_time(void **state)
 	assert_int_equal(engine_task_set_status(f->e, t, ENGINE_UNDONE), 0);
 	assert_int_equal(engine_task_get(f->e, t, &ti), 0);
 	assert_int_equal(ti->ready_ms, f->now);
+	engine_task_info_free(ti);
+	/* Ready to ready keeps the stamp. */
+	f->now += 5000;
+	assert_int_equal(engine_task_set_status(f->e, t, ENGINE_ERROR), 0);
+	assert_int_equal(engine_task_get(f->e, t, &ti), 0);
+	assert_int_equal(ti->ready_ms, f->now - 5000);
 	engine_task_info_free(ti);
 	assert_int_equal(engine_task_set_status(f->e, t, (enum engine_status)99), -EINVAL);
 	assert_int_equal(engine_task_set_status(f->e, 999, ENGINE_DONE), -ENOENT);
@@ -1212,10 +1230,23 @@ static int order_do(struct engine_run *run, void *ud)
 	return strcmp(engine_run_summary(run), "t41") == 0 ? engine_run_fail(run, -EIO, "no") : 0;
 }
 
+/* The task ids of the order test, for its undo handler's checks. */
+static int64_t order_ids[4];
+static atomic_int order_violations;
+
 static int order_undo(struct engine_run *run, void *ud)
 {
-	(void)ud;
+	struct fx *f = ud;
+
 	trace_add(engine_run_summary(run), "undo");
+	/* Every dependent is ready before a task is undone (A29f). */
+	for (size_t i = 0; i < 4; i++) {
+		if (order_ids[i] != engine_run_task_id(run))
+			continue;
+		for (size_t k = i + 1; k < 4; k++)
+			if (!engine_status_ready(task_status(f->e, order_ids[k])))
+				atomic_fetch_add(&order_violations, 1);
+	}
 	return 0;
 }
 
@@ -1235,14 +1266,16 @@ static void test_order_and_undo(void **state)
 
 	trace.n = 0;
 	open_engine(f, 4, false);
-	assert_int_equal(engine_add_handler(f->e, "o", order_do, order_undo, NULL), 0);
+	assert_int_equal(engine_add_handler(f->e, "o", order_do, order_undo, f), 0);
 	assert_int_equal(engine_change_add(f->e, "k", "s", spec, 4, &id), 0);
+	assert_int_equal(tasks_of(f->e, id, order_ids, 4), 4);
 	assert_int_equal(engine_start(f->e), 0);
 	assert_int_equal(engine_settle(f->e, 10000, NULL, NULL), 0);
 	for (size_t i = 0; i < trace.n; i++)
 		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? " " : "",
 			 trace.ev[i]);
 	assert_string_equal(got, "t11:do t21:do t31:do t41:do t31:undo t21:undo t11:undo");
+	assert_int_equal(atomic_load(&order_violations), 0);
 	assert_int_equal(change_status(f->e, id), ENGINE_ERROR);
 }
 
