@@ -570,8 +570,10 @@ int eng_change_insert(struct engine *e, struct eng_change *c)
 		e->tasks = v;
 		e->cap_tasks = cap;
 	}
-	if (e->n_chg > 0 && e->chg[e->n_chg - 1]->id >= c->id)
-		goto nomem; /* cannot happen: loads go by ascending id */
+	if (e->n_chg > 0 && e->chg[e->n_chg - 1]->id >= c->id) {
+		eng_change_free(c); /* cannot happen: loads go by ascending id */
+		return -EIO;
+	}
 	for (size_t i = 0; i < c->n_tasks; i++) {
 		struct eng_task *t = c->tasks[i];
 		size_t at = e->n_tasks;
@@ -690,9 +692,9 @@ int engine_change_add(struct engine *e, const char *kind, const char *summary,
 	r = e->broken ? -EIO : db_write_begin(e->db);
 	if (r == 0)
 		r = db_write_end(e->db, eng_db_insert(e->db, kind, summary, eng_now(e), tasks, n, false, &id));
-	if (r == 0)
-		r = eng_refresh(e);
 	if (r == 0) {
+		/* Committed: a refresh that fails here is retried by the next read. */
+		(void)eng_refresh(e);
 		eng_changed(e);
 		eng_ensure(e);
 		if (ret_id)

@@ -152,7 +152,8 @@ int engine_start(struct engine *e) WUR;
 /*
  * Tells every running handler to stop, waits for the workers, and frees the
  * engine (not db). Queued and interrupted tasks stay Doing in the database
- * and run again at the next start. NULL is fine. Never from a handler.
+ * and run again at the next start. NULL is fine. Never from a handler, and
+ * no other thread may be in (or enter) an engine_ function meanwhile.
  */
 void engine_close(struct engine *e);
 
@@ -313,7 +314,12 @@ void engine_change_info_free(struct engine_change_info *ci);
 int engine_task_get(struct engine *e, int64_t id, struct engine_task_info **ret) WUR;
 void engine_task_info_free(struct engine_task_info *ti);
 
-/* ---- for handlers: their own run ------------------------------------------- */
+/*
+ * ---- for handlers: their own run -------------------------------------------
+ * Only from the handler's own call, in its thread (the run is freed when it
+ * returns). engine_run_stopping() and engine_run_stop_fd()'s descriptor may
+ * also be used by helper threads the handler joins before returning.
+ */
 
 int64_t engine_run_task_id(const struct engine_run *run);
 int64_t engine_run_change_id(const struct engine_run *run);

@@ -1342,6 +1342,7 @@ static void test_crash_kill9(void **state)
 		{.kind = "x", .summary = "first", .data = "{\"step\":1}"},
 		{.kind = "x", .summary = "second", .wait_for = w, .n_wait = 1},
 	};
+	struct engine_task_info *ti;
 	int fds[2], status;
 	int64_t id, t[2];
 	pid_t pid;
@@ -1380,6 +1381,9 @@ static void test_crash_kill9(void **state)
 	assert_int_equal(tasks_of(f->e, 1, t, 2), 2);
 	assert_int_equal(task_status(f->e, t[0]), ENGINE_DOING); /* committed before the handler ran */
 	assert_int_equal(task_status(f->e, t[1]), ENGINE_DO);
+	assert_int_equal(engine_task_get(f->e, t[0], &ti), 0); /* A22: the data persists */
+	assert_string_equal(ti->data, "{\"step\":1}");
+	engine_task_info_free(ti);
 	assert_int_equal(engine_add_handler(f->e, "x", ok_do, NULL, NULL), 0);
 	assert_int_equal(engine_start(f->e), 0);
 	assert_int_equal(engine_settle(f->e, 10000, NULL, NULL), 0);
