@@ -33,7 +33,9 @@
 #include "engine.h"
 #include "banned.h"
 
-static const char *const *const schemas[] = {engine_schema, NULL};
+static const char *const *const engine_sql[] = {engine_schema, NULL};
+static const struct db_step engine_step = {.what = "create the engine's tables", .sql = engine_sql};
+static const struct db_schema engine_only = {&engine_step, 1};
 
 struct fx {
 	char dir[64];
@@ -54,7 +56,7 @@ static void open_db(struct fx *f)
 {
 	char err[256] = "";
 
-	if (db_open(f->path, false, schemas, &f->db, err, sizeof(err)) < 0)
+	if (db_open(f->path, false, &engine_only, &f->db, err, sizeof(err)) < 0)
 		fail_msg("db_open: %s", err);
 }
 
@@ -1360,7 +1362,7 @@ static void test_crash_kill9(void **state)
 
 		close(fds[0]);
 		crash_pipe = fds[1];
-		if (db_open(f->path, false, schemas, &db, err, sizeof(err)) < 0 ||
+		if (db_open(f->path, false, &engine_only, &db, err, sizeof(err)) < 0 ||
 		    engine_open(db, NULL, &e) < 0 ||
 		    engine_add_handler(e, "x", hang_do, NULL, NULL) < 0 ||
 		    engine_change_add(e, "k", "s", spec, 2, &id) < 0 || engine_start(e) < 0)
