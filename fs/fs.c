@@ -75,6 +75,13 @@ void fs_fail(const char *op, const char *path, int err, const char *why)
 	       why && *why ? ": " : "", why ? why : "");
 }
 
+/* Keeps n with ino when its tree allows (tree.h, "Revalidation"). */
+static void keep(struct fs *fs, uint64_t ino, const struct node *n)
+{
+	if (tree_cache(n) == TREE_CACHE_STORE)
+		inode_keep(fs->inodes, ino, n, sizeof(*n), n->gen);
+}
+
 int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *ret)
 {
 	char *path = inode_path(fs->inodes, ino);
@@ -82,11 +89,17 @@ int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *
 
 	if (!path)
 		return -ESTALE;
+	if (inode_kept(fs->inodes, ino, ret, sizeof(*ret), store_changed_ns(fs->ctx.store))) {
+		node_rebase(ret, path);
+		*ret_path = path;
+		return 0;
+	}
 	r = tree_resolve(fs, path, ret);
 	if (r < 0) {
 		free(path);
 		return r;
 	}
+	keep(fs, ino, ret);
 	*ret_path = path;
 	return 0;
 }
@@ -125,6 +138,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	r = path ? tree_resolve(fs, path, &n) : -ENOMEM;
 	if (r == 0)
 		r = fs_make_entry(fs, path, &n, &e);
+	if (r == 0)
+		keep(fs, e.ino, &n);
 	if (r == -ENOENT) {
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = tree_of_path(ppath)->negative_timeout;

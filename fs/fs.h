@@ -65,10 +65,7 @@ void fs_fail(const char *op, const char *path, int err, const char *why);
  * -ESTALE for an unknown inode, else tree_resolve()'s errors.
  */
 int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *ret);
-/*
- * Fills an entry for n, resolved from path, and takes a lookup reference
- * (keeping n with the inode as tree_cache() allows). 0 or -errno.
- */
+/* Fills an entry for n, resolved from path, and takes a lookup reference. 0 or -errno. */
 int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
 		  struct fuse_entry_param *e);
 

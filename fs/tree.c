@@ -76,6 +76,7 @@ int tree_resolve(struct fs *fs, const char *path, struct node *ret)
 	memset(ret, 0, offsetof(struct node, state));
 	memset(ret->state, 0, sizeof(ret->state));
 	ret->path = path;
+	ret->gen = store_changed_ns(fs->ctx.store);
 	r = split(path, cp);
 	if (r < 0)
 		return r;

@@ -15,11 +15,14 @@
  * valid only while the string at n->path is, and node_rebase() points a
  * copied node at another copy of the same path.
  *
- * Revalidation (resolve once per inode). When the kernel looks a path up,
- * fs_make_entry() keeps the resolved node with the inode (inode.c), and
- * later requests on that inode (getattr, open, setattr, readlink, opendir,
- * mkdir/create/rmdir/unlink in it as a parent) take it from there instead
- * of resolving again, as tree_cache() allows:
+ * Revalidation (resolve once per inode). When the kernel looks a path up
+ * (LOOKUP) or first uses an inode, the resolved node is kept with the
+ * inode (inode.c, inode_keep()), and later requests on that inode
+ * (getattr, open, setattr, readlink, opendir, and mkdir, create, rmdir,
+ * unlink in it as a parent) take it from there (fs_resolve_ino()) instead
+ * of resolving again, as tree_cache() allows. READDIRPLUS entries are not
+ * kept: an `ls -lR` would otherwise hold a node per entry for as long as
+ * the kernel holds the inode; they are kept at their first use instead.
  *
  *   TREE_CACHE_NONE   never kept: re-resolved by every request. Everything
  *                     that changes behind the kernel's back or by the clock:
@@ -90,6 +93,7 @@ struct node {
 	const char *path; /* what was resolved ("" is the root); held by the caller */
 	uint32_t leaf;    /* offset in path of the last component */
 	int kind;         /* tree-local: each tree numbers its own kinds */
+	int64_t gen;      /* store_changed_ns() just before it was resolved */
 	alignas(max_align_t) unsigned char state[NODE_STATE_SIZE];
 };
 _Static_assert(sizeof(struct node) < 1024, "a resolved node stays under 1 KiB");
