@@ -1,8 +1,10 @@
 /*
- * FUSE low-level operations. Each handler turns its inode number into a
- * path (inode.c), resolves the path (node.c), calls the store or the
- * scratch area, invalidates what the kernel may have cached when the store
- * changed (notify.c), and replies exactly once.
+ * FUSE low-level operations: the request layer. Each handler turns its
+ * inode number into a path (inode.c), resolves it to a node (tree.c),
+ * calls the operation of the node's tree (tree.h) — NULL meaning "not
+ * supported", answered here with the errno SPEC §5 gives — and replies
+ * exactly once. The trees invalidate what the kernel may have cached when
+ * they change the store (notify.c).
  *
  * Caching: entries and attributes are cached for a long time, negative
  * entries too; whatever the daemon changes on its own (a publish, a
@@ -24,12 +26,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "backup.h"
 #include "fs.h"
 #include "fsfile.h"
 #include "banned.h"
 
-#define TIMEOUT NODE_TIMEOUT
 
 static bool log_stderr;
 
@@ -75,7 +75,13 @@ void fs_fail(const char *op, const char *path, int err, const char *why)
 	       why && *why ? ": " : "", why ? why : "");
 }
 
-/* Resolves ino to a node; the path is returned for logging and children. */
+/* Keeps n with ino when its tree allows (tree.h, "Revalidation"). */
+static void keep(struct fs *fs, uint64_t ino, const struct node *n)
+{
+	if (tree_cache(n) == TREE_CACHE_STORE)
+		inode_keep(fs->inodes, ino, n, sizeof(*n), n->gen);
+}
+
 int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *ret)
 {
 	char *path = inode_path(fs->inodes, ino);
@@ -83,18 +89,19 @@ int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *
 
 	if (!path)
 		return -ESTALE;
-	r = node_resolve(&fs->ctx, path, ret);
+	if (inode_kept(fs->inodes, ino, ret, sizeof(*ret), store_changed_ns(fs->ctx.store))) {
+		node_rebase(ret, path);
+		*ret_path = path;
+		return 0;
+	}
+	r = tree_resolve(fs, path, ret);
 	if (r < 0) {
 		free(path);
 		return r;
 	}
+	keep(fs, ino, ret);
 	*ret_path = path;
 	return 0;
-}
-
-static double attr_timeout(const struct node *n)
-{
-	return node_volatile(n) ? 0.0 : node_entry_timeout(n);
 }
 
 int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
@@ -103,15 +110,15 @@ int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
 	int r;
 
 	memset(e, 0, sizeof(*e));
-	r = node_stat(&fs->ctx, n, &e->attr);
+	r = tree_stat(fs, n, &e->attr);
 	if (r < 0)
 		return r;
 	e->ino = inode_ref(fs->inodes, path);
 	if (!e->ino)
 		return -ENOMEM;
 	e->attr.st_ino = e->ino;
-	e->attr_timeout = attr_timeout(n);
-	e->entry_timeout = node_entry_timeout(n);
+	e->attr_timeout = tree_attr_timeout(n);
+	e->entry_timeout = tree_entry_timeout(n);
 	return 0;
 }
 
@@ -128,17 +135,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	path = fs_child_path(ppath, name);
-	r = path ? node_resolve(&fs->ctx, path, &n) : -ENOMEM;
+	r = path ? tree_resolve(fs, path, &n) : -ENOMEM;
 	if (r == 0)
 		r = fs_make_entry(fs, path, &n, &e);
+	if (r == 0)
+		keep(fs, e.ino, &n);
 	if (r == -ENOENT) {
-		/* Locks come and go by the clock and by other front ends: no negative caching. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = strncmp(ppath, "/locks", 6) == 0 ||
-					  strncmp(ppath, "/counters", 9) == 0 ||
-					  strncmp(ppath, "/backup", 7) == 0
-					  ? 0.0
-					  : TIMEOUT;
+		e.entry_timeout = tree_of_path(ppath)->negative_timeout;
 		r = 0;
 	}
 	if (r < 0)
@@ -172,16 +176,18 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	char *path;
 	int r = fs_resolve_ino(fs, ino, &path, &n);
 
-	if (r == 0) {
-		r = node_stat(&fs->ctx, &n, &st);
-		free(path);
-	}
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	st.st_ino = ino;
-	fuse_reply_attr(req, &st, attr_timeout(&n));
+	r = tree_stat(fs, &n, &st);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+	} else {
+		st.st_ino = ino;
+		fuse_reply_attr(req, &st, tree_attr_timeout(&n));
+	}
+	free(path);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -196,33 +202,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (n.kind == N_CH_LATEST) {
-		snprintf(target, sizeof(target), "%d", n.revision);
-	} else if (n.kind == N_BK_ENTRY) {
-		ssize_t len = readlink(n.sub, target, sizeof(target) - 1);
-		if (len < 0)
-			r = -errno;
-		else
-			target[len] = '\0';
-	} else if (n.kind == N_CH_TREE && n.rev.in_db) {
-		struct buf b;
-		buf_init(&b, sizeof(target) - 1);
-		r = n.fent.kind == STORE_FILE_LINK ? node_content(&fs->ctx, &n, &b) : -EINVAL;
-		if (r == 0)
-			snprintf(target, sizeof(target), "%.*s", (int)b.len, b.data ? b.data : "");
-		buf_free(&b);
-	} else if (n.kind == N_CH_TREE) {
-		char rel[PATH_MAX];
-		int dirfd;
-		r = node_real_at(&fs->ctx, &n, &dirfd, rel, sizeof(rel));
-		ssize_t len = r < 0 ? 0 : readlinkat(dirfd, rel, target, sizeof(target) - 1);
-		if (len < 0)
-			r = -errno;
-		else
-			target[len] = '\0';
-	} else {
-		r = -EINVAL;
-	}
+	r = n.tree->readlink ? n.tree->readlink(fs, &n, target, sizeof(target)) : -EINVAL;
 	free(path);
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -275,8 +255,9 @@ struct dir_entry {
 struct dir_handle {
 	struct fs_handle link; /* first: the registry hands it back */
 	char *path;
-	struct node node; /* as resolved at opendir */
-	struct store *backup; /* a directory of a backup snapshot, which it keeps live */
+	struct fs *fs;
+	struct node node;     /* as resolved at opendir, pointing at path */
+	void *state;          /* the tree's opendir() state */
 	bool listed;
 	struct dir_entry *v;
 	size_t n;
@@ -310,8 +291,8 @@ static void dir_free(struct dir_handle *d)
 	if (!d)
 		return;
 	fs_handle_remove(&d->link);
-	if (d->backup)
-		backup_put(d->backup, backup_now());
+	if (d->state)
+		d->node.tree->releasedir(d->fs, d->state);
 	dir_clear(d);
 	free(d->v);
 	free(d->path);
@@ -336,20 +317,17 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -r);
 		return;
 	}
-	if (d->node.kind == N_BK_ENTRY) {
-		/* An open directory under backup/ keeps the snapshot, as an open file does (SPEC §4.10). */
-		char real[PATH_MAX];
-		r = backup_hold(fs->ctx.store, backup_now(), d->node.sub, real, sizeof(real));
+	d->fs = fs;
+	if (d->node.tree->opendir) {
+		r = d->node.tree->opendir(fs, &d->node, &d->state);
 		if (r < 0) {
 			dir_free(d);
 			fuse_reply_err(req, -r);
 			return;
 		}
-		d->backup = fs->ctx.store;
-		snprintf(d->node.sub, sizeof(d->node.sub), "%s", real);
 	}
 	fi->fh = (uintptr_t)d;
-	if (node_listing_notified(&d->node)) {
+	if (d->node.tree->listing_cached && d->node.tree->listing_cached(&d->node)) {
 		/* The kernel keeps the listing until we invalidate the directory. */
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;
@@ -369,7 +347,7 @@ static int dir_list(struct fs *fs, struct dir_handle *d)
 
 	if (d->listed)
 		return 0;
-	r = node_list(&fs->ctx, &d->node, collect, d);
+	r = d->node.tree->list ? d->node.tree->list(fs, &d->node, d->state, collect, d) : -ENOTDIR;
 	if (r < 0)
 		dir_clear(d); /* nothing half-listed: the next READDIR starts again */
 	d->listed = r == 0;
@@ -445,7 +423,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			e.attr.st_ino = i == 0 ? ino : 1;
 		} else {
 			path = fs_child_path(d->path, name);
-			if (!path || node_resolve(&fs->ctx, path, &n) < 0 ||
+			if (!path || tree_resolve(fs, path, &n) < 0 ||
 			    fs_make_entry(fs, path, &n, &e) < 0) {
 				/* Gone since opendir: skip it. */
 				free(path);
@@ -473,79 +451,14 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-/* The holder of a lock taken by this request: its process, user and command. */
-void req_holder(fuse_req_t req, struct lock_holder *h, char *comm, size_t len)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char path[64];
-	FILE *f;
-
-	h->pid = ctx->pid;
-	h->uid = ctx->uid;
-	comm[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)ctx->pid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(comm, (int)len, f))
-			comm[strcspn(comm, "\n")] = '\0';
-		fclose(f);
-	}
-	h->command = comm;
-}
-
-static int take_lock_dir(fuse_req_t req, struct fs *fs, const struct node *parent,
-			 const char *name)
-{
-	struct strv over = { 0 };
-	struct lock_holder h;
-	char comm[64], id[LOCK_ID_LEN + 1];
-	struct url u;
-	int r = url_from_parts(parent->url.user, parent->url.series, name, &u);
-
-	if (r < 0)
-		return -EINVAL;
-	req_holder(req, &h, comm, sizeof(comm));
-	r = store_lock_take(fs->ctx.store, &u, 1, &h, fs->ctx.lock_timeout, id, &over);
-	for (size_t i = 0; i < over.n; i++)
-		fs_log(LOG_NOTICE, "lock-expired %s", over.v[i]);
-	strv_clear(&over);
-	return r;
-}
-
-static int make_counter_key(struct fs *fs, const struct node *parent, const char *name)
-{
-	const char *tok[COUNTER_MAX_DEPTH];
-	size_t n = node_tokens(parent, tok);
-
-	if (n == COUNTER_MAX_DEPTH || counter_token_valid(name) < 0)
-		return -EINVAL;
-	tok[n++] = name;
-	return store_counter_mkkey(fs->ctx.store, tok, n);
-}
-
 static int do_mkdir(fuse_req_t req, struct fs *fs, const char *path, const struct node *parent,
 		    const char *name)
 {
 	struct node n;
 
-	if (node_resolve(&fs->ctx, path, &n) == 0)
+	if (tree_resolve(fs, path, &n) == 0)
 		return -EEXIST;
-	switch (parent->kind) {
-	case N_LK_SERIES:
-		return take_lock_dir(req, fs, parent, name);
-	case N_CNT_DIR:
-		return make_counter_key(fs, parent, name);
-	case N_CHARMS:
-	case N_CH_USER:
-	case N_PUBLISH:
-	case N_PUB_USER:
-	case N_LOCKS:
-	case N_LK_USER:
-		/* Valid series and ~user names always exist; anything else is not a URL part. */
-		return -EINVAL;
-	default:
-		return -EACCES;
-	}
+	return parent->tree->mkdir ? parent->tree->mkdir(req, fs, parent, name) : -EACCES;
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -563,7 +476,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	path = fs_child_path(ppath, name);
 	r = path ? do_mkdir(req, fs, path, &pn, name) : -ENOMEM;
 	if (r == 0)
-		r = node_resolve(&fs->ctx, path, &n);
+		r = tree_resolve(fs, path, &n);
 	if (r == 0)
 		r = fs_make_entry(fs, path, &n, &e);
 	if (r < 0) {
@@ -574,78 +487,6 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	}
 	free(path);
 	free(ppath);
-}
-
-/* "/TOP[/~user]/series", then "/name" when with_name: u's directory under charms/ or locks/. */
-static void url_dir(char *out, size_t len, const char *top, const struct url *u, bool with_name)
-{
-	snprintf(out, len, "/%s%s%s/%s%s%s", top, u->user[0] ? "/~" : "", u->user, u->series,
-		 with_name ? "/" : "", with_name ? u->name : "");
-}
-
-/*
- * The listings a change of u's revisions may change: charms/, charms/~user,
- * the series and the name. The kernel caches them (node_listing_notified()).
- */
-static void invalidate_listings(struct notify_batch *b, const struct url *u)
-{
-	char dir[512];
-
-	notify_inode(b, "/charms");
-	if (u->user[0]) {
-		snprintf(dir, sizeof(dir), "/charms/~%s", u->user);
-		notify_inode(b, dir);
-	}
-	url_dir(dir, sizeof(dir), "charms", u, false);
-	notify_inode(b, dir);
-	url_dir(dir, sizeof(dir), "charms", u, true);
-	notify_inode(b, dir);
-}
-
-/* A name's dentry, negative before its first publish and after its last rmdir. */
-static void invalidate_name(struct notify_batch *b, const struct url *u)
-{
-	char dir[512];
-
-	url_dir(dir, sizeof(dir), "charms", u, false);
-	notify_entry(b, dir, u->name);
-}
-
-void fs_invalidate_lock(struct notify_batch *b, const struct url *u)
-{
-	char dir[512];
-
-	url_dir(dir, sizeof(dir), "locks", u, false);
-	notify_entry(b, dir, u->name);
-}
-
-static void invalidate_url(struct notify_batch *b, const struct url *u, int revision)
-{
-	char name[512], child[600];
-
-	invalidate_name(b, u);
-	invalidate_listings(b, u);
-	url_dir(name, sizeof(name), "charms", u, true);
-	if (revision >= 0) {
-		snprintf(child, sizeof(child), "%d", revision);
-		notify_entry(b, name, child);
-	}
-	snprintf(child, sizeof(child), "%s/latest", name);
-	notify_inode(b, child);
-	snprintf(child, sizeof(child), "%s/events", name);
-	notify_inode(b, child);
-	/* The publish held the URL's lock while it ran. */
-	fs_invalidate_lock(b, u);
-}
-
-void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision)
-{
-	struct notify_batch *b = notify_batch_new(fs->notifier);
-
-	for (size_t i = 0; i < n; i++)
-		invalidate_url(b, &urls[i], revision);
-	notify_inode(b, "/events");
-	notify_batch_run(b);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -660,42 +501,14 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	path = fs_child_path(ppath, name);
-	r = path ? node_resolve(&fs->ctx, path, &n) : -ENOMEM;
-	if (r == 0 && (n.kind == N_LK_NAME || n.kind == N_CNT_DIR)) {
-		/* A lock or a counter key: gone from the database, nothing else to tell. */
-		const char *tok[COUNTER_MAX_DEPTH];
-		r = n.kind == N_LK_NAME
-			    ? store_lock_release_url(fs->ctx.store, &n.url)
-			    : store_counter_rmkey(fs->ctx.store, tok, node_tokens(&n, tok));
+	r = path ? tree_resolve(fs, path, &n) : -ENOMEM;
+	if (r == 0 && n.tree->rmdir) {
+		r = n.tree->rmdir(req, fs, &n, ppath);
+	} else {
 		if (r == 0)
-			inode_detach(fs->inodes, path);
-		else
-			fs_fail("rmdir", path, -r, NULL);
-		free(path);
-		free(ppath);
-		fuse_reply_err(req, -r);
-		return;
-	}
-	if (r == 0 && n.kind != N_CH_REV && n.kind != N_CH_NAME)
-		r = -EACCES;
-	if (r == 0)
-		r = store_delete(fs->ctx.store, &n.url, n.kind == N_CH_REV ? n.revision : -1,
-				 fuse_req_ctx(req)->uid);
-	if (r == 0) {
-		struct notify_batch *b = notify_batch_new(fs->notifier);
-		char latest[PATH_MAX];
-		inode_detach(fs->inodes, path);
-		invalidate_listings(b, &n.url);
-		if (n.kind == N_CH_REV) {
-			int last;
-			snprintf(latest, sizeof(latest), "%s/latest", ppath);
-			notify_inode(b, latest);
-			if (store_latest(fs->ctx.store, &n.url, &last) == -ENOENT)
-				invalidate_name(b, &n.url);
-		}
-		notify_batch_run(b);
-	} else if (r != -ENOENT) {
-		fs_fail("rmdir", path ? path : ppath, -r, NULL);
+			r = -EACCES;
+		if (r != -ENOENT)
+			fs_fail("rmdir", path ? path : ppath, -r, NULL);
 	}
 	free(path);
 	free(ppath);

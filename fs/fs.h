@@ -9,7 +9,7 @@
 #include <fuse_lowlevel.h>
 
 #include "inode.h"
-#include "node.h"
+#include "tree.h"
 #include "notify.h"
 
 struct fs_config {
@@ -53,25 +53,21 @@ void fs_handle_remove(struct fs_handle *h);
 /* Releases every handle still open; no request may run. */
 void fs_handles_cleanup(void);
 
-/* Helpers shared by the handlers in fs.c and fsfile.c. */
+/* Helpers shared by the request layer (fs.c, fsfile.c) and the trees; any thread. */
 struct fs *fs_of(fuse_req_t req);
 /* parent + "/" + name, newly allocated; NULL on ENOMEM. */
 char *fs_child_path(const char *parent, const char *name);
 /* Logs a failed change: operation, path and cause (SPEC §2). */
 void fs_fail(const char *op, const char *path, int err, const char *why);
-/* Resolves ino; on success *ret_path is the node's path (caller frees). */
+/*
+ * Resolves ino (or takes the node kept with it, tree.h); on success
+ * *ret_path is the node's path (caller frees) and ret points at it.
+ * -ESTALE for an unknown inode, else tree_resolve()'s errors.
+ */
 int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *ret);
-/* Fills an entry for a resolved node and takes a lookup reference. */
+/* Fills an entry for n, resolved from path, and takes a lookup reference. 0 or -errno. */
 int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
 		  struct fuse_entry_param *e);
-/* Describes the process behind req as a lock holder; comm receives its command. */
-void req_holder(fuse_req_t req, struct lock_holder *h, char *comm, size_t len);
-/* Counts one download of u's archive (unless -o stats=0). */
-void fs_count_download(struct fs *fs, const struct url *u);
-/* Adds u's entry under locks/ (taken or released) to b. */
-void fs_invalidate_lock(struct notify_batch *b, const struct url *u);
-/* Invalidates what a publish to urls (revision, or -1 after a failure) changed. */
-void fs_invalidate_publish(struct fs *fs, const struct url *urls, size_t n, int revision);
 
 /* Logs one line to syslog, or to stderr when running in the foreground. */
 void fs_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

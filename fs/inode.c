@@ -51,10 +51,18 @@ struct inode {
 	struct inode *parent; /* NULL for the first component ("" for the root) */
 	struct inode *next_ino;
 	struct inode *next_path;
+	struct inode_kept *kept; /* inode_keep(): only while it has a number and a path */
 	uint32_t children; /* objects whose parent this is */
 	uint8_t flags;	   /* INODE_* */
 	bool attached;	   /* in by_path */
 	char name[];	   /* the last component, without '/' */
+};
+
+/* What inode_keep() stored. */
+struct inode_kept {
+	int64_t gen;
+	size_t len;
+	unsigned char data[];
 };
 
 struct inode_table {
@@ -185,6 +193,8 @@ static void unlink_path(struct inode_table *t, struct inode *n)
 	}
 	n->next_path = NULL;
 	n->attached = false;
+	free(n->kept);
+	n->kept = NULL;
 }
 
 static void link_ino(struct inode_table *t, struct inode *n)
@@ -210,6 +220,8 @@ static void unlink_ino(struct inode_table *t, struct inode *n)
 	n->ino = 0;
 	n->nlookup = 0;
 	n->flags = 0;
+	free(n->kept);
+	n->kept = NULL;
 }
 
 static void grow(struct inode_table *t)
@@ -279,6 +291,7 @@ static void release(struct inode_table *t, struct inode *n)
 		struct inode *parent = n->parent;
 		if (n->attached)
 			unlink_path(t, n);
+		free(n->kept);
 		free(n);
 		t->count--;
 		if (parent)
@@ -358,6 +371,8 @@ void inode_table_free(struct inode_table *t)
 		while (n) {
 			struct inode *next = n->next_ino;
 			n->ino = 0;
+			free(n->kept);
+			n->kept = NULL;
 			release(t, n);
 			n = next;
 		}
@@ -510,6 +525,42 @@ bool inode_flag_get(struct inode_table *t, uint64_t ino, unsigned flag)
 		on = n->flags & flag;
 	pthread_mutex_unlock(&t->lock);
 	return on;
+}
+
+void inode_keep(struct inode_table *t, uint64_t ino, const void *data, size_t len, int64_t gen)
+{
+	struct inode_kept *k = malloc(offsetof(struct inode_kept, data) + len);
+	struct inode *n;
+
+	if (!k)
+		return;
+	k->gen = gen;
+	k->len = len;
+	memcpy(k->data, data, len);
+	pthread_mutex_lock(&t->lock);
+	n = ino == INODE_ROOT ? NULL : find_ino(t, ino);
+	if (n && n->attached) {
+		free(n->kept);
+		n->kept = k;
+		k = NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+	free(k);
+}
+
+size_t inode_kept(struct inode_table *t, uint64_t ino, void *ret, size_t len, int64_t gen)
+{
+	struct inode *n;
+	size_t got = 0;
+
+	pthread_mutex_lock(&t->lock);
+	n = ino == INODE_ROOT ? NULL : find_ino(t, ino);
+	if (n && n->kept && n->kept->gen == gen && n->kept->len <= len) {
+		memcpy(ret, n->kept->data, n->kept->len);
+		got = n->kept->len;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return got;
 }
 
 uint64_t inode_number_hint(struct inode_table *t, const char *path)

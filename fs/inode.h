@@ -3,8 +3,9 @@
  * path string below the mount ("" is the root, "/charms/trusty" a series
  * directory) with an inode number and a lookup count. Lookups create or
  * find entries; FORGET drops them when the kernel lets go. The table is the
- * only state fs/ keeps about nodes: what a path means is decided afresh
- * from the store on every request.
+ * only state fs/ keeps about nodes; what a path means is resolved by the
+ * trees (tree.h), which may keep a resolved node with its inode
+ * (inode_keep()) for later requests on it.
  *
  * Thread-safe (one mutex). Paths returned are copies the caller frees.
  * An entry costs one small allocation (its last path component and a
@@ -43,5 +44,19 @@ void inode_detach(struct inode_table *t, const char *path);
 /* Flags of ino: test-and-set / clear. */
 bool inode_flag_set(struct inode_table *t, uint64_t ino, unsigned flag, bool on);
 bool inode_flag_get(struct inode_table *t, uint64_t ino, unsigned flag);
+
+/*
+ * Keeps a copy of data[len] with ino, tagged gen (the caller's validity
+ * stamp: tree.h uses store_changed_ns()), replacing what was kept. What is
+ * kept goes when ino's path is detached or renamed away, and when ino is
+ * forgotten; nothing is kept for the root, an unknown or a detached inode,
+ * or on ENOMEM (keeping is only an optimisation). Any thread.
+ */
+void inode_keep(struct inode_table *t, uint64_t ino, const void *data, size_t len, int64_t gen);
+/*
+ * Copies what is kept with ino into ret[len] when it was kept with this
+ * gen and fits; returns its length, or 0 (nothing kept, another gen).
+ */
+size_t inode_kept(struct inode_table *t, uint64_t ino, void *ret, size_t len, int64_t gen);
 
 #endif

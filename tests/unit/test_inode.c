@@ -3,7 +3,8 @@
  * ref/find/path round trips and near misses, lookup counting and forgetting at zero,
  * numbers never reused, a parent forgotten (or never looked up) while its
  * child is held, detach, rename onto an existing name and of a directory
- * with children (the children keep their old paths), flags, readdir's
+ * with children (the children keep their old paths), flags, kept nodes
+ * (inode_keep: by gen, dropped by detach, rename and forget), readdir's
  * number hints, growth through several resizes, four threads sharing
  * paths, and a randomised comparison against a plain model of the table's
  * contract (the old one-string-per-entry table, written out naively).
@@ -352,6 +353,63 @@ static void test_rename_children(void **state)
 	inode_forget(t, d2, 1);
 	inode_forget(t, e, 1);
 	assert_path(t, e, NULL);
+	inode_table_free(t);
+}
+
+/*
+ * inode_keep/inode_kept: a copy comes back only with the gen it was kept
+ * with and when it fits; it goes with a detach, a rename (the number moves,
+ * the kept bytes do not), the forget of the last lookup, and is never kept
+ * for the root, an unknown or a detached inode.
+ */
+static void test_keep(void **state)
+{
+	struct inode_table *t = inode_table_new();
+	uint64_t a = inode_ref(t, "/charms/trusty/wp/3/info");
+	uint64_t b = inode_ref(t, "/charms/trusty/wp/3/files/README.md");
+	char out[16];
+
+	(void)state;
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 7), 0);
+	inode_keep(t, a, "node-a", 7, 7);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 7), 7);
+	assert_string_equal(out, "node-a");
+	/* Another gen, or too small a buffer: nothing. */
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 8), 0);
+	assert_int_equal(inode_kept(t, a, out, 6, 7), 0);
+	/* Replaced by the next keep. */
+	inode_keep(t, a, "node-A2", 8, 9);
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 7), 0);
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 9), 8);
+	assert_string_equal(out, "node-A2");
+	/* A second lookup keeps it; the forget of the last one drops it. */
+	assert_int_equal(inode_ref(t, "/charms/trusty/wp/3/info"), a);
+	inode_forget(t, a, 1);
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 9), 8);
+	inode_forget(t, a, 1);
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 9), 0);
+	a = inode_ref(t, "/charms/trusty/wp/3/info");
+	assert_int_equal(inode_kept(t, a, out, sizeof(out), 9), 0);
+	/* Detach drops it, and a detached inode keeps nothing. */
+	inode_keep(t, b, "b", 2, 1);
+	inode_detach(t, "/charms/trusty/wp/3/files/README.md");
+	assert_int_equal(inode_kept(t, b, out, sizeof(out), 1), 0);
+	inode_keep(t, b, "b", 2, 1);
+	assert_int_equal(inode_kept(t, b, out, sizeof(out), 1), 0);
+	/* Rename: the number moves to the new path, the kept bytes are dropped. */
+	b = inode_ref(t, "/publish/trusty/x");
+	inode_keep(t, b, "x", 2, 1);
+	inode_rename(t, "/publish/trusty/x", "/publish/trusty/y.charm");
+	assert_int_equal(inode_find(t, "/publish/trusty/y.charm"), b);
+	assert_int_equal(inode_kept(t, b, out, sizeof(out), 1), 0);
+	/* Root and unknown numbers keep nothing. */
+	inode_keep(t, INODE_ROOT, "r", 2, 1);
+	assert_int_equal(inode_kept(t, INODE_ROOT, out, sizeof(out), 1), 0);
+	inode_keep(t, 999, "u", 2, 1);
+	assert_int_equal(inode_kept(t, 999, out, sizeof(out), 1), 0);
+	/* Freeing the table frees what is kept (LeakSanitizer checks). */
+	inode_keep(t, a, "left", 5, 1);
 	inode_table_free(t);
 }
 
@@ -785,6 +843,7 @@ int main(void)
 	    cmocka_unit_test(test_rename),
 	    cmocka_unit_test(test_rename_children),
 	    cmocka_unit_test(test_flags),
+	    cmocka_unit_test(test_keep),
 	    cmocka_unit_test(test_number_hint),
 	    cmocka_unit_test(test_growth),
 	    cmocka_unit_test(test_threads),
