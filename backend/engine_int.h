@@ -1,7 +1,21 @@
 /*
- * Internals shared by engine.c (the in-memory model and its rules),
- * enginedb.c (its persistence) and enginerun.c (the task runner). Not for
- * use outside those files.
+ * Internals shared by the engine's files. Not for use outside them.
+ *
+ *   enginemodel.c  the in-memory model and its rules: finding, statuses,
+ *                  marks, logs, aborts, linking, inserting and freeing
+ *                  changes, spec checks, handler lookup; also engine.h's
+ *                  pure helpers (engine_status_*(), engine_now_ms());
+ *   enginedb.c     its persistence: tables, load, refresh, flush, inserts
+ *                  (engine_record_tx()), lanes and pruning;
+ *   enginerun.c    the task runner: the scheduling pass (eng_ensure()),
+ *                  workers, stop requests, life cycle, waiting, the run API;
+ *   engine.c       the public mutators and readers of engine.h.
+ *
+ * Calls go one way, from a file only to those above it in this list:
+ * engine.c calls the runner, the persistence and the model; enginerun.c
+ * the persistence and the model; enginedb.c the model only; enginemodel.c
+ * no other engine file, and no engine file calls engine.c. A call the
+ * other way is a cycle between objects, which tests/layers.sh refuses.
  */
 #ifndef CHARMFS_ENGINE_INT_H
 #define CHARMFS_ENGINE_INT_H
@@ -112,7 +126,7 @@ struct engine {
 	int64_t next_at;		   /* earliest due retry, 0: none */
 };
 
-/* engine.c: the model */
+/* enginemodel.c: the model */
 int64_t eng_now(struct engine *e);
 void eng_changed(struct engine *e);
 struct eng_change *eng_change_find(struct engine *e, int64_t id);
@@ -121,7 +135,8 @@ void eng_mark(struct engine *e, struct eng_task *t, unsigned what);
 int eng_set_status(struct engine *e, struct eng_task *t, enum engine_status s);
 int eng_log(struct engine *e, struct eng_task *t, bool error, const char *msg);
 void eng_log_push(struct eng_task *t, char *line);
-void eng_abort_tasks(struct engine *e, struct eng_task **v, size_t n);
+const int *eng_lanes_of(const struct eng_task *t, size_t *ret_n);
+void eng_abort_change(struct engine *e, struct eng_change *c);
 void eng_abort_lanes(struct engine *e, struct eng_change *c, const int *lanes, size_t n);
 enum engine_status eng_change_status(const struct eng_change *c);
 bool eng_change_all_ready(const struct eng_change *c);

@@ -381,6 +381,12 @@ static void engine_free(struct engine *e)
 	free(e);
 }
 
+void engine_opts_default(struct engine_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->workers = 4;
+}
+
 int engine_open(struct db *db, const struct engine_opts *o, struct engine **ret)
 {
 	struct engine *e;
