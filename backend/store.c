@@ -38,6 +38,7 @@
 #include "counter.h"
 #include "counterlog.h"
 #include "db.h"
+#include "engine.h"
 #include "lock.h"
 #include "store_int.h"
 #include "storetree.h"
@@ -129,10 +130,12 @@ static const char *const store_schema[] = {
  * and a C function if data must be rewritten) and raise DB_SCHEMA_VERSION.
  */
 static const char *const *const schema_v1[] = { store_schema, lock_schema, counter_schema, NULL };
+static const char *const *const schema_v3[] = { engine_schema, NULL };
 
 static const struct db_step schema_steps[] = {
 	{ .what = "create the tables", .sql = schema_v1 },
 	{ .what = "add the tables older version-1 stores lack", .sql = schema_v1 },
+	{ .what = "add the change engine's tables", .sql = schema_v3 },
 };
 
 _Static_assert(sizeof(schema_steps) / sizeof(schema_steps[0]) == DB_SCHEMA_VERSION,
@@ -442,6 +445,8 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 			r = store_sweep_orphans(s, "blobs", ".charm", true, NULL);
 		if (r == 0)
 			r = store_sweep_orphans(s, "trees", "", true, NULL);
+		if (r == 0)
+			r = engine_open(s->db, NULL, &s->engine);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot initialise %s: %s", s->dir, strerror(-r));
 			goto fail;
@@ -459,10 +464,22 @@ fail:
 	return r;
 }
 
+struct engine *store_engine(struct store *s)
+{
+	return s->engine;
+}
+
+int store_start(struct store *s)
+{
+	return s->engine ? engine_start(s->engine) : 0;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	/* Handlers first: they may use everything below. */
+	engine_close(s->engine);
 	/* The one stop: every worker joined, no snapshot under way, before what they use goes. */
 	if (s->work)
 		worker_stop(s->work);

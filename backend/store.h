@@ -54,6 +54,20 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	       size_t errlen) WUR;
 void store_close(struct store *s);
 
+/*
+ * The store's change engine (engine.h: changes/, SPEC §4.8), opened with
+ * the store and stopped: modules register their task kinds on it
+ * (engine_add_handler()), then the daemon calls store_start(). NULL for a
+ * store opened read-only. Any thread.
+ */
+struct engine *store_engine(struct store *s);
+/*
+ * Starts the engine's runner, which resumes the work a previous daemon
+ * left Do or Doing. Once, from the thread that opened the store, after
+ * every task kind is registered. 0, -EBUSY (started already), -errno.
+ */
+int store_start(struct store *s) WUR;
+
 /* STOREDIR as an absolute path. */
 const char *store_dir(const struct store *s);
 

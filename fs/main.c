@@ -529,6 +529,9 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		goto out_session;
 	}
 	r = scratch_open(store_scratch_dir(fs.ctx.store), &fs.ctx.scratch);
+	/* Every task kind is registered by now: resume what a previous daemon left. */
+	if (r == 0)
+		r = store_start(fs.ctx.store);
 	fs.inodes = inode_table_new();
 	if (r < 0 || !fs.inodes) {
 		fprintf(stderr, "charmfs: cannot set up: %s\n", strerror(r < 0 ? -r : ENOMEM));
