@@ -84,8 +84,11 @@ static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t siz
 	buf_free(&h->data);
 	h->cursor = 0;
 	r = h->node.tree->request(req, fs, &h->node, data, size, &h->data, &malformed);
-	/* A failed request is a reply, unless nobody can read it. */
-	if (r < 0 && !malformed && h->accmode != O_WRONLY)
+	/*
+	 * A failed request is a reply, unless nobody can read it; an
+	 * interrupted one (its caller gave up waiting) fails in any mode.
+	 */
+	if (r < 0 && r != -EINTR && !malformed && h->accmode != O_WRONLY)
 		r = 0;
 	pthread_mutex_unlock(&h->lock);
 	if (r < 0)

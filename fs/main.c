@@ -34,6 +34,7 @@
 
 #include "fs.h"
 #include "fsfile.h"
+#include "enginetest.h"
 #include "http.h"
 #include "store.h"
 #include "banned.h"
@@ -46,6 +47,7 @@ struct cmdline {
 	char *prune_age, *sync, *max_archive, *max_expanded, *max_ratio, *max_entries;
 	char *upgrade_url, *upgrade_key, *http, *group, *logfile;
 	int nonopts;
+	int test_tasks; /* -o test_tasks: for charmfs's own tests */
 };
 
 #define OPT(t, f) { t, offsetof(struct cmdline, f), 0 }
@@ -67,6 +69,7 @@ static const struct fuse_opt charmfs_opts[] = {
 	OPT("max_expanded=%s", max_expanded),
 	OPT("max_ratio=%s", max_ratio),
 	OPT("max_entries=%s", max_entries),
+	{ "test_tasks", offsetof(struct cmdline, test_tasks), 1 },
 	FUSE_OPT_END,
 };
 
@@ -109,6 +112,7 @@ static void usage(FILE *out)
 		"    max_expanded=BYTES      largest expanded archive (1 GiB)\n"
 		"    max_ratio=N             largest expansion ratio above 1 MiB (100)\n"
 		"    max_entries=N           most archive entries (10000)\n"
+		"    test_tasks              the test task kind, for charmfs's own tests\n"
 		"\n"
 		"FUSE options: -f (foreground), -d (debug), -o OPT[,OPT...]; see mount.fuse3(8).\n");
 }
@@ -529,6 +533,9 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		goto out_session;
 	}
 	r = scratch_open(store_scratch_dir(fs.ctx.store), &fs.ctx.scratch);
+	fs.ctx.test_tasks = c->test_tasks != 0;
+	if (r == 0 && fs.ctx.test_tasks)
+		r = engine_test_register(store_engine(fs.ctx.store));
 	/* Every task kind is registered by now: resume what a previous daemon left. */
 	if (r == 0)
 		r = store_start(fs.ctx.store);

@@ -18,6 +18,7 @@
 
 const struct tree_ops *const tree_top[] = {
 	&tree_backup,
+	&tree_changes,
 	&tree_charms,
 	&tree_counters,
 	&tree_events,

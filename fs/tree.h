@@ -1,6 +1,6 @@
 /*
  * The tree of SPEC §4, one top-level tree at a time. Each top-level name
- * (charms/, publish/, counters/, locks/, backup/, events) is one file
+ * (charms/, publish/, counters/, locks/, backup/, changes/, events) is one file
  * tree_NAME.c that fills a struct tree_ops; the root is tree_root.c. The
  * request layer (fs.c, fsfile.c) resolves a path to a struct node, whose
  * `tree` names those operations, and calls n->tree->op(...): it never
@@ -83,6 +83,7 @@ struct node_ctx {
 	gid_t group;
 	unsigned lock_timeout; /* seconds */
 	bool stats;            /* count downloads */
+	bool test_tasks;       /* -o test_tasks: changes/ctl takes "test" requests */
 };
 
 /* Bytes of per-tree state in a node. */
@@ -208,8 +209,8 @@ struct tree_ops {
 	enum tree_cache (*cache)(const struct node *n);
 };
 
-extern const struct tree_ops tree_root, tree_backup, tree_charms, tree_counters, tree_events,
-	tree_locks, tree_publish;
+extern const struct tree_ops tree_root, tree_backup, tree_changes, tree_charms, tree_counters,
+	tree_events, tree_locks, tree_publish;
 
 /* The top-level trees, sorted by name (tree.c); tree_root lists them. */
 extern const struct tree_ops *const tree_top[];
