@@ -22,6 +22,8 @@
  *   engine_add_handler(e, "kind", do, undo, ud) ...   before engine_start
  *   engine_start(e)                        starts the worker threads
  *   engine_change_add(e, ...)              from any thread, any time
+ *   engine_record_tx(db, ...) in another module's transaction, then
+ *   engine_notice(e) after its commit
  *   engine_settle / engine_*_get / engine_abort / engine_prune ...
  *   engine_close(e)                        stops handlers, joins workers
  *
@@ -125,6 +127,14 @@ struct engine_opts {
 	/* Unix time in milliseconds for stamps, logs and retries; NULL: the real clock. */
 	int64_t (*clock)(void *ud);
 	void *clock_ud;
+	/*
+	 * The runner prunes as engine_prune(e, now, prune_age_ms) does, by
+	 * itself: when a change becomes ready or is noticed (engine_notice())
+	 * and when the oldest ready change comes of age, each time after an
+	 * in-memory check that something is due. < 0: never (the default;
+	 * engine_prune() is then the only prune).
+	 */
+	int64_t prune_age_ms;
 };
 
 void engine_opts_default(struct engine_opts *o);
@@ -182,16 +192,27 @@ int engine_change_add(struct engine *e, const char *kind, const char *summary,
 		      const struct engine_task_spec *tasks, size_t n, int64_t *ret_id) WUR;
 
 /*
- * Records already-finished work as a ready change, inside the caller's
- * own write transaction (between db_write_begin() and db_write_end()), so
- * that it commits or rolls back with the caller's work: every task
- * status must be ready (Done, Undone, Hold, Error). now_ms stamps spawn
- * and ready time and the log lines. Engines see the change at their next
- * read. Returns the change id in ret_id (may be NULL). -EINVAL (as
- * engine_change_add(), or an unready status), -EFBIG, -ENOMEM, -EIO.
+ * Records a change inside the caller's own write transaction (between
+ * db_write_begin() and db_write_end()), so that it commits or rolls back
+ * with the caller's work: already-finished work (tasks Done, Undone, Hold
+ * or Error) and work still to do (tasks Do: 0 or ENGINE_DO; no other
+ * unready status). now_ms stamps spawn time, the ready time of ready
+ * tasks and the log lines. Engines see the change at their next read;
+ * its Do tasks run once the runner notices it: call engine_notice() after
+ * the commit (engine_start(), engine_settle() and engine_change_add() also
+ * notice it). Returns the change id in ret_id (may be NULL). -EINVAL (as
+ * engine_change_add(), or another unready status), -EFBIG, -ENOMEM, -EIO.
  */
 int engine_record_tx(struct db *db, const char *kind, const char *summary, int64_t now_ms,
 		     const struct engine_task_spec *tasks, size_t n, int64_t *ret_id) WUR;
+/*
+ * Tells the runner that changes were recorded (engine_record_tx()): a
+ * worker reads them, starts their Do tasks and prunes if due, in its own
+ * thread; the caller only takes the engine's lock to set a flag. Any
+ * thread, outside any write transaction, any time before engine_close()
+ * (before engine_start() the start does it).
+ */
+void engine_notice(struct engine *e);
 
 /* A new lane number (1, 2, ...; persistent, A9). -EIO, -ENOSPC. */
 int engine_new_lane(struct engine *e, int *ret) WUR;
@@ -238,12 +259,21 @@ int engine_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n
 typedef bool (*engine_interrupted)(void *ud);
 
 /*
- * Waits until every change is ready (changes/ctl "settle"). timeout_ms < 0:
+ * Waits until every change is ready (changes/ctl "settle"), noticing
+ * recorded changes first (engine_notice()). timeout_ms < 0:
  * no limit. 0; -ETIMEDOUT; -EINTR as soon as interrupted(ud) says so (it
  * is checked at the start, at every engine event, at engine_wake() and at
  * least every ENGINE_POLL_MS). Never from a handler.
  */
 int engine_settle(struct engine *e, int64_t timeout_ms, engine_interrupted interrupted, void *ud) WUR;
+/*
+ * Waits until no task of kind is unready (Do, Doing, Abort, Undo,
+ * Undoing), whatever other changes do; otherwise as engine_settle(). Never
+ * from a handler; returns only once the runner ran them (after
+ * engine_start()).
+ */
+int engine_settle_kind(struct engine *e, const char *kind, int64_t timeout_ms,
+		       engine_interrupted interrupted, void *ud) WUR;
 /* How often waits poll their interrupt check when nothing wakes them (ms). */
 #define ENGINE_POLL_MS 100
 

@@ -124,6 +124,8 @@ struct engine {
 	struct engine_run *active;	   /* every run, queued or running */
 	unsigned busy;			   /* queued + running runs */
 	int64_t next_at;		   /* earliest due retry, 0: none */
+	bool noticed;			   /* engine_notice(): a worker refreshes */
+	int64_t prune_at;		   /* when the next prune is due, 0: none */
 };
 
 /* enginemodel.c: the model */
@@ -153,6 +155,8 @@ const struct eng_handler *eng_handler_find(const struct engine *e, const char *k
 int eng_load(struct engine *e);
 int eng_refresh(struct engine *e);
 int eng_flush(struct engine *e);
+int eng_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n);
+bool eng_prune_due(const struct engine *e, int64_t now_ms, int64_t age_ms, int64_t *ret_at);
 int eng_db_insert(struct db *db, const char *kind, const char *summary, int64_t now_ms,
 		  const struct engine_task_spec *v, size_t n, bool record, int64_t *ret_id);
 

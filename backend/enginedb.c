@@ -580,7 +580,13 @@ int engine_new_lane(struct engine *e, int *ret)
 	return r;
 }
 
-/* ---- prune ------------------------------------------------------------------- */
+/*
+ * ---- prune ---------------------------------------------------------------------
+ * eng_prune() (engine.lock held, dirty lists empty: every mutator flushes
+ * before it unlocks) is engine_prune()'s body and the runner's automatic
+ * prune; eng_prune_due() is the in-memory check the runner makes first,
+ * with when the oldest ready change comes of age.
+ */
 
 static int by_ready(const void *a, const void *b)
 {
@@ -610,15 +616,30 @@ static int delete_change(struct db *db, int64_t id)
 	return step_done(st);
 }
 
-int engine_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n)
+bool eng_prune_due(const struct engine *e, int64_t now_ms, int64_t age_ms, int64_t *ret_at)
+{
+	int64_t oldest = 0;
+	size_t n_ready = 0;
+
+	for (size_t i = 0; i < e->n_chg; i++) {
+		const struct eng_change *c = e->chg[i];
+		if (!c->ready)
+			continue;
+		n_ready++;
+		if (n_ready == 1 || c->ready_ms < oldest)
+			oldest = c->ready_ms;
+	}
+	*ret_at = n_ready ? oldest + age_ms + 1 : 0;
+	return n_ready > ENGINE_READY_MAX || (n_ready > 0 && oldest < now_ms - age_ms);
+}
+
+int eng_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n)
 {
 	_cleanup_free_ struct eng_change **ready = NULL;
 	size_t n_ready = 0, k = 0;
-	int r;
+	int r = 0;
 
-	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
-	if (r == 0 && e->n_chg > 0) {
+	if (e->n_chg > 0) {
 		ready = malloc(e->n_chg * sizeof(*ready));
 		if (!ready)
 			r = -ENOMEM;
@@ -658,8 +679,19 @@ int engine_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n
 		e->n_chg = m;
 		eng_changed(e);
 	}
-	pthread_mutex_unlock(&e->lock);
 	if (r == 0 && ret_n)
 		*ret_n = k;
+	return r;
+}
+
+int engine_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n)
+{
+	int r;
+
+	pthread_mutex_lock(&e->lock);
+	r = eng_refresh(e);
+	if (r == 0)
+		r = eng_prune(e, now_ms, age_ms, ret_n);
+	pthread_mutex_unlock(&e->lock);
 	return r;
 }

@@ -656,7 +656,8 @@ int eng_spec_check(const struct engine_task_spec *v, size_t n, bool record)
 			return -EINVAL;
 		if ((unsigned)t->status > ENGINE_ERROR)
 			return -EINVAL;
-		if (record && !engine_status_ready(t->status))
+		if (record && !engine_status_ready(t->status) && t->status != ENGINE_DEFAULT &&
+		    t->status != ENGINE_DO)
 			return -EINVAL;
 		if (t->n_wait && !t->wait_for)
 			return -EINVAL;

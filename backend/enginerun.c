@@ -11,7 +11,14 @@
  * committing that before the run is queued. An idle worker takes the
  * next queued run, calls the handler without the lock, then takes the
  * lock again, applies and commits the outcome, and runs eng_ensure().
- * Idle workers sleep on engine.work, with a timeout when a retry is due.
+ * Idle workers sleep on engine.work, with a timeout when a retry or a
+ * prune is due. engine_notice() wakes one, which reads the changes other
+ * modules recorded (engine_record_tx()) and runs eng_ensure() for them.
+ *
+ * The automatic prune (opts.prune_age_ms) runs in the runner only: after
+ * each outcome, each notice and when the oldest ready change comes of
+ * age, an in-memory scan (eng_prune_due()) decides whether the database
+ * is touched at all.
  *
  * Because a pass starts everything that is runnable at once (as snapd's
  * Ensure does), sibling tasks start together and an error in one of them
@@ -261,6 +268,36 @@ void eng_ensure(struct engine *e)
 	}
 }
 
+/* ---- the automatic prune ---------------------------------------------------------- */
+
+/*
+ * Prunes when eng_prune_due() says so (opts.prune_age_ms >= 0), and sets
+ * prune_at, when the idle workers look again. Only between commits (no
+ * dirty task or change); a failed prune is tried again in a second.
+ */
+static void autoprune(struct engine *e)
+{
+	int64_t age = e->o.prune_age_ms, now, at;
+
+	if (age < 0 || e->broken || e->n_dirty || e->n_dirty_chg)
+		return;
+	now = eng_now(e);
+	if (eng_prune_due(e, now, age, &at) && eng_prune(e, now, age, NULL) < 0) {
+		e->prune_at = now + 1000;
+		return;
+	}
+	(void)eng_prune_due(e, now, age, &e->prune_at);
+}
+
+/* Reads the changes recorded since the last read (engine_notice()), starts what they hold, prunes. */
+static void notice(struct engine *e)
+{
+	e->noticed = false;
+	(void)eng_refresh(e);
+	eng_ensure(e);
+	autoprune(e);
+}
+
 /* ---- outcomes (A30) -------------------------------------------------------------- */
 
 static void fail_task(struct engine *e, struct eng_task *t, struct engine_run *run, int r)
@@ -309,6 +346,7 @@ static void complete(struct engine *e, struct engine_run *run, int r)
 	}
 	run_free(run);
 	eng_ensure(e);
+	autoprune(e);
 }
 
 static void *worker(void *p)
@@ -324,18 +362,30 @@ static void *worker(void *p)
 		int r;
 
 		while (!e->stopping && !e->q_head) {
-			if (e->next_at) {
-				int64_t d = e->next_at - eng_now(e);
-				struct timespec ts;
-				if (d <= 0) {
-					eng_ensure(e);
-					continue;
-				}
+			int64_t due = e->next_at, now, d;
+			struct timespec ts;
+
+			if (e->noticed) {
+				notice(e);
+				continue;
+			}
+			if (e->prune_at && (!due || e->prune_at < due))
+				due = e->prune_at;
+			if (!due) {
+				pthread_cond_wait(&e->work, &e->lock);
+				continue;
+			}
+			now = eng_now(e);
+			d = due - now;
+			if (d > 0) {
 				mono_deadline(&ts, d);
 				pthread_cond_timedwait(&e->work, &e->lock, &ts);
-			} else {
-				pthread_cond_wait(&e->work, &e->lock);
+				continue;
 			}
+			if (e->next_at && e->next_at <= now)
+				eng_ensure(e);
+			if (e->prune_at && e->prune_at <= now)
+				autoprune(e);
 		}
 		if (e->stopping)
 			break;
@@ -385,6 +435,7 @@ void engine_opts_default(struct engine_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->workers = 4;
+	o->prune_age_ms = -1;
 }
 
 int engine_open(struct db *db, const struct engine_opts *o, struct engine **ret)
@@ -467,6 +518,8 @@ int engine_start(struct engine *e)
 		pthread_mutex_unlock(&e->lock);
 		return -EBUSY;
 	}
+	/* Changes recorded since the open count too (engine_notice()). */
+	(void)eng_refresh(e);
 	/* The handler table is final now: point every task at its handler. */
 	for (size_t i = 0; i < e->n_tasks; i++)
 		e->tasks[i]->h = eng_handler_find(e, e->tasks[i]->kind);
@@ -487,7 +540,9 @@ int engine_start(struct engine *e)
 		e->stopping = false;
 	} else {
 		e->started = true;
+		e->noticed = false;
 		eng_ensure(e);
+		autoprune(e);
 	}
 	pthread_mutex_unlock(&e->lock);
 	return r;
@@ -548,14 +603,52 @@ static bool gen_moved(struct engine *e, const void *arg)
 	return e->gen != *(const uint64_t *)arg;
 }
 
-int engine_settle(struct engine *e, int64_t timeout_ms, engine_interrupted interrupted, void *ud)
+/* True when no task of kind (arg) is unready. */
+static bool kind_ready(struct engine *e, const void *arg)
+{
+	const char *kind = arg;
+
+	for (size_t i = 0; i < e->n_chg; i++) {
+		const struct eng_change *c = e->chg[i];
+		for (size_t k = 0; !c->ready && k < c->n_tasks; k++)
+			if (!engine_status_ready(c->tasks[k]->status) &&
+			    strcmp(c->tasks[k]->kind, kind) == 0)
+				return false;
+	}
+	return true;
+}
+
+static int settle(struct engine *e, bool (*done)(struct engine *, const void *), const void *arg,
+		  int64_t timeout_ms, engine_interrupted interrupted, void *ud)
 {
 	int r;
 
 	pthread_mutex_lock(&e->lock);
-	r = wait_until(e, all_ready, NULL, timeout_ms, interrupted, ud);
+	/* What was recorded before the call (engine_record_tx()) is waited for. */
+	if (eng_refresh(e) == 0)
+		eng_ensure(e);
+	r = wait_until(e, done, arg, timeout_ms, interrupted, ud);
 	pthread_mutex_unlock(&e->lock);
 	return r;
+}
+
+int engine_settle(struct engine *e, int64_t timeout_ms, engine_interrupted interrupted, void *ud)
+{
+	return settle(e, all_ready, NULL, timeout_ms, interrupted, ud);
+}
+
+int engine_settle_kind(struct engine *e, const char *kind, int64_t timeout_ms,
+		       engine_interrupted interrupted, void *ud)
+{
+	return settle(e, kind_ready, kind, timeout_ms, interrupted, ud);
+}
+
+void engine_notice(struct engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->noticed = true;
+	pthread_cond_signal(&e->work);
+	pthread_mutex_unlock(&e->lock);
 }
 
 int engine_wait(struct engine *e, uint64_t gen, int64_t timeout_ms, engine_interrupted interrupted,

@@ -148,12 +148,15 @@ void store_opts_default(struct store_opts *o)
 	memset(o, 0, sizeof(*o));
 	charm_limits_default(&o->limits);
 	o->lock_timeout = 600;
+	o->prune_age = 86400;
 }
 
 /* ---- background work ------------------------------------------------------- */
 
 void store_quiesce(struct store *s)
 {
+	if (s->engine && engine_settle_kind(s->engine, STORE_TASK_EXTRACT, -1, NULL, NULL) < 0)
+		abort(); /* no limit, no interrupt: it cannot fail */
 	worker_quiesce(s->work);
 }
 
@@ -221,7 +224,7 @@ static int snapshot_to(void *ctx, const char *dir)
 	return r;
 }
 
-/* The worker and the components whose work it runs; after the database is open. */
+/* The worker count and the background components; after the database is open. */
 static int background_new(struct store *s)
 {
 	const struct tree_env env = { .dir = s->dir, .db = s->db, .limits = &s->opts.limits };
@@ -229,7 +232,7 @@ static int background_new(struct store *s)
 	int r = worker_new(&s->work);
 
 	if (r == 0)
-		r = store_trees_new(&env, s->work, &s->trees);
+		r = store_trees_new(&env, &s->trees);
 	if (r == 0) {
 		s->backup = backup_state_new(&src);
 		if (!s->backup)
@@ -239,6 +242,21 @@ static int background_new(struct store *s)
 }
 
 /* ---- opening -------------------------------------------------------------- */
+
+/* The change engine, stopped, with the store's own task kind registered. */
+static int engine_new(struct store *s)
+{
+	struct engine_opts eo;
+	int r;
+
+	engine_opts_default(&eo);
+	eo.prune_age_ms = (int64_t)s->opts.prune_age * 1000;
+	r = engine_open(s->db, &eo, &s->engine);
+	if (r == 0)
+		r = engine_add_handler(s->engine, STORE_TASK_EXTRACT, store_trees_task, NULL,
+				       s->trees);
+	return r;
+}
 
 /* The pid a daemon wrote into the lock file, or "" (at most len - 1 characters). */
 static void lock_holder_pid(int fd, char *out, size_t len)
@@ -446,7 +464,7 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 		if (r == 0)
 			r = store_sweep_orphans(s, "trees", "", true, NULL);
 		if (r == 0)
-			r = engine_open(s->db, NULL, &s->engine);
+			r = engine_new(s);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot initialise %s: %s", s->dir, strerror(-r));
 			goto fail;
@@ -478,9 +496,9 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	/* Handlers first: they may use everything below. */
+	/* Handlers first (tree extraction among them): they may use everything below. */
 	engine_close(s->engine);
-	/* The one stop: every worker joined, no snapshot under way, before what they use goes. */
+	/* The one stop: no snapshot under way, before what it uses goes. */
 	if (s->work)
 		worker_stop(s->work);
 	store_trees_free(s->trees);
@@ -676,6 +694,37 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Records the deletion as a ready change of kind "delete", in the caller's transaction. */
+static int record_delete(struct store *s, const struct url *u, int revision, const int *revs,
+			 size_t n, int64_t t)
+{
+	char us[URL_STR_MAX], summary[URL_STR_MAX + 64];
+	const char *log[2] = { NULL, NULL };
+	struct url one = *u;
+	struct buf b;
+	int r;
+
+	one.revision = revision;
+	url_format(&one, us, sizeof(us));
+	snprintf(summary, sizeof(summary), revision < 0 ? "Delete all revisions of %s" : "Delete %s",
+		 us);
+	buf_init(&b, ENGINE_LOG_MSG_MAX);
+	r = buf_addf(&b, "deleted revision%s", n == 1 ? "" : "s");
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = buf_addf(&b, " %d", revs[i]);
+	if (r == -ENOMEM) {
+		buf_free(&b);
+		return r;
+	}
+	log[0] = b.data; /* a list cut at the log line's limit (EFBIG) is still a true prefix */
+	r = engine_record_tx(s->db, "delete", summary, t / 1000000,
+			     &(struct engine_task_spec){ .kind = "delete", .summary = summary,
+							 .status = ENGINE_DONE, .log = log },
+			     1, NULL);
+	buf_free(&b);
+	return r;
+}
+
 /*
  * Deletes u's revision (all of them when revision < 0), then the stored
  * revisions no URL refers to any more; their SHA-256s go to gone. Records
@@ -727,6 +776,8 @@ static int delete_rows(struct store *s, const struct url *u, int revision, uid_t
 		r = store_event_insert(s, &(struct store_event){ .kind = EVENT_DELETED, .urls = u,
 			.n_urls = 1, .revisions = revs, .n_revisions = n, .uid = uid, .t_ns = t });
 	}
+	if (r == 0)
+		r = record_delete(s, u, revision, revs, n, t);
 	free(ids);
 	free(revs);
 	return r;
@@ -756,6 +807,8 @@ int store_delete(struct store *s, const struct url *u, int revision, uid_t uid)
 	if (r == 0) {
 		atomic_store(&s->changed_ns, t);
 		atomic_store(&s->events_ns, t);
+		if (s->engine)
+			engine_notice(s->engine); /* for its prune */
 	}
 	return r;
 }

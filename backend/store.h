@@ -36,6 +36,7 @@ struct store_opts {
 	bool sync_full;  /* fsync blobs and use synchronous=FULL */
 	bool read_only;  /* --check: never write */
 	unsigned lock_timeout; /* seconds a publish's own URL locks last (600) */
+	unsigned prune_age;    /* seconds a ready change is kept (86400); at most 500 are */
 };
 
 void store_opts_default(struct store_opts *o);
@@ -56,9 +57,10 @@ void store_close(struct store *s);
 
 /*
  * The store's change engine (engine.h: changes/, SPEC §4.8), opened with
- * the store and stopped: modules register their task kinds on it
- * (engine_add_handler()), then the daemon calls store_start(). NULL for a
- * store opened read-only. Any thread.
+ * the store and stopped, with the store's own task kind (extract-tree)
+ * registered: modules register theirs on it (engine_add_handler()), then
+ * the daemon calls store_start(). It prunes ready changes itself
+ * (prune_age). NULL for a store opened read-only. Any thread.
  */
 struct engine *store_engine(struct store *s);
 /*
@@ -134,7 +136,8 @@ int store_file_target(struct store *s, const struct store_rev *rev, const char *
 		      struct buf *out) WUR;
 /*
  * Makes sure the extracted tree of the archive with this SHA-256 exists
- * (trees are made after a publish returns, or on first need). 0 or -errno.
+ * (trees are made by a publish's extract-tree task after it returns, or
+ * on first need, here). 0 or -errno.
  */
 int store_tree_ready(struct store *s, const char *sha256) WUR;
 /* Paths of a stored archive and its extracted tree. */
@@ -176,11 +179,16 @@ struct store_publish_req {
 
 /*
  * Publishes an archive (SPEC §4.2): validates it, assigns the revision,
- * stores archive and tree, records the event; durable on return.
+ * stores the archive, records the event and a change of kind "publish"
+ * (tasks validate, store, extract-tree) in one transaction; durable on
+ * return. The tree is made after the return by the change's extract-tree
+ * task, when a file needs it (then the change becomes ready), or on first
+ * need (store_tree_ready()).
  * The URLs' update locks are held while it runs (taken here, or, with
  * lock_id, held by the caller already).
  * Returns 0 and *ret_revision; -EINVAL/-EFBIG (bad archive; a publish-error
- * event is logged), -EEXIST (redundant: nothing stored, no event), -EBUSY
+ * event and a publish change in Error, the problems in its validate
+ * task's log, are recorded), -EEXIST (redundant: nothing stored, no event), -EBUSY
  * (a URL is locked by another: nothing stored, no event), -ENOSPC/-EIO.
  * Messages are appended to errors.
  */
@@ -190,7 +198,8 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 /*
  * Deletes one revision of u (revision >= 0) or all of them (-1). Archives
  * and trees no other URL references are removed; uid (the caller) goes into the
- * `deleted` event. -ENOENT when nothing matched.
+ * `deleted` event, recorded with a ready change of kind "delete" (one task,
+ * delete) in the deletion's transaction. -ENOENT when nothing matched.
  */
 int store_delete(struct store *s, const struct url *u, int revision, uid_t uid) WUR;
 

@@ -7,30 +7,32 @@
  *
  *   store.c       -> backup.c, storecheck.c, storeevents.c, storetree.c,
  *                    worker.c, storebase.c
- *   storepub.c    -> storeevents.c, storefiles.c, storetree.c, storebase.c
+ *   storepub.c    -> storeevents.c, storefiles.c, storebase.c
  *   storecheck.c  -> storetree.c, storebase.c
  *   storeevents.c -> storebase.c
  *   backup.c      -> storebase.c (store_backup() only)
- *   storetree.c   -> worker.c
- *   storefiles.c, storebase.c, worker.c: none of them
+ *   storetree.c, storefiles.c, storebase.c, worker.c: none of them
+ * (store.c, storepub.c and storetree.c also call the change engine,
+ * engine.h, which calls no store file: storetree.c's handler reaches it
+ * through the ud it was registered with.)
  * (storetree.c and storepub.c also call charm_store() of charmstore.c,
  * which is the charm module's, calls none of these and includes only
  * charm_int.h.)
  *
  *  - storebase.c: the accessors of struct store, STOREDIR's paths,
  *    store_now_ns(), store_bind_url(). The bottom.
- *  - worker.c (worker.h): all of the store's background work, with one
- *    start (the first job starts the thread), one quiesce
- *    (worker_quiesce(): nothing queued, running or entered) and one stop
- *    (worker_stop(): every worker joined). Knows nothing of the store.
- *  - storetree.c (storetree.h): tree extraction, a background component
- *    made by store.c with a struct tree_env (STOREDIR, the database, the
- *    limits) and the worker, which runs its jobs.
+ *  - worker.c (worker.h): the count of background work done outside the
+ *    engine (backup snapshots, entered in a caller's thread), with one
+ *    quiesce and one stop. Knows nothing of the store.
+ *  - storetree.c (storetree.h): tree extraction, made by store.c with a
+ *    struct tree_env (STOREDIR, the database, the limits); its handler
+ *    runs the extract-tree tasks of publish changes on the engine.
  *  - backup.c (backup.h for fs/, backup_int.h for store.c): the life of
  *    backup snapshots, made by store.c with a struct backup_source whose
  *    snapshot function is store.c's snapshot path.
- *  - store.c: opening and closing (it owns the worker and both components
- *    and is the only one to create, stop and free them), reads, deletion,
+ *  - store.c: opening and closing (it owns the engine, the worker count
+ *    and both components and is the only one to create, stop and free
+ *    them; it registers the extract-tree handler), reads, deletion,
  *    the snapshot path (entered on the worker, under pub_lock, after
  *    flushing the counter log) and store_quiesce(). No store file calls it.
  *  - storepub.c (publishing), storefiles.c (files/), storeevents.c (the
@@ -110,10 +112,12 @@ struct backup_state *store_backup(struct store *s);
 /* ---- store.c ---- */
 
 /*
- * The one quiesce of the store's background work: returns once no tree
- * extraction is queued or running and no backup snapshot is being taken.
- * Work that starts after it returns (a concurrent publish's tree) is not
- * waited for. Any thread that is not itself doing background work.
+ * The one quiesce of the store's background work: returns once no
+ * extract-tree task is unready (Do or Doing: engine_settle_kind()) and no
+ * backup snapshot is being taken. Work that starts after it returns (a
+ * concurrent publish's tree) is not waited for. Only after store_start()
+ * (a task is not run before); any thread that is not itself doing
+ * background work (not from an engine handler).
  */
 void store_quiesce(struct store *s);
 

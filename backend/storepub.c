@@ -2,9 +2,14 @@
  * Publishing (SPEC §4.2): lock the target URLs, validate the archive,
  * compute the revision over the URL set (or refuse a redundant update),
  * write the stored archive under tmp/, move it to its content-addressed
- * name, then record revision, URLs and event in one
+ * name, then record revision, URLs, event and the publish change in one
  * transaction. A crash before the commit leaves only unreferenced files,
- * which the next start removes.
+ * which the next start removes. The change's extract-tree task, recorded
+ * Do when a file needs the tree, is run by the engine after the return
+ * (storetree.c); engine_notice() only sets a flag, so the publish costs
+ * what it did before the engine, plus the rows of the change. A refused
+ * archive leaves a publish-error event and a change in Error (one
+ * transaction); a redundant or refused (busy) publish leaves neither.
  */
 #include "config.h"
 
@@ -21,6 +26,7 @@
 #include <unistd.h>
 
 #include "charm.h"
+#include "engine.h"
 #include "lock.h"
 #include "store_int.h"
 #include "storetree.h"
@@ -138,6 +144,73 @@ static void unstage(struct staged *st)
 		(void)unlink(st->zip);
 }
 
+/*
+ * The publish's URLs for summaries, "cs:trusty/foo-3, cs:~bob/trusty/foo-3"
+ * (revision < 0: without one), cut with "and N more" to fit the summaries
+ * (ENGINE_SUMMARY_MAX with their longest prefix).
+ */
+static int pub_names(const struct store_publish_req *req, int revision, struct buf *out)
+{
+	char u[URL_STR_MAX];
+	int r = 0;
+
+	buf_init(out, ENGINE_SUMMARY_MAX - 64);
+	for (size_t i = 0; r == 0 && i < req->n_urls; i++) {
+		struct url one = req->urls[i];
+		one.revision = revision;
+		url_format(&one, u, sizeof(u));
+		if (out->len + strlen(u) + 40 > out->max) {
+			r = buf_addf(out, " and %zu more", req->n_urls - i);
+			break;
+		}
+		r = buf_addf(out, "%s%s", i ? ", " : "", u);
+	}
+	if (r < 0)
+		buf_free(out);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+/*
+ * Records the publish change in the caller's transaction: validate and
+ * store Done, extract-tree Do (its data the SHA-256) when a file needs the
+ * tree, else Done at once.
+ */
+static int record_change(struct store *s, const struct store_publish_req *req, int revision,
+			 const struct staged *sg, bool all_inline, const struct strv *warnings,
+			 int64_t t)
+{
+	static const char *const no_tree[] = { "every file is kept in the database: no tree needed",
+					       NULL };
+	static const size_t after[] = { 0, 1 };
+	char sum[3][ENGINE_SUMMARY_MAX], change[ENGINE_SUMMARY_MAX];
+	_cleanup_free_ const char **wlog = calloc(warnings->n + 1, sizeof(*wlog));
+	struct buf names;
+	int r;
+
+	if (!wlog)
+		return -ENOMEM;
+	for (size_t i = 0; i < warnings->n; i++)
+		wlog[i] = warnings->v[i];
+	r = pub_names(req, revision, &names);
+	if (r < 0)
+		return r;
+	snprintf(change, sizeof(change), "Publish %s", names.data);
+	snprintf(sum[0], sizeof(sum[0]), "Validate %s", names.data);
+	snprintf(sum[1], sizeof(sum[1]), "Store %s (SHA-256 %s)", names.data, sg->sha256);
+	snprintf(sum[2], sizeof(sum[2]), "Extract the tree of %s", names.data);
+	buf_free(&names);
+	const struct engine_task_spec tasks[] = {
+		{ .kind = "validate", .summary = sum[0], .status = ENGINE_DONE, .log = wlog },
+		{ .kind = "store", .summary = sum[1], .status = ENGINE_DONE, .wait_for = &after[0],
+		  .n_wait = 1 },
+		{ .kind = STORE_TASK_EXTRACT, .summary = sum[2], .wait_for = &after[1], .n_wait = 1,
+		  .status = all_inline ? ENGINE_DONE : ENGINE_DO, .data = all_inline ? NULL : sg->sha256,
+		  .log = all_inline ? no_tree : NULL },
+	};
+	return engine_record_tx(s->db, "publish", change, t / 1000000, tasks, ARRAY_SIZE(tasks),
+				NULL);
+}
+
 static int record(struct store *s, const struct store_publish_req *req, int revision,
 		  const char *digest, const struct staged *sg, const struct store_inline *in,
 		  bool *ret_all_inline, const struct strv *warnings)
@@ -195,10 +268,68 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 		r = store_event_insert(s, &(struct store_event){ .kind = EVENT_PUBLISHED,
 			.urls = req->urls, .n_urls = req->n_urls, .revision = revision,
 			.digest = digest, .warnings = warnings, .uid = req->uid, .t_ns = t });
+	if (r == 0)
+		r = record_change(s, req, revision, sg, *ret_all_inline, warnings, t);
 	r = db_write_end(s->db, r);
 	if (r == 0) {
 		atomic_store(&s->changed_ns, t);
 		atomic_store(&s->events_ns, t);
+	}
+	return r;
+}
+
+/*
+ * Records a refused publish in one transaction of its own (the refusal
+ * writes nothing else): its publish-error event and a publish change in
+ * Error, whose validate task logs the warnings and then the problems (the
+ * change's err names them), its store and extract-tree tasks held.
+ */
+static int record_refusal(struct store *s, const struct store_publish_req *req,
+			  const struct store_event *ev)
+{
+	static const size_t after[] = { 0, 1 };
+	static const char *const none[] = { "the archive is invalid", NULL };
+	char sum[3][ENGINE_SUMMARY_MAX], change[ENGINE_SUMMARY_MAX];
+	_cleanup_free_ const char **elog = calloc(ev->errors->n + 1, sizeof(*elog));
+	_cleanup_free_ const char **wlog = calloc(ev->warnings->n + 1, sizeof(*wlog));
+	struct buf names;
+	int r;
+
+	if (!elog || !wlog)
+		return -ENOMEM;
+	for (size_t i = 0; i < ev->errors->n; i++)
+		elog[i] = ev->errors->v[i];
+	for (size_t i = 0; i < ev->warnings->n; i++)
+		wlog[i] = ev->warnings->v[i];
+	r = pub_names(req, -1, &names);
+	if (r < 0)
+		return r;
+	snprintf(change, sizeof(change), "Publish %s", names.data);
+	snprintf(sum[0], sizeof(sum[0]), "Validate %s", names.data);
+	snprintf(sum[1], sizeof(sum[1]), "Store %s", names.data);
+	snprintf(sum[2], sizeof(sum[2]), "Extract the tree of %s", names.data);
+	buf_free(&names);
+	const struct engine_task_spec tasks[] = {
+		{ .kind = "validate", .summary = sum[0], .status = ENGINE_ERROR, .log = wlog,
+		  .errors = ev->errors->n ? elog : none },
+		{ .kind = "store", .summary = sum[1], .status = ENGINE_HOLD, .wait_for = &after[0],
+		  .n_wait = 1 },
+		{ .kind = STORE_TASK_EXTRACT, .summary = sum[2], .status = ENGINE_HOLD,
+		  .wait_for = &after[1], .n_wait = 1 },
+	};
+	r = db_write_begin(s->db);
+	if (r < 0)
+		return r;
+	r = store_event_insert(s, ev);
+	if (r == 0)
+		r = engine_record_tx(s->db, "publish", change, ev->t_ns / 1000000, tasks,
+				     ARRAY_SIZE(tasks), NULL);
+	r = db_write_end(s->db, r);
+	if (r == 0) {
+		atomic_store(&s->changed_ns, ev->t_ns);
+		atomic_store(&s->events_ns, ev->t_ns);
+		if (s->engine)
+			engine_notice(s->engine); /* for its prune */
 	}
 	return r;
 }
@@ -286,8 +417,8 @@ static int publish_locked(struct store *s, const struct store_publish_req *req,
 		r = install(s, &sg);
 	if (r == 0)
 		r = record(s, req, revision, digest, &sg, &in, &all_inline, warnings);
-	if (r == 0 && !all_inline)
-		store_trees_later(s->trees, sg.sha256);
+	if (r == 0 && s->engine)
+		engine_notice(s->engine); /* the runner takes the tree from here */
 	store_inline_free(&in);
 	unstage(&sg);
 	if (r == -ESTALE) {
@@ -408,9 +539,9 @@ int store_publish(struct store *s, const struct store_publish_req *req, int *ret
 		else if (raw_digest(req->path, s->opts.limits.max_archive, digest,
 				    sizeof(digest)) < 0)
 			snprintf(digest, sizeof(digest), "unknown");
-		(void)store_log_error_event(s, &(struct store_event){ .urls = req->urls,
-			.n_urls = req->n_urls, .digest = digest, .errors = errors,
-			.warnings = &warnings, .uid = req->uid });
+		(void)record_refusal(s, req, &(struct store_event){ .kind = EVENT_PUBLISH_ERROR,
+			.urls = req->urls, .n_urls = req->n_urls, .digest = digest, .errors = errors,
+			.warnings = &warnings, .uid = req->uid, .t_ns = store_now_ns() });
 		goto out;
 	}
 	if (r < 0)

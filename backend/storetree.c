@@ -1,12 +1,15 @@
 /*
  * Extracted trees (trees/SHA256/): the files/ view, metadata.yaml and
  * config.yaml of a revision. A tree is derived data: it is made from the
- * stored archive after the publish has returned, by a job on the store's
- * background worker (worker.c, SCHED_IDLE), or at once when something
- * needs it first (store_trees_ready()). It is built under tmp/ and
- * renamed into place, so a tree is either whole or absent, two extractions
- * of one tree are harmless (the second rename loses), and it can always be
- * made again from its archive (a restored backup copy holds archives only).
+ * stored archive after the publish has returned, by the publish change's
+ * extract-tree task on the change engine (store_trees_task(), in the
+ * SCHED_IDLE class), or at once when something needs it first
+ * (store_trees_ready()). It is built under tmp/ and renamed into place,
+ * so a tree is either whole or absent, two extractions of one tree are
+ * harmless (the second rename loses), and it can always be made again
+ * from its archive (a restored backup copy holds archives only). That is
+ * also what makes the task idempotent: run again after a crash, it finds
+ * the tree made, or makes it.
  */
 #include "config.h"
 
@@ -14,6 +17,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +25,12 @@
 #include <unistd.h>
 
 #include "charm.h"
+#include "engine.h"
 #include "storetree.h"
 #include "banned.h"
 
 struct store_trees {
 	struct tree_env env;
-	struct worker *work;
 	pthread_mutex_t now_mu; /* one extraction at a time in store_trees_ready() */
 };
 
@@ -51,7 +55,7 @@ static bool tree_exists(const struct store_trees *t, const char *sha)
 }
 
 /* The revision number recorded in the archive with this SHA-256. */
-static int revision_of(struct store_trees *t, const char *sha, int *ret)
+static int revision_of(const struct store_trees *t, const char *sha, int *ret)
 {
 	sqlite3_stmt *st = db_prep(t->env.db, "SELECT revision FROM revisions WHERE sha256 = ? LIMIT 1");
 	int rc;
@@ -66,20 +70,18 @@ static int revision_of(struct store_trees *t, const char *sha, int *ret)
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
 }
 
-/* Builds trees/SHA from blobs/SHA.charm under tmp/, then renames it into place. */
-static int extract(struct store_trees *t, const char *sha)
+/* Builds trees/SHA from blobs/SHA.charm (revision: its number) under tmp/, then renames it into place. */
+static int build(const struct store_trees *t, const char *sha, int revision)
 {
 	struct strv e = { 0 }, w = { 0 };
 	struct charm *c = NULL;
 	char blob[PATH_MAX], tree[PATH_MAX], tmp[PATH_MAX];
-	int revision = 0, r;
+	int r;
 
 	blob_path(t, sha, blob, sizeof(blob));
 	tree_path(t, sha, tree, sizeof(tree));
 	snprintf(tmp, sizeof(tmp), "%s/tmp/tree-XXXXXX", t->env.dir);
-	r = revision_of(t, sha, &revision);
-	if (r == 0)
-		r = charm_open(blob, t->env.limits, &c, &e, &w);
+	r = charm_open(blob, t->env.limits, &c, &e, &w);
 	if (r == 0 && !mkdtemp(tmp))
 		r = -errno;
 	if (r == 0 && chmod(tmp, 0755) < 0)
@@ -98,39 +100,94 @@ static int extract(struct store_trees *t, const char *sha)
 
 int store_trees_ready(struct store_trees *t, const char *sha)
 {
-	int r = 0;
+	int revision = 0, r = 0;
 
 	if (tree_exists(t, sha))
 		return 0;
 	pthread_mutex_lock(&t->now_mu);
-	if (!tree_exists(t, sha))
-		r = extract(t, sha);
+	if (!tree_exists(t, sha)) {
+		r = revision_of(t, sha, &revision);
+		if (r == 0)
+			r = build(t, sha, revision);
+	}
 	pthread_mutex_unlock(&t->now_mu);
 	return r;
 }
 
-/* A job on the worker's thread. */
-static void tree_job(void *ud, const char *sha)
+/* ---- the extract-tree task ------------------------------------------------------ */
+
+struct idle_build {
+	const struct store_trees *t;
+	const char *sha;
+	int revision;
+	int r;
+};
+
+static void *idle_main(void *p)
+{
+	struct idle_build *b = p;
+	struct sched_param sp = { 0 };
+
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	b->r = build(b->t, b->sha, b->revision);
+	return NULL;
+}
+
+/*
+ * build() in the SCHED_IDLE class, on a thread of its own that is joined
+ * before this returns: an unprivileged thread cannot leave SCHED_IDLE
+ * again (it needs RLIMIT_NICE or CAP_SYS_NICE), so the engine's worker
+ * never enters it. When no thread can be made, the worker builds it.
+ */
+static int build_idle(const struct store_trees *t, const char *sha, int revision)
+{
+	struct idle_build b = { .t = t, .sha = sha, .revision = revision };
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, idle_main, &b) != 0)
+		return build(t, sha, revision);
+	pthread_join(th, NULL);
+	return b.r;
+}
+
+static bool sha_valid(const char *sha)
+{
+	return sha && strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64;
+}
+
+int store_trees_task(struct engine_run *run, void *ud)
 {
 	struct store_trees *t = ud;
+	const char *sha = engine_run_data(run);
+	int revision = 0, r;
 
-	if (!tree_exists(t, sha))
-		(void)extract(t, sha);
+	if (!sha_valid(sha))
+		return engine_run_fail(run, -EINVAL, "the task names no archive SHA-256");
+	if (tree_exists(t, sha)) {
+		(void)engine_run_logf(run, false, "the tree exists already");
+		return 0;
+	}
+	if (engine_run_stopping(run))
+		return engine_run_retry(run, 0);
+	r = revision_of(t, sha, &revision);
+	if (r == -ENOENT) {
+		(void)engine_run_logf(run, false, "no revision holds the archive any more");
+		return 0;
+	}
+	if (r == 0)
+		r = build_idle(t, sha, revision);
+	if (r < 0)
+		return engine_run_fail(run, r, "cannot extract the tree: %s", strerror(-r));
+	return 0;
 }
 
-void store_trees_later(struct store_trees *t, const char *sha)
-{
-	(void)worker_submit(t->work, tree_job, t, sha);
-}
-
-int store_trees_new(const struct tree_env *env, struct worker *work, struct store_trees **ret)
+int store_trees_new(const struct tree_env *env, struct store_trees **ret)
 {
 	struct store_trees *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return -ENOMEM;
 	t->env = *env;
-	t->work = work;
 	pthread_mutex_init(&t->now_mu, NULL);
 	*ret = t;
 	return 0;

@@ -1474,7 +1474,7 @@ static void test_record_tx(void **state)
 		{.kind = "store", .summary = "Store", .status = ENGINE_HOLD},
 		{.kind = "extract", .summary = "Extract tree", .status = ENGINE_HOLD},
 	};
-	struct engine_task_spec unready = {.kind = "x", .summary = "", .status = ENGINE_DO};
+	struct engine_task_spec unready = {.kind = "x", .summary = "", .status = ENGINE_DOING};
 	struct engine_change_info *ci;
 	struct engine_task_info *ti;
 	int64_t id1, id2, gone, *ids, t[3];
@@ -1526,6 +1526,140 @@ static void test_record_tx(void **state)
 	engine_change_info_free(ci);
 	assert_int_equal(engine_settle(f->e, 0, NULL, NULL), 0);
 	assert_int_equal(engine_change_get(f->e, id2 + 1, &ci), -ENOENT);
+}
+
+/* Work still to do, recorded in a caller's transaction: it runs once the runner notices it. */
+static void test_record_tx_do(void **state)
+{
+	struct fx *f = *state;
+	static const size_t after0 = 0;
+	struct engine_task_spec v[2] = {
+		{.kind = "validate", .summary = "Validate", .status = ENGINE_DONE},
+		{.kind = "x", .summary = "Extract", .data = "abc", .wait_for = &after0, .n_wait = 1},
+	};
+	int64_t id, early, t[2];
+
+	gate_reset();
+	/* Recorded before the start: the start runs it. */
+	open_engine(f, 2, false);
+	assert_int_equal(engine_add_handler(f->e, "x", ok_do, NULL, NULL), 0);
+	assert_int_equal(db_write_begin(f->db), 0);
+	assert_int_equal(engine_record_tx(f->db, "publish", "p", engine_now_ms(), v, 2, &early), 0);
+	assert_int_equal(db_write_end(f->db, 0), 0);
+	assert_int_equal(change_status(f->e, early), ENGINE_DO);
+	assert_int_equal(engine_start(f->e), 0);
+	assert_int_equal(engine_settle_kind(f->e, "x", 10000, NULL, NULL), 0);
+	assert_int_equal(change_status(f->e, early), ENGINE_DONE);
+	assert_int_equal(atomic_load(&gate.calls), 1);
+
+	/* Recorded while running: engine_notice() alone gets it run (no settle, no read). */
+	assert_int_equal(db_write_begin(f->db), 0);
+	assert_int_equal(engine_record_tx(f->db, "publish", "p", engine_now_ms(), v, 2, &id), 0);
+	assert_int_equal(db_write_end(f->db, 0), 0);
+	engine_notice(f->e);
+	for (int i = 0; i < 1000 && atomic_load(&gate.calls) < 2; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&gate.calls), 2);
+	assert_int_equal(engine_settle(f->e, 10000, NULL, NULL), 0);
+	assert_int_equal(tasks_of(f->e, id, t, 2), 2);
+	assert_int_equal(task_status(f->e, t[1]), ENGINE_DONE);
+	assert_int_equal(change_status(f->e, id), ENGINE_DONE);
+
+	/* A rolled-back record runs nothing; a Do task of a kind nobody handles stays Do. */
+	v[1].kind = "nobody";
+	assert_int_equal(db_write_begin(f->db), 0);
+	assert_int_equal(engine_record_tx(f->db, "publish", "p", engine_now_ms(), v, 2, &id), 0);
+	assert_int_equal(db_write_end(f->db, -EIO), -EIO);
+	assert_int_equal(db_write_begin(f->db), 0);
+	assert_int_equal(engine_record_tx(f->db, "publish", "p", engine_now_ms(), v, 2, &id), 0);
+	assert_int_equal(db_write_end(f->db, 0), 0);
+	engine_notice(f->e);
+	assert_int_equal(engine_settle_kind(f->e, "x", 10000, NULL, NULL), 0);
+	assert_int_equal(engine_settle_kind(f->e, "nobody", 50, NULL, NULL), -ETIMEDOUT);
+	assert_int_equal(engine_settle(f->e, 50, NULL, NULL), -ETIMEDOUT);
+	assert_int_equal(change_status(f->e, id), ENGINE_DO);
+	assert_int_equal(atomic_load(&gate.calls), 2);
+}
+
+static size_t n_changes(struct engine *e)
+{
+	int64_t *ids;
+	size_t n;
+
+	assert_int_equal(engine_change_ids(e, &ids, &n), 0);
+	free(ids);
+	return n;
+}
+
+/* Waits (up to 10 s, on the generation) until the engine holds n changes. */
+static void wait_changes(struct engine *e, size_t n)
+{
+	uint64_t gen = engine_generation(e);
+
+	for (int i = 0; i < 200 && n_changes(e) != n; i++) {
+		int r = engine_wait(e, gen, 50, NULL, NULL, &gen);
+		assert_true(r == 0 || r == -ETIMEDOUT);
+	}
+	assert_int_equal(n_changes(e), n);
+}
+
+/* The runner prunes by itself (opts.prune_age_ms): count, age, and never what is unready. */
+static void test_autoprune(void **state)
+{
+	struct fx *f = *state;
+	const int64_t day = 86400000;
+	struct engine_opts o;
+	int64_t unready, fresh, *ids;
+	size_t n;
+
+	gate_reset();
+	engine_opts_default(&o);
+	assert_int_equal(o.prune_age_ms, -1); /* off unless asked for */
+	o.clock = fake_clock;
+	o.clock_ud = f;
+	o.prune_age_ms = day;
+	assert_int_equal(engine_open(f->db, &o, &f->e), 0);
+	assert_int_equal(engine_add_handler(f->e, "x", ok_do, NULL, NULL), 0);
+	assert_int_equal(engine_start(f->e), 0);
+	unready = add_plain(f->e, "nobody", 1, ENGINE_DO);
+	/* 600 ready changes, recorded in one transaction: after the notice, 500 are kept. */
+	record_many(f, 600, f->now - 1000);
+	engine_notice(f->e);
+	wait_changes(f->e, ENGINE_READY_MAX + 1);
+	assert_int_equal(engine_change_ids(f->e, &ids, &n), 0);
+	assert_int_equal(ids[0], unready);
+	assert_int_equal(ids[1], unready + 101); /* the 100 oldest ready ones went */
+	free(ids);
+	/* A change becoming ready in the runner prunes the oldest ready one. */
+	fresh = add_plain(f->e, "x", 1, ENGINE_DO);
+	assert_int_equal(engine_settle_kind(f->e, "x", 10000, NULL, NULL), 0);
+	assert_int_equal(n_changes(f->e), ENGINE_READY_MAX + 1);
+	assert_int_equal(engine_change_ids(f->e, &ids, &n), 0);
+	assert_int_equal(ids[0], unready);
+	assert_int_equal(ids[1], unready + 102);
+	assert_int_equal(ids[n - 1], fresh);
+	free(ids);
+	/* A day later all ready ones are too old; the unready one stays whatever its age. */
+	__atomic_store_n(&f->now, f->now + 2 * day, __ATOMIC_SEQ_CST);
+	engine_notice(f->e);
+	wait_changes(f->e, 1);
+	assert_int_equal(engine_change_ids(f->e, &ids, &n), 0);
+	assert_int_equal(ids[0], unready);
+	free(ids);
+	engine_close(f->e);
+
+	/* On the real clock the idle timer prunes when the oldest ready change comes of age. */
+	engine_opts_default(&o);
+	o.prune_age_ms = 300;
+	assert_int_equal(engine_open(f->db, &o, &f->e), 0);
+	assert_int_equal(engine_start(f->e), 0);
+	record_many(f, 3, engine_now_ms());
+	engine_notice(f->e);
+	assert_int_equal(n_changes(f->e), 4);
+	wait_changes(f->e, 1);
+	assert_int_equal(engine_change_ids(f->e, &ids, &n), 0);
+	assert_int_equal(ids[0], unready);
+	free(ids);
 }
 
 /* ---- settle and wait ---------------------------------------------------------------------- */
@@ -1747,6 +1881,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_kill9, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_tx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_tx_do, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_autoprune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_concurrency, setup, teardown),

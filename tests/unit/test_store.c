@@ -4,14 +4,18 @@
  * update rule, name checks, deletion without reuse, the event log (its
  * events' uid, the deleted event, lines cut to 16 KiB, text that is not
  * UTF-8), the
- * daemon lock, reopening, and --check with and without damage.
+ * daemon lock, reopening, --check with and without damage, and the
+ * changes publishes and deletions leave on the engine (their tasks, the
+ * tree made by the extract-tree task, also after a crash).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,8 +26,10 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "backup.h"
+#include "engine.h"
 #include "store.h"
 #include "store_int.h"
 #include "worker.h"
@@ -50,15 +56,24 @@ static void write_charm(const char *path, const char *name, const char *payload)
 	assert_int_equal(zipgen_write(path, e, 3), 0);
 }
 
-static struct store *open_store(const char *dir)
+/* Opens the store; with start, also starts its engine, as the daemon does. */
+static struct store *open_store_as(const char *dir, bool start)
 {
 	struct store_opts o;
 	struct store *s = NULL;
 	char err[256];
 
 	store_opts_default(&o);
+	assert_int_equal(o.prune_age, 86400);
 	assert_int_equal(store_open(dir, &o, &s, err, sizeof(err)), 0);
+	if (start)
+		assert_int_equal(store_start(s), 0);
 	return s;
+}
+
+static struct store *open_store(const char *dir)
+{
+	return open_store_as(dir, true);
 }
 
 static int setup(void **state)
@@ -447,12 +462,22 @@ static void test_backup_hold(void **state)
 	assert_int_equal(backup_hold(f->s, t, path, live, sizeof(live)), -EINVAL);
 }
 
-/* A background job that keeps the store's worker busy for 200 ms. */
-static void slow_job(void *ud, const char *key)
+/* Background work entered like a snapshot's, for 200 ms; done is set before it leaves. */
+struct slow_work {
+	struct store *s;
+	atomic_bool entered, done;
+};
+
+static void *slow_main(void *p)
 {
-	(void)ud;
-	(void)key;
+	struct slow_work *w = p;
+
+	assert_int_equal(worker_enter(w->s->work), 0);
+	atomic_store(&w->entered, true);
 	usleep(200 * 1000);
+	atomic_store(&w->done, true);
+	worker_leave(w->s->work);
+	return NULL;
 }
 
 static void test_check_finds_damage(void **state)
@@ -475,15 +500,26 @@ static void test_check_finds_damage(void **state)
 	assert_int_equal(problems.n, 0);
 	assert_int_equal(notes.n, 0);
 	/*
-	 * The background worker makes the tree after the publish, behind a
-	 * slow job queued first: only a quiesce that waits for both sees it.
+	 * The extract-tree task makes the tree after the publish: published
+	 * before the engine starts, it is still to do; the quiesce waits for
+	 * it, and for entered work (a snapshot's) under way meanwhile.
 	 */
-	assert_int_equal(worker_submit(f->s->work, slow_job, NULL, "slow"), 0);
+	store_close(f->s);
+	f->s = open_store_as(f->dir, false);
 	assert_int_equal(publish(f, 2, NULL, 1, "cs:trusty/foo"), 1);
 	assert_int_equal(store_get_rev(f->s, &u, 1, &rev), 0);
-	store_quiesce(f->s);
 	store_tree_path(f->s, rev.sha256, path, sizeof(path));
+	assert_int_equal(stat(path, &st), -1);
+	struct slow_work w = { .s = f->s };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, slow_main, &w), 0);
+	while (!atomic_load(&w.entered))
+		usleep(1000);
+	assert_int_equal(store_start(f->s), 0);
+	store_quiesce(f->s);
+	assert_true(atomic_load(&w.done));
 	assert_int_equal(stat(path, &st), 0);
+	pthread_join(th, NULL);
 	/* Then nothing makes it again: a missing tree is a note that repair fixes. */
 	assert_int_equal(rm_rf(path), 0);
 	assert_int_equal(store_check(f->s, false, &problems, &notes), 0);
@@ -506,10 +542,200 @@ static void test_check_finds_damage(void **state)
 	strv_clear(&notes);
 }
 
+/* ---- changes ---------------------------------------------------------------------- */
+
+static size_t n_changes(struct fx *f)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+
+	assert_int_equal(engine_change_ids(store_engine(f->s), &ids, &n), 0);
+	free(ids);
+	return n;
+}
+
+/* The newest change, which must be of kind, with its n tasks in t[]. */
+static struct engine_change_info *newest(struct fx *f, const char *kind, int64_t *t, size_t n)
+{
+	struct engine *e = store_engine(f->s);
+	struct engine_change_info *ci;
+	int64_t *ids = NULL, *tids = NULL;
+	size_t m = 0, nt = 0;
+
+	assert_int_equal(engine_change_ids(e, &ids, &m), 0);
+	assert_true(m > 0);
+	assert_int_equal(engine_change_get(e, ids[m - 1], &ci), 0);
+	assert_string_equal(ci->kind, kind);
+	assert_int_equal(engine_task_ids(e, ci->id, &tids, &nt), 0);
+	assert_int_equal(nt, n);
+	memcpy(t, tids, n * sizeof(*t));
+	free(tids);
+	free(ids);
+	return ci;
+}
+
+/* Checks task id's kind, summary and status. */
+static void task_is(struct fx *f, int64_t id, const char *kind, const char *summary,
+		    enum engine_status s)
+{
+	struct engine_task_info *ti;
+
+	assert_int_equal(engine_task_get(store_engine(f->s), id, &ti), 0);
+	assert_string_equal(ti->kind, kind);
+	assert_string_equal(ti->summary, summary);
+	assert_int_equal(ti->status, s);
+	engine_task_info_free(ti);
+}
+
+static void test_publish_changes(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo"), bob = mkurl("cs:~bob/trusty/foo");
+	struct engine_change_info *ci;
+	struct store_rev rev;
+	char path[4096], want[256];
+	struct stat st;
+	int64_t t[3];
+	size_t n;
+
+	/* A revision with a file too big for the database: the task makes its tree. */
+	assert_int_equal(n_changes(f), 0);
+	assert_int_equal(publish(f, 2, NULL, 1, "cs:trusty/foo"), 0);
+	store_quiesce(f->s);
+	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
+	ci = newest(f, "publish", t, 3);
+	assert_string_equal(ci->summary, "Publish cs:trusty/foo-0");
+	assert_int_equal(ci->status, ENGINE_DONE);
+	assert_true(ci->ready);
+	engine_change_info_free(ci);
+	task_is(f, t[0], "validate", "Validate cs:trusty/foo-0", ENGINE_DONE);
+	snprintf(want, sizeof(want), "Store cs:trusty/foo-0 (SHA-256 %s)", rev.sha256);
+	task_is(f, t[1], "store", want, ENGINE_DONE);
+	task_is(f, t[2], "extract-tree", "Extract the tree of cs:trusty/foo-0", ENGINE_DONE);
+	store_tree_path(f->s, rev.sha256, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+
+	/* Every file in the database: ready at once, and no tree. */
+	assert_int_equal(publish(f, 0, NULL, 2, "cs:trusty/foo", "cs:~bob/trusty/foo"), 1);
+	ci = newest(f, "publish", t, 3);
+	assert_string_equal(ci->summary, "Publish cs:trusty/foo-1, cs:~bob/trusty/foo-1");
+	assert_true(ci->ready);
+	assert_int_equal(ci->status, ENGINE_DONE);
+	engine_change_info_free(ci);
+	task_is(f, t[2], "extract-tree", "Extract the tree of cs:trusty/foo-1, cs:~bob/trusty/foo-1",
+		ENGINE_DONE);
+	assert_int_equal(store_get_rev(f->s, &u, 1, &rev), 0);
+	store_tree_path(f->s, rev.sha256, path, sizeof(path));
+	assert_int_equal(stat(path, &st), -1);
+
+	/* Redundant and refused (busy) publishes leave nothing. */
+	n = n_changes(f);
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/foo"), -EEXIST);
+	struct lock_holder h = { .pid = 0, .uid = 0, .command = "test" };
+	char id[LOCK_ID_LEN + 1];
+	assert_int_equal(store_lock_take(f->s, &u, 1, &h, 60, id, NULL), 0);
+	assert_int_equal(publish(f, 1, NULL, 1, "cs:trusty/foo"), -EBUSY);
+	assert_int_equal(n_changes(f), n);
+
+	/* A deletion leaves a ready change; one that matches nothing leaves none. */
+	assert_int_equal(store_delete(f->s, &u, 0, 0), 0);
+	ci = newest(f, "delete", t, 1);
+	assert_string_equal(ci->summary, "Delete cs:trusty/foo-0");
+	assert_true(ci->ready);
+	assert_int_equal(ci->status, ENGINE_DONE);
+	engine_change_info_free(ci);
+	task_is(f, t[0], "delete", "Delete cs:trusty/foo-0", ENGINE_DONE);
+	assert_int_equal(store_delete(f->s, &bob, -1, 0), 0);
+	ci = newest(f, "delete", t, 1);
+	assert_string_equal(ci->summary, "Delete all revisions of cs:~bob/trusty/foo");
+	engine_change_info_free(ci);
+	n = n_changes(f);
+	assert_int_equal(store_delete(f->s, &bob, -1, 0), -ENOENT);
+	assert_int_equal(n_changes(f), n);
+}
+
+static void test_failed_publish_change(void **state)
+{
+	struct fx *f = *state;
+	struct engine_change_info *ci;
+	int64_t t[3];
+
+	assert_int_equal(publish(f, 0, NULL, 1, "cs:trusty/bar"), -EINVAL);
+	ci = newest(f, "publish", t, 3);
+	assert_string_equal(ci->summary, "Publish cs:trusty/bar");
+	assert_int_equal(ci->status, ENGINE_ERROR);
+	assert_true(ci->ready);
+	assert_non_null(ci->err);
+	assert_non_null(strstr(ci->err, "- Validate cs:trusty/bar (charm name \"foo\" does not match"
+					" URL name \"bar\")"));
+	engine_change_info_free(ci);
+	task_is(f, t[0], "validate", "Validate cs:trusty/bar", ENGINE_ERROR);
+	task_is(f, t[1], "store", "Store cs:trusty/bar", ENGINE_HOLD);
+	task_is(f, t[2], "extract-tree", "Extract the tree of cs:trusty/bar", ENGINE_HOLD);
+	/* Garbage: the reader's problem is named. */
+	assert_int_equal(zipgen_write_raw(f->zips[1], "garbage", 7), 0);
+	assert_int_equal(publish(f, 1, NULL, 1, "cs:trusty/foo"), -EINVAL);
+	ci = newest(f, "publish", t, 3);
+	assert_int_equal(ci->status, ENGINE_ERROR);
+	assert_non_null(strstr(ci->err, "cannot perform the following tasks:\n- Validate cs:trusty/foo ("));
+	engine_change_info_free(ci);
+}
+
+/* A crash with the extract-tree task Doing: the next start makes the tree and the change is Done. */
+static void test_extract_after_crash(void **state)
+{
+	struct fx *f = *state;
+	struct url u = mkurl("cs:trusty/foo");
+	struct engine_change_info *ci;
+	struct store_rev rev, again;
+	char path[4096], db[128];
+	struct stat st;
+	sqlite3 *h;
+	int64_t t[3];
+
+	store_close(f->s);
+	f->s = open_store_as(f->dir, false);
+	assert_int_equal(publish(f, 2, NULL, 1, "cs:trusty/foo"), 0);
+	assert_int_equal(store_get_rev(f->s, &u, 0, &rev), 0);
+	ci = newest(f, "publish", t, 3);
+	assert_false(ci->ready);
+	assert_int_equal(ci->status, ENGINE_DO);
+	engine_change_info_free(ci);
+	task_is(f, t[2], "extract-tree", "Extract the tree of cs:trusty/foo-0", ENGINE_DO);
+	store_close(f->s);
+	/* As if the daemon died while the handler ran. */
+	snprintf(db, sizeof(db), "%s/charmfs.db", f->dir);
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, "UPDATE engine_tasks SET status = 3 WHERE kind = 'extract-tree'",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_changes(h), 1);
+	sqlite3_close(h);
+	store_tree_path(f->s = open_store_as(f->dir, false), rev.sha256, path, sizeof(path));
+	assert_int_equal(stat(path, &st), -1);
+	task_is(f, t[2], "extract-tree", "Extract the tree of cs:trusty/foo-0", ENGINE_DOING);
+	assert_int_equal(store_start(f->s), 0);
+	store_quiesce(f->s);
+	assert_int_equal(stat(path, &st), 0);
+	task_is(f, t[2], "extract-tree", "Extract the tree of cs:trusty/foo-0", ENGINE_DONE);
+	ci = newest(f, "publish", t, 3);
+	assert_true(ci->ready);
+	assert_int_equal(ci->status, ENGINE_DONE);
+	engine_change_info_free(ci);
+	/* The publish's result is as it was. */
+	assert_int_equal(store_get_rev(f->s, &u, 0, &again), 0);
+	assert_string_equal(again.sha256, rev.sha256);
+	assert_int_equal(again.published_ns, rev.published_ns);
+	assert_int_equal(latest(f, "cs:trusty/foo"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_revisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_publish_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extract_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revision_contents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_archives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delete_never_reuses, setup, teardown),
