@@ -527,6 +527,7 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	so.limits = fs.cfg.limits;
 	so.sync_full = fs.cfg.sync_full;
 	so.lock_timeout = fs.cfg.lock_timeout;
+	so.prune_age = fs.cfg.prune_age;
 	r = store_open(c->storedir, &so, &fs.ctx.store, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "charmfs: %s\n", err[0] ? err : strerror(-r));
