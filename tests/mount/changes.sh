@@ -4,7 +4,8 @@
 # settle (blocking, timed out, interrupted), abort, a kill -9 while a task
 # runs and the remount that runs it again, listing order and ids, tail -f
 # of a task log, sizes, times, modes and owners, a second user's access,
-# and every errno the tree gives.
+# every errno the tree gives, and the changes a publish, an rmdir and a
+# refused publish leave.
 . "$SRCDIR/tests/mount/lib.sh"
 
 PY=/usr/bin/python3
@@ -314,6 +315,34 @@ expect_eq "settle the batch" "ok" "$(ctl "$C/ctl" settle)"
 expect_eq "readdir order: ctl, then ids ascending" "ctl $(seq -s ' ' 1 "${ids##* }")" \
 	"$("$PY" -c 'import os, sys; print(" ".join(os.listdir(sys.argv[1])))' "$C")"
 check "sizes everywhere" sizes_match "$C"
+
+# ---- the store's own work: a publish and an rmdir leave ready changes --------------------
+make_charm wordpress "$T/wp.charm"
+last=$(ls "$C" | grep -v ctl | sort -n | tail -1)
+check "cp publishes" cp "$T/wp.charm" "$MNT/publish/trusty/wordpress.charm"
+expect_eq "settle after the publish" "ok" "$(ctl "$C/ctl" settle)"
+P=$C/$(ls "$C" | grep -v ctl | sort -n | tail -1)
+check "the publish made a new change" test "${P##*/}" -gt "$last"
+expect_eq "its kind" "publish" "$(cat "$P/kind")"
+expect_eq "it is Done" "Done" "$(cat "$P/status")"
+check "it is ready" test -s "$P/ready-time"
+expect_eq "its tasks" "validate store extract-tree" \
+	"$(for t in $(ls "$P/tasks" | sort -n); do cat "$P/tasks/$t/kind"; done | xargs)"
+expect_eq "every task Done" "Done Done Done" \
+	"$(for t in $(ls "$P/tasks" | sort -n); do cat "$P/tasks/$t/status"; done | xargs)"
+check "the summary names the revision" grep -q "cs:trusty/wordpress-0" "$P/tasks/$(ls "$P/tasks" | sort -n | head -1)/summary"
+check "rmdir removes the charm" rmdir "$MNT/charms/trusty/wordpress/0"
+D=$C/$(ls "$C" | grep -v ctl | sort -n | tail -1)
+check "the rmdir made a new change" test "${D##*/}" -gt "${P##*/}"
+expect_eq "its kind" "delete" "$(cat "$D/kind")"
+expect_eq "it is Done" "Done" "$(cat "$D/status")"
+check "its task names the revision" grep -q "cs:trusty/wordpress-0" "$D/tasks/$(ls "$D/tasks" | head -1)/summary"
+printf 'not a zip' > "$T/bad.charm"
+cp "$T/bad.charm" "$MNT/publish/trusty/broken.charm" 2>/dev/null
+E=$C/$(ls "$C" | grep -v ctl | sort -n | tail -1)
+check "a refused publish made a new change" test "${E##*/}" -gt "${D##*/}"
+expect_eq "it is in Error" "Error" "$(cat "$E/status")"
+check "its err says why" grep -q "cannot perform the following tasks" "$E/err"
 
 # ---- without -o test_tasks --------------------------------------------------------------
 stop_daemon
