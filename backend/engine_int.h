@@ -25,6 +25,14 @@
 
 #include "engine.h"
 
+/*
+ * How long after the first engine_notice() a worker reads what was
+ * recorded: the changes recorded meanwhile (a stream of publishes) are
+ * read at once and their first transitions share a transaction, instead
+ * of each costing its own commits between the recorders' commits.
+ */
+#define ENGINE_NOTICE_MS 20
+
 /* What of a task must be written at the next flush. */
 enum {
 	DIRTY_STATUS = 1 << 0, /* status, ready_ms, at_ms */
@@ -125,6 +133,7 @@ struct engine {
 	unsigned busy;			   /* queued + running runs */
 	int64_t next_at;		   /* earliest due retry, 0: none */
 	bool noticed;			   /* engine_notice(): a worker refreshes */
+	int64_t notice_at;		   /* at this monotonic ms (ENGINE_NOTICE_MS) */
 	int64_t prune_at;		   /* when the next prune is due, 0: none */
 };
 
@@ -155,6 +164,7 @@ const struct eng_handler *eng_handler_find(const struct engine *e, const char *k
 int eng_load(struct engine *e);
 int eng_refresh(struct engine *e);
 int eng_flush(struct engine *e);
+int eng_flush_prune(struct engine *e);
 int eng_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n);
 bool eng_prune_due(const struct engine *e, int64_t now_ms, int64_t age_ms, int64_t *ret_at);
 int eng_db_insert(struct db *db, const char *kind, const char *summary, int64_t now_ms,

@@ -359,8 +359,22 @@ static void reload(struct engine *e)
 	eng_changed(e);
 }
 
-int eng_flush(struct engine *e)
+static int select_victims(struct engine *e, int64_t now_ms, int64_t age_ms, bool clean,
+			  struct eng_change ***ret, size_t *ret_k);
+static int delete_victims(struct db *db, struct eng_change *const *v, size_t k);
+static void drop_victims(struct engine *e, struct eng_change **v, size_t k);
+
+/*
+ * Writes what moved in one transaction. prune (eng_flush_prune()): the
+ * automatic prune's deletes (opts.prune_age_ms) go into that same
+ * transaction, chosen as eng_prune() would choose them once it is
+ * committed; when one of them would be a change being written now, they
+ * are left to the next eng_prune().
+ */
+static int flush(struct engine *e, bool prune)
 {
+	_cleanup_free_ struct eng_change **victims = NULL;
+	size_t k = 0;
 	int r;
 
 	if (e->broken) {
@@ -369,12 +383,17 @@ int eng_flush(struct engine *e)
 	}
 	if (e->n_dirty == 0 && e->n_dirty_chg == 0)
 		return 0;
+	if (prune && e->o.prune_age_ms >= 0 && e->n_dirty_chg > 0 &&
+	    select_victims(e, eng_now(e), e->o.prune_age_ms, true, &victims, &k) < 0)
+		k = 0;
 	r = db_write_begin(e->db);
 	if (r == 0) {
 		for (size_t i = 0; r == 0 && i < e->n_dirty; i++)
 			r = write_task(e->db, e->dirty[i]);
 		for (size_t i = 0; r == 0 && i < e->n_dirty_chg; i++)
 			r = write_change(e->db, e->dirty_chg[i]);
+		if (r == 0)
+			r = delete_victims(e->db, victims, k);
 		r = db_write_end(e->db, r);
 	}
 	if (r < 0) {
@@ -388,8 +407,19 @@ int eng_flush(struct engine *e)
 	for (size_t i = 0; i < e->n_dirty_chg; i++)
 		e->dirty_chg[i]->dirty = false;
 	e->n_dirty = e->n_dirty_chg = 0;
+	drop_victims(e, victims, k);
 	eng_changed(e);
 	return 0;
+}
+
+int eng_flush(struct engine *e)
+{
+	return flush(e, false);
+}
+
+int eng_flush_prune(struct engine *e)
+{
+	return flush(e, true);
 }
 
 /* "1 2 3" of n numbers (v64 or v32), duplicates of v64 dropped. NULL on ENOMEM. */
@@ -633,52 +663,97 @@ bool eng_prune_due(const struct engine *e, int64_t now_ms, int64_t age_ms, int64
 	return n_ready > ENGINE_READY_MAX || (n_ready > 0 && oldest < now_ms - age_ms);
 }
 
-int eng_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n)
+/*
+ * The ready changes eng_prune() deletes at now_ms, oldest first, in a new
+ * array (NULL when none). clean: none when one of them has a write
+ * pending (a dirty change or task), which only a flush may choose.
+ */
+static int select_victims(struct engine *e, int64_t now_ms, int64_t age_ms, bool clean,
+			  struct eng_change ***ret, size_t *ret_k)
 {
-	_cleanup_free_ struct eng_change **ready = NULL;
+	struct eng_change **ready = NULL;
 	size_t n_ready = 0, k = 0;
-	int r = 0;
 
-	if (e->n_chg > 0) {
-		ready = malloc(e->n_chg * sizeof(*ready));
-		if (!ready)
-			r = -ENOMEM;
-	}
-	for (size_t i = 0; r == 0 && i < e->n_chg; i++)
+	*ret = NULL;
+	*ret_k = 0;
+	for (size_t i = 0; i < e->n_chg; i++)
+		n_ready += e->chg[i]->ready;
+	if (n_ready == 0)
+		return 0;
+	ready = malloc(n_ready * sizeof(*ready));
+	if (!ready)
+		return -ENOMEM;
+	n_ready = 0;
+	for (size_t i = 0; i < e->n_chg; i++)
 		if (e->chg[i]->ready)
 			ready[n_ready++] = e->chg[i];
-	if (r == 0 && n_ready > 0) {
-		qsort(ready, n_ready, sizeof(*ready), by_ready);
-		while (k < n_ready && ready[k]->ready_ms < now_ms - age_ms)
-			k++;
-		if (n_ready - k > ENGINE_READY_MAX)
-			k = n_ready - ENGINE_READY_MAX;
+	qsort(ready, n_ready, sizeof(*ready), by_ready);
+	while (k < n_ready && ready[k]->ready_ms < now_ms - age_ms)
+		k++;
+	if (n_ready - k > ENGINE_READY_MAX)
+		k = n_ready - ENGINE_READY_MAX;
+	for (size_t i = 0; clean && i < k; i++) {
+		bool pending = ready[i]->dirty;
+		for (size_t j = 0; !pending && j < ready[i]->n_tasks; j++)
+			pending = ready[i]->tasks[j]->in_dirty;
+		if (pending)
+			k = 0;
 	}
+	if (k == 0) {
+		free(ready);
+		return 0;
+	}
+	*ret = ready;
+	*ret_k = k;
+	return 0;
+}
+
+static int delete_victims(struct db *db, struct eng_change *const *v, size_t k)
+{
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < k; i++)
+		r = delete_change(db, v[i]->id);
+	return r;
+}
+
+/* Frees the k deleted changes v and their tasks; no change or task is dirty. */
+static void drop_victims(struct engine *e, struct eng_change **v, size_t k)
+{
+	size_t m = 0, mt = 0;
+
+	if (k == 0)
+		return;
+	for (size_t i = 0; i < k; i++)
+		v[i]->dirty = true; /* doomed (the dirty lists are empty here) */
+	for (size_t i = 0; i < e->n_tasks; i++)
+		if (!e->tasks[i]->chg->dirty)
+			e->tasks[mt++] = e->tasks[i];
+	e->n_tasks = mt;
+	for (size_t i = 0; i < e->n_chg; i++) {
+		if (e->chg[i]->dirty)
+			eng_change_free(e->chg[i]);
+		else
+			e->chg[m++] = e->chg[i];
+	}
+	e->n_chg = m;
+	eng_changed(e);
+}
+
+int eng_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n)
+{
+	_cleanup_free_ struct eng_change **victims = NULL;
+	size_t k = 0;
+	int r;
+
+	r = select_victims(e, now_ms, age_ms, false, &victims, &k);
 	if (r == 0 && k > 0) {
 		r = db_write_begin(e->db);
-		if (r == 0) {
-			for (size_t i = 0; r == 0 && i < k; i++)
-				r = delete_change(e->db, ready[i]->id);
-			r = db_write_end(e->db, r);
-		}
+		if (r == 0)
+			r = db_write_end(e->db, delete_victims(e->db, victims, k));
 	}
-	if (r == 0 && k > 0) {
-		size_t m = 0, mt = 0;
-		for (size_t i = 0; i < k; i++)
-			ready[i]->dirty = true; /* doomed (the dirty lists are empty here) */
-		for (size_t i = 0; i < e->n_tasks; i++)
-			if (!e->tasks[i]->chg->dirty)
-				e->tasks[mt++] = e->tasks[i];
-		e->n_tasks = mt;
-		for (size_t i = 0; i < e->n_chg; i++) {
-			if (e->chg[i]->dirty)
-				eng_change_free(e->chg[i]);
-			else
-				e->chg[m++] = e->chg[i];
-		}
-		e->n_chg = m;
-		eng_changed(e);
-	}
+	if (r == 0)
+		drop_victims(e, victims, k);
 	if (r == 0 && ret_n)
 		*ret_n = k;
 	return r;

@@ -13,7 +13,11 @@
  * lock again, applies and commits the outcome, and runs eng_ensure().
  * Idle workers sleep on engine.work, with a timeout when a retry or a
  * prune is due. engine_notice() wakes one, which reads the changes other
- * modules recorded (engine_record_tx()) and runs eng_ensure() for them.
+ * modules recorded (engine_record_tx()) ENGINE_NOTICE_MS later, all
+ * recorded by then at once, and runs eng_ensure() for them. An outcome
+ * is committed together with the starts of the pass that follows it, and
+ * the automatic prune's deletes go into the commit that makes changes
+ * ready when it can (eng_flush_prune()).
  *
  * The automatic prune (opts.prune_age_ms) runs in the runner only: after
  * each outcome, each notice and when the oldest ready change comes of
@@ -242,7 +246,7 @@ void eng_ensure(struct engine *e)
 			return;
 		moved = ensure_pass(e, &qt, &next);
 		e->next_at = next;
-		if (eng_flush(e) < 0) {
+		if (eng_flush_prune(e) < 0) {
 			while ((run = q)) {
 				q = run->next;
 				run_cancel(e, run);
@@ -342,10 +346,14 @@ static void complete(struct engine *e, struct engine_run *run, int r)
 		} else {
 			fail_task(e, t, run, r);
 		}
-		(void)eng_flush(e);
 	}
 	run_free(run);
+	/*
+	 * The outcome is committed with what the pass starts next (one
+	 * transaction, before any of it is reported or run), or alone.
+	 */
 	eng_ensure(e);
+	(void)eng_flush_prune(e);
 	autoprune(e);
 }
 
@@ -366,7 +374,13 @@ static void *worker(void *p)
 			struct timespec ts;
 
 			if (e->noticed) {
-				notice(e);
+				d = e->notice_at - mono_ms();
+				if (d <= 0) {
+					notice(e);
+				} else {
+					mono_deadline(&ts, d);
+					pthread_cond_timedwait(&e->work, &e->lock, &ts);
+				}
 				continue;
 			}
 			if (e->prune_at && (!due || e->prune_at < due))
@@ -646,8 +660,11 @@ int engine_settle_kind(struct engine *e, const char *kind, int64_t timeout_ms,
 void engine_notice(struct engine *e)
 {
 	pthread_mutex_lock(&e->lock);
-	e->noticed = true;
-	pthread_cond_signal(&e->work);
+	if (!e->noticed) {
+		e->noticed = true;
+		e->notice_at = mono_ms() + ENGINE_NOTICE_MS;
+		pthread_cond_signal(&e->work);
+	}
 	pthread_mutex_unlock(&e->lock);
 }
 

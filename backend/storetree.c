@@ -32,6 +32,11 @@
 struct store_trees {
 	struct tree_env env;
 	pthread_mutex_t now_mu; /* one extraction at a time in store_trees_ready() */
+	pthread_mutex_t idle_mu; /* the idle thread's queue */
+	pthread_cond_t idle_work, idle_done;
+	struct idle_build *idle_q;
+	bool idle_quit, idle_started;
+	pthread_t idle;
 };
 
 /* STOREDIR's layout (store.h). */
@@ -116,37 +121,68 @@ int store_trees_ready(struct store_trees *t, const char *sha)
 
 /* ---- the extract-tree task ------------------------------------------------------ */
 
+/*
+ * A build the idle thread makes for a task's handler, which waits for it.
+ * The thread is made once (store_trees_new()) and lives until
+ * store_trees_free(): making a thread per extraction costs the publishes
+ * running meanwhile more than the extraction (each creation and exit
+ * takes the process's memory-map lock, which a SCHED_IDLE thread may be
+ * holding while the busy CPUs starve it).
+ */
 struct idle_build {
-	const struct store_trees *t;
 	const char *sha;
 	int revision;
 	int r;
+	bool done;
+	struct idle_build *next;
 };
 
 static void *idle_main(void *p)
 {
-	struct idle_build *b = p;
+	struct store_trees *t = p;
 	struct sched_param sp = { 0 };
 
 	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-	b->r = build(b->t, b->sha, b->revision);
+	pthread_mutex_lock(&t->idle_mu);
+	for (;;) {
+		struct idle_build *b;
+
+		while (!t->idle_quit && !t->idle_q)
+			pthread_cond_wait(&t->idle_work, &t->idle_mu);
+		if (!t->idle_q)
+			break;
+		b = t->idle_q;
+		t->idle_q = b->next;
+		pthread_mutex_unlock(&t->idle_mu);
+		b->r = build(t, b->sha, b->revision);
+		pthread_mutex_lock(&t->idle_mu);
+		b->done = true;
+		pthread_cond_broadcast(&t->idle_done);
+	}
+	pthread_mutex_unlock(&t->idle_mu);
 	return NULL;
 }
 
 /*
- * build() in the SCHED_IDLE class, on a thread of its own that is joined
- * before this returns: an unprivileged thread cannot leave SCHED_IDLE
- * again (it needs RLIMIT_NICE or CAP_SYS_NICE), so the engine's worker
- * never enters it. When no thread can be made, the worker builds it.
+ * build() in the SCHED_IDLE class, on the idle thread, one build at a
+ * time, waited for: an unprivileged thread cannot leave SCHED_IDLE again
+ * (it needs RLIMIT_NICE or CAP_SYS_NICE), so the engine's worker never
+ * enters it. Without the thread (it could not be made), the worker builds.
  */
-static int build_idle(const struct store_trees *t, const char *sha, int revision)
+static int build_idle(struct store_trees *t, const char *sha, int revision)
 {
-	struct idle_build b = { .t = t, .sha = sha, .revision = revision };
-	pthread_t th;
+	struct idle_build b = { .sha = sha, .revision = revision }, **q;
 
-	if (pthread_create(&th, NULL, idle_main, &b) != 0)
+	if (!t->idle_started)
 		return build(t, sha, revision);
-	pthread_join(th, NULL);
+	pthread_mutex_lock(&t->idle_mu);
+	for (q = &t->idle_q; *q; q = &(*q)->next)
+		;
+	*q = &b;
+	pthread_cond_signal(&t->idle_work);
+	while (!b.done)
+		pthread_cond_wait(&t->idle_done, &t->idle_mu);
+	pthread_mutex_unlock(&t->idle_mu);
 	return b.r;
 }
 
@@ -189,6 +225,10 @@ int store_trees_new(const struct tree_env *env, struct store_trees **ret)
 		return -ENOMEM;
 	t->env = *env;
 	pthread_mutex_init(&t->now_mu, NULL);
+	pthread_mutex_init(&t->idle_mu, NULL);
+	pthread_cond_init(&t->idle_work, NULL);
+	pthread_cond_init(&t->idle_done, NULL);
+	t->idle_started = pthread_create(&t->idle, NULL, idle_main, t) == 0;
 	*ret = t;
 	return 0;
 }
@@ -197,6 +237,16 @@ void store_trees_free(struct store_trees *t)
 {
 	if (!t)
 		return;
+	if (t->idle_started) {
+		pthread_mutex_lock(&t->idle_mu);
+		t->idle_quit = true;
+		pthread_cond_signal(&t->idle_work);
+		pthread_mutex_unlock(&t->idle_mu);
+		pthread_join(t->idle, NULL);
+	}
+	pthread_cond_destroy(&t->idle_done);
+	pthread_cond_destroy(&t->idle_work);
+	pthread_mutex_destroy(&t->idle_mu);
 	pthread_mutex_destroy(&t->now_mu);
 	free(t);
 }

@@ -1662,6 +1662,61 @@ static void test_autoprune(void **state)
 	free(ids);
 }
 
+/* Ready changes in the database (not the cache). */
+static int64_t db_ready_changes(struct fx *f)
+{
+	sqlite3_stmt *st = db_prep(f->db, "SELECT count(*) FROM engine_changes WHERE ready_ms > 0");
+	int64_t n;
+
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int64(st, 0);
+	db_reset(st);
+	return n;
+}
+
+/*
+ * The runner's prune goes into the commit that makes a change ready: with
+ * ENGINE_READY_MAX ready changes, a stream of changes run to Done leaves
+ * exactly the newest ENGINE_READY_MAX in the database as in the cache, the
+ * unready one kept.
+ */
+static void test_autoprune_folded(void **state)
+{
+	struct fx *f = *state;
+	int64_t unready, first, last = 0, *ids;
+	struct engine_opts o;
+	size_t n;
+
+	gate_reset();
+	engine_opts_default(&o);
+	o.clock = fake_clock;
+	o.clock_ud = f;
+	o.prune_age_ms = 86400000;
+	assert_int_equal(engine_open(f->db, &o, &f->e), 0);
+	assert_int_equal(engine_add_handler(f->e, "x", ok_do, NULL, NULL), 0);
+	assert_int_equal(engine_start(f->e), 0);
+	unready = add_plain(f->e, "nobody", 1, ENGINE_DO);
+	record_many(f, ENGINE_READY_MAX, f->now - 1000);
+	engine_notice(f->e);
+	wait_changes(f->e, ENGINE_READY_MAX + 1);
+	assert_int_equal(db_ready_changes(f), ENGINE_READY_MAX);
+	assert_int_equal(engine_change_ids(f->e, &ids, &n), 0);
+	first = ids[1];
+	free(ids);
+	for (int i = 0; i < 20; i++)
+		last = add_plain(f->e, "x", 2, ENGINE_DO);
+	assert_int_equal(engine_settle_kind(f->e, "x", 10000, NULL, NULL), 0);
+	assert_int_equal(engine_settle_kind(f->e, "x", 10000, NULL, NULL), 0);
+	assert_int_equal(n_changes(f->e), ENGINE_READY_MAX + 1);
+	assert_int_equal(db_ready_changes(f), ENGINE_READY_MAX);
+	assert_int_equal(engine_change_ids(f->e, &ids, &n), 0);
+	assert_int_equal(ids[0], unready);
+	assert_int_equal(ids[1], first + 20);
+	assert_int_equal(ids[n - 1], last);
+	free(ids);
+}
+
 /* ---- settle and wait ---------------------------------------------------------------------- */
 
 static atomic_bool interrupted_flag;
@@ -1883,6 +1938,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_tx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_tx_do, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_autoprune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_autoprune_folded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_concurrency, setup, teardown),
