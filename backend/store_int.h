@@ -154,7 +154,5 @@ int store_files_record(struct store *s, sqlite3_int64 id, int revision,
  * its URLs in event_urls. 0 or -errno.
  */
 int store_event_insert(struct store *s, const struct store_event *ev) WUR;
-/* Records ev as a publish-error event, now, in its own transaction. */
-int store_log_error_event(struct store *s, const struct store_event *ev);
 
 #endif

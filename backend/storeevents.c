@@ -329,21 +329,3 @@ int store_event_insert(struct store *s, const struct store_event *ev)
 	}
 	return r;
 }
-
-int store_log_error_event(struct store *s, const struct store_event *ev)
-{
-	struct store_event e = *ev;
-	int r = db_write_begin(s->db);
-
-	if (r < 0)
-		return r;
-	e.kind = EVENT_PUBLISH_ERROR;
-	e.t_ns = store_now_ns();
-	r = store_event_insert(s, &e);
-	r = db_write_end(s->db, r);
-	if (r == 0) {
-		atomic_store(&s->changed_ns, e.t_ns);
-		atomic_store(&s->events_ns, e.t_ns);
-	}
-	return r;
-}
