@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,4 +160,15 @@ bool tree_parse_rev(const char *s, int *ret)
 bool tree_is_user(const char *s)
 {
 	return s[0] == '~' && url_valid_user(s + 1);
+}
+
+int tree_list_dirs(void *ud, const char *name)
+{
+	const struct tree_dirs *a = ud;
+	char tmp[NAME_MAX + 2];
+
+	if (!a->prefix || !a->prefix[0])
+		return a->cb(a->ud, name, S_IFDIR);
+	snprintf(tmp, sizeof(tmp), "%s%s", a->prefix, name);
+	return a->cb(a->ud, tmp, S_IFDIR);
 }

@@ -242,6 +242,18 @@ enum tree_cache tree_cache(const struct node *n);
 void tree_group_mode(const struct fs *fs, struct stat *st, mode_t type_mode);
 /* Sets st's three times to ns since the epoch. */
 void tree_set_time(struct stat *st, int64_t ns);
+/*
+ * Names from a store listing (store_list_*, store_lock_list,
+ * store_counter_children) as directory entries: pass tree_list_dirs and a
+ * struct tree_dirs as the store's callback and its ud; each name reaches
+ * cb as prefix + name (prefix may be NULL), type S_IFDIR.
+ */
+struct tree_dirs {
+	tree_list_cb cb;
+	void *ud;
+	const char *prefix;
+};
+int tree_list_dirs(void *ud, const char *name);
 /* Lists a real directory relative to dirfd (sorted, without . and ..) through cb. */
 int tree_list_real(int dirfd, const char *real, tree_list_cb cb, void *ud);
 /* Parses a non-negative decimal without leading zeros ("0" itself is fine). */

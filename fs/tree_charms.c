@@ -386,34 +386,16 @@ static int charms_readlink(struct fs *fs, const struct node *n, char *target, si
 
 /* ---- listing ---------------------------------------------------------------- */
 
-struct list_adapter {
-	tree_list_cb cb;
-	void *ud;
-	const char *prefix;
-};
-
-static int list_names(void *ud, const char *name)
-{
-	struct list_adapter *a = ud;
-	char tmp[NAME_MAX + 2];
-
-	if (a->prefix) {
-		snprintf(tmp, sizeof(tmp), "%s%s", a->prefix, name);
-		return a->cb(a->ud, tmp, S_IFDIR);
-	}
-	return a->cb(a->ud, name, S_IFDIR);
-}
-
 static int tree_entry(void *ud, const char *name, int kind)
 {
-	struct list_adapter *a = ud;
+	struct tree_dirs *a = ud;
 
 	return a->cb(a->ud, name, file_type(kind));
 }
 
 static int list_tree(struct fs *fs, const struct node *n, tree_list_cb cb, void *ud)
 {
-	struct list_adapter a = { cb, ud, NULL };
+	struct tree_dirs a = { cb, ud, NULL };
 	char rel[PATH_MAX];
 	int dirfd, r;
 
@@ -469,19 +451,19 @@ static int charms_list(struct fs *fs, const struct node *n, void *dirstate, tree
 		       void *ud)
 {
 	const struct charms_state *s = CST(n);
-	struct list_adapter a = { .cb = cb, .ud = ud };
+	struct tree_dirs a = { .cb = cb, .ud = ud };
 	int r;
 
 	switch (n->kind) {
 	case CH_TOP:
 		a.prefix = "~";
-		r = store_list_users(fs->ctx.store, list_names, &a);
+		r = store_list_users(fs->ctx.store, tree_list_dirs, &a);
 		a.prefix = NULL;
-		return r ? r : store_list_series(fs->ctx.store, "", list_names, &a);
+		return r ? r : store_list_series(fs->ctx.store, "", tree_list_dirs, &a);
 	case CH_USER:
-		return store_list_series(fs->ctx.store, s->url.user, list_names, &a);
+		return store_list_series(fs->ctx.store, s->url.user, tree_list_dirs, &a);
 	case CH_SERIES:
-		return store_list_names(fs->ctx.store, s->url.user, s->url.series, list_names, &a);
+		return store_list_names(fs->ctx.store, s->url.user, s->url.series, tree_list_dirs, &a);
 	case CH_NAME:
 		return list_name_dir(fs, n, cb, ud);
 	case CH_REV:

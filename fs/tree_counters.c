@@ -176,22 +176,10 @@ static int counters_stat(struct fs *fs, const struct node *n, struct stat *st)
 	return -ENOENT;
 }
 
-struct adapter {
-	tree_list_cb cb;
-	void *ud;
-};
-
-static int list_child(void *ud, const char *token)
-{
-	struct adapter *a = ud;
-
-	return a->cb(a->ud, token, S_IFDIR);
-}
-
 static int counters_list(struct fs *fs, const struct node *n, void *dirstate, tree_list_cb cb,
 			 void *ud)
 {
-	struct adapter a = { .cb = cb, .ud = ud };
+	struct tree_dirs a = { .cb = cb, .ud = ud };
 	struct key k;
 	int r;
 
@@ -203,7 +191,7 @@ static int counters_list(struct fs *fs, const struct node *n, void *dirstate, tr
 			return r;
 	}
 	key_of(n, &k);
-	return store_counter_children(fs->ctx.store, k.tok, k.n, list_child, &a);
+	return store_counter_children(fs->ctx.store, k.tok, k.n, tree_list_dirs, &a);
 }
 
 /* ---- files ------------------------------------------------------------------------ */

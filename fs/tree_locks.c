@@ -153,26 +153,11 @@ static int locks_stat(struct fs *fs, const struct node *n, struct stat *st)
 	return -ENOENT;
 }
 
-struct adapter {
-	tree_list_cb cb;
-	void *ud;
-	const char *prefix;
-};
-
-static int list_adapt(void *ud, const char *name)
-{
-	struct adapter *a = ud;
-	char tmp[NAME_MAX + 2];
-
-	snprintf(tmp, sizeof(tmp), "%s%s", a->prefix, name);
-	return a->cb(a->ud, tmp, S_IFDIR);
-}
-
 static int locks_list(struct fs *fs, const struct node *n, void *dirstate, tree_list_cb cb,
 		      void *ud)
 {
 	const struct locks_state *s = CST(n);
-	struct adapter a = { .cb = cb, .ud = ud, .prefix = "" };
+	struct tree_dirs a = { .cb = cb, .ud = ud, .prefix = "" };
 	int r;
 
 	switch (n->kind) {
@@ -180,13 +165,13 @@ static int locks_list(struct fs *fs, const struct node *n, void *dirstate, tree_
 		r = cb(ud, "ctl", S_IFREG);
 		a.prefix = "~";
 		if (r == 0)
-			r = store_lock_list(fs->ctx.store, NULL, NULL, list_adapt, &a);
+			r = store_lock_list(fs->ctx.store, NULL, NULL, tree_list_dirs, &a);
 		a.prefix = "";
-		return r ? r : store_lock_list(fs->ctx.store, "", NULL, list_adapt, &a);
+		return r ? r : store_lock_list(fs->ctx.store, "", NULL, tree_list_dirs, &a);
 	case LK_USER:
-		return store_lock_list(fs->ctx.store, s->url.user, NULL, list_adapt, &a);
+		return store_lock_list(fs->ctx.store, s->url.user, NULL, tree_list_dirs, &a);
 	case LK_SERIES:
-		return store_lock_list(fs->ctx.store, s->url.user, s->url.series, list_adapt, &a);
+		return store_lock_list(fs->ctx.store, s->url.user, s->url.series, tree_list_dirs, &a);
 	case LK_NAME:
 		for (size_t f = 0; f < ARRAY_SIZE(lock_files); f++) {
 			r = cb(ud, lock_files[f], S_IFREG);
