@@ -48,7 +48,7 @@ static int abort_common(struct engine *e, int64_t id, const int *lanes, size_t n
 	int r;
 
 	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
+	r = eng_catch_up(e);
 	c = r == 0 ? eng_change_find(e, id) : NULL;
 	if (r == 0 && !c)
 		r = -ENOENT;
@@ -87,7 +87,7 @@ int engine_task_set_status(struct engine *e, int64_t task_id, enum engine_status
 	if ((unsigned)s > ENGINE_ERROR)
 		return -EINVAL;
 	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
+	r = eng_catch_up(e);
 	t = r == 0 ? eng_task_find(e, task_id) : NULL;
 	if (r == 0 && !t)
 		r = -ENOENT;
@@ -116,7 +116,7 @@ int engine_task_logf(struct engine *e, int64_t task_id, bool error, const char *
 	if (r < 0)
 		return -ENOMEM;
 	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
+	r = eng_catch_up(e);
 	t = r == 0 ? eng_task_find(e, task_id) : NULL;
 	if (r == 0 && !t)
 		r = -ENOENT;
@@ -136,7 +136,7 @@ uint64_t engine_generation(struct engine *e)
 	uint64_t g;
 
 	pthread_mutex_lock(&e->lock);
-	(void)eng_refresh(e);
+	(void)eng_catch_up(e);
 	g = e->gen;
 	pthread_mutex_unlock(&e->lock);
 	return g;
@@ -149,7 +149,7 @@ int engine_change_ids(struct engine *e, int64_t **ret, size_t *ret_n)
 	int r;
 
 	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
+	r = eng_catch_up(e);
 	if (r == 0 && e->n_chg > 0) {
 		v = malloc(e->n_chg * sizeof(*v));
 		if (!v)
@@ -173,7 +173,7 @@ int engine_task_ids(struct engine *e, int64_t id, int64_t **ret, size_t *ret_n)
 	int r;
 
 	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
+	r = eng_catch_up(e);
 	c = r == 0 ? eng_change_find(e, id) : NULL;
 	if (r == 0 && !c)
 		r = -ENOENT;
@@ -277,7 +277,7 @@ int engine_change_get(struct engine *e, int64_t id, struct engine_change_info **
 	int r;
 
 	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
+	r = eng_catch_up(e);
 	c = r == 0 ? eng_change_find(e, id) : NULL;
 	if (r == 0 && !c)
 		r = -ENOENT;
@@ -359,7 +359,7 @@ int engine_task_get(struct engine *e, int64_t id, struct engine_task_info **ret)
 	int r;
 
 	pthread_mutex_lock(&e->lock);
-	r = eng_refresh(e);
+	r = eng_catch_up(e);
 	t = r == 0 ? eng_task_find(e, id) : NULL;
 	if (r == 0 && !t)
 		r = -ENOENT;

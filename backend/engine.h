@@ -197,9 +197,9 @@ int engine_change_add(struct engine *e, const char *kind, const char *summary,
  * with the caller's work: already-finished work (tasks Done, Undone, Hold
  * or Error) and work still to do (tasks Do: 0 or ENGINE_DO; no other
  * unready status). now_ms stamps spawn time, the ready time of ready
- * tasks and the log lines. Engines see the change at their next read;
- * its Do tasks run once the runner notices it: call engine_notice() after
- * the commit (engine_start(), engine_settle() and engine_change_add() also
+ * tasks and the log lines. Readers and the runner see the change once
+ * engine_notice() is called after the commit (until then reads are
+ * answered from the engine's cache without a query) (engine_start(), engine_settle() and engine_change_add() also
  * notice it). Returns the change id in ret_id (may be NULL). -EINVAL (as
  * engine_change_add(), or another unready status), -EFBIG, -ENOMEM, -EIO.
  */

@@ -133,6 +133,11 @@ struct engine {
 	unsigned busy;			   /* queued + running runs */
 	int64_t next_at;		   /* earliest due retry, 0: none */
 	bool noticed;			   /* engine_notice(): a worker refreshes */
+	/*
+	 * Rows may exist that the cache has not read (engine_notice(), a
+	 * failed refresh): readers refresh first only then (eng_catch_up()).
+	 */
+	bool unread;
 	int64_t notice_at;		   /* at this monotonic ms (ENGINE_NOTICE_MS) */
 	int64_t prune_at;		   /* when the next prune is due, 0: none */
 };
@@ -163,6 +168,8 @@ const struct eng_handler *eng_handler_find(const struct engine *e, const char *k
 /* enginedb.c: persistence */
 int eng_load(struct engine *e);
 int eng_refresh(struct engine *e);
+/* eng_refresh() when something may be unread, else 0: what readers call. */
+int eng_catch_up(struct engine *e);
 int eng_flush(struct engine *e);
 int eng_flush_prune(struct engine *e);
 int eng_prune(struct engine *e, int64_t now_ms, int64_t age_ms, size_t *ret_n);

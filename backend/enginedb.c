@@ -276,7 +276,13 @@ int eng_refresh(struct engine *e)
 	free(v);
 	if (n > 0)
 		eng_changed(e);
+	e->unread = r < 0;
 	return r;
+}
+
+int eng_catch_up(struct engine *e)
+{
+	return e->unread ? eng_refresh(e) : 0;
 }
 
 int eng_load(struct engine *e)

@@ -660,6 +660,7 @@ int engine_settle_kind(struct engine *e, const char *kind, int64_t timeout_ms,
 void engine_notice(struct engine *e)
 {
 	pthread_mutex_lock(&e->lock);
+	e->unread = true;
 	if (!e->noticed) {
 		e->noticed = true;
 		e->notice_at = mono_ms() + ENGINE_NOTICE_MS;

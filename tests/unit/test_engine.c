@@ -1406,6 +1406,7 @@ static void record_many(struct fx *f, size_t n, int64_t first_ms)
 						  1, NULL),
 				 0);
 	assert_int_equal(db_write_end(f->db, 0), 0);
+	engine_notice(f->e);
 }
 
 static void test_prune(void **state)
@@ -1489,6 +1490,7 @@ static void test_record_tx(void **state)
 			 0);
 	assert_int_equal(engine_record_tx(f->db, "publish", "x", f->now, &unready, 1, NULL), -EINVAL);
 	assert_int_equal(db_write_end(f->db, 0), 0);
+	engine_notice(f->e);
 	assert_int_equal(db_write_begin(f->db), 0);
 	assert_int_equal(engine_record_tx(f->db, "publish", "rolled back", f->now, ok, 3, &gone), 0);
 	assert_int_equal(db_write_end(f->db, -EIO), -EIO);
@@ -1497,6 +1499,7 @@ static void test_record_tx(void **state)
 					  &id2),
 			 0);
 	assert_int_equal(db_write_end(f->db, 0), 0);
+	engine_notice(f->e);
 
 	assert_true(engine_generation(f->e) != gen);
 	assert_int_equal(engine_change_ids(f->e, &ids, &n), 0);
@@ -1546,6 +1549,7 @@ static void test_record_tx_do(void **state)
 	assert_int_equal(db_write_begin(f->db), 0);
 	assert_int_equal(engine_record_tx(f->db, "publish", "p", engine_now_ms(), v, 2, &early), 0);
 	assert_int_equal(db_write_end(f->db, 0), 0);
+	engine_notice(f->e);
 	assert_int_equal(change_status(f->e, early), ENGINE_DO);
 	assert_int_equal(engine_start(f->e), 0);
 	assert_int_equal(engine_settle_kind(f->e, "x", 10000, NULL, NULL), 0);
