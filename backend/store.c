@@ -39,6 +39,7 @@
 #include "counterlog.h"
 #include "db.h"
 #include "engine.h"
+#include "evhook.h"
 #include "lock.h"
 #include "store_int.h"
 #include "storetree.h"
@@ -233,6 +234,8 @@ static int background_new(struct store *s)
 
 	if (r == 0)
 		r = store_trees_new(&env, &s->trees);
+	if (r == 0)
+		r = evhooks_new(&(struct evhook_env){ .dir = s->dir, .db = s->db }, &s->evhooks);
 	if (r == 0) {
 		s->backup = backup_state_new(&src);
 		if (!s->backup)
@@ -487,6 +490,11 @@ struct engine *store_engine(struct store *s)
 	return s->engine;
 }
 
+struct evhooks *store_evhooks(struct store *s)
+{
+	return s->evhooks;
+}
+
 int store_start(struct store *s)
 {
 	return s->engine ? engine_start(s->engine) : 0;
@@ -502,6 +510,7 @@ void store_close(struct store *s)
 	if (s->work)
 		worker_stop(s->work);
 	store_trees_free(s->trees);
+	evhooks_free(s->evhooks);
 	backup_state_free(s->backup);
 	worker_free(s->work);
 	counter_log_close(s->counters);

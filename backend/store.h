@@ -69,6 +69,11 @@ struct engine *store_engine(struct store *s);
  * every task kind is registered. 0, -EBUSY (started already), -errno.
  */
 int store_start(struct store *s) WUR;
+/*
+ * The store's event hooks (evhook.h: hooks/, SPEC §4.7): fs/ serves their
+ * folders and the daemon's handler runs them. Never NULL after store_open().
+ */
+struct evhooks *store_evhooks(struct store *s);
 
 /* STOREDIR as an absolute path. */
 const char *store_dir(const struct store *s);

@@ -97,6 +97,7 @@ struct store {
 	struct backup_state *backup; /* snapshots (backup_int.h), counted on work */
 	struct counter_log *counters;
 	struct engine *engine;	  /* changes and tasks (engine.h); NULL when read-only */
+	struct evhooks *evhooks;  /* event hooks (evhook.h) */
 	pthread_mutex_t lock_mu;  /* lock takes against publishes in flight */
 	struct strv publishing;   /* URLs (cs:... strings) a publish holds right now */
 };

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "evhook.h"
 #include "store_int.h"
 #include "banned.h"
 
@@ -287,7 +288,65 @@ static char *event_line(const struct store_event *ev)
 	return line;
 }
 
-/* Inserts an event inside the caller's write transaction. */
+/*
+ * The event hooks of ev (evhook.h), in the same transaction: the hooks see
+ * the event's line as their standard input, and its URLs, revision,
+ * digest and errors as CHARMFS_URL (the first), CHARMFS_URLS,
+ * CHARMFS_REVISION(S), CHARMFS_DIGEST and CHARMFS_ERRORS.
+ */
+static int fire_hooks(struct store *s, const struct store_event *ev, const char *line)
+{
+	static const char *const names[] = {
+		[EVENT_PUBLISHED] = "charm-published",
+		[EVENT_PUBLISH_ERROR] = "charm-publish-error",
+		[EVENT_DELETED] = "charm-deleted",
+	};
+	struct strv urls = { 0 }, revs = { 0 };
+	struct evhook_fact f[5];
+	char url[URL_STR_MAX], rev[16], *joined_urls, *joined_revs, *errors = NULL, *json;
+	size_t n = 0;
+	bool recorded;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < ev->n_urls; i++) {
+		url_format(&ev->urls[i], url, sizeof(url));
+		r = strv_push(&urls, url);
+	}
+	for (size_t i = 0; r == 0 && i < ev->n_revisions; i++)
+		r = strv_pushf(&revs, "%d", ev->revisions[i]);
+	joined_urls = strv_join(&urls, " ");
+	joined_revs = strv_join(&revs, " ");
+	if (ev->errors)
+		errors = strv_join(ev->errors, "; ");
+	json = strndup(line, strcspn(line, "\n"));
+	if (r == 0 && (!joined_urls || !joined_revs || (ev->errors && !errors) || !json))
+		r = -ENOMEM;
+	if (r == 0) {
+		f[n++] = (struct evhook_fact){ "url", urls.n ? urls.v[0] : "" };
+		f[n++] = (struct evhook_fact){ "urls", joined_urls };
+		if (ev->kind == EVENT_DELETED) {
+			f[n++] = (struct evhook_fact){ "revisions", joined_revs };
+		} else {
+			snprintf(rev, sizeof(rev), "%d", ev->revision);
+			f[n++] = (struct evhook_fact){ "revision", ev->revision >= 0 ? rev : "" };
+			f[n++] = (struct evhook_fact){ "digest", ev->digest ? ev->digest : "" };
+			f[n++] = (struct evhook_fact){ "errors", errors ? errors : "" };
+		}
+		r = evhook_record_tx(s->evhooks, names[ev->kind], json, f, n, &recorded);
+	}
+	free(json);
+	free(errors);
+	free(joined_revs);
+	free(joined_urls);
+	strv_clear(&revs);
+	strv_clear(&urls);
+	return r;
+}
+
+/*
+ * Inserts an event inside the caller's write transaction, with the change
+ * that runs its event hooks (the caller notices the engine after the commit).
+ */
 int store_event_insert(struct store *s, const struct store_event *ev)
 {
 	_cleanup_free_ char *line = event_line(ev);
@@ -327,5 +386,5 @@ int store_event_insert(struct store *s, const struct store_event *ev)
 		r = db_errno(sqlite3_step(st));
 		db_reset(st);
 	}
-	return r;
+	return r < 0 || !s->evhooks ? r : fire_hooks(s, ev, line);
 }

@@ -116,7 +116,8 @@ int fs_make_entry(struct fs *fs, const char *path, const struct node *n,
 	e->ino = inode_ref(fs->inodes, path);
 	if (!e->ino)
 		return -ENOMEM;
-	e->attr.st_ino = e->ino;
+	if (!e->attr.st_ino)
+		e->attr.st_ino = e->ino;
 	e->attr_timeout = tree_attr_timeout(n);
 	e->entry_timeout = tree_entry_timeout(n);
 	return 0;
@@ -171,11 +172,24 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
+	struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
 	struct stat st;
 	struct node n;
 	char *path;
-	int r = fs_resolve_ino(fs, ino, &path, &n);
+	int r;
 
+	if (h && h->node.tree->fstat) {
+		memset(&st, 0, sizeof(st));
+		r = h->node.tree->fstat(fs, h, &st);
+		if (!st.st_ino)
+			st.st_ino = ino;
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_attr(req, &st, 0.0);
+		return;
+	}
+	r = fs_resolve_ino(fs, ino, &path, &n);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -184,7 +198,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 	} else {
-		st.st_ino = ino;
+		if (!st.st_ino)
+			st.st_ino = ino;
 		fuse_reply_attr(req, &st, tree_attr_timeout(&n));
 	}
 	free(path);
@@ -452,13 +467,13 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 }
 
 static int do_mkdir(fuse_req_t req, struct fs *fs, const char *path, const struct node *parent,
-		    const char *name)
+		    const char *name, mode_t mode)
 {
 	struct node n;
 
 	if (tree_resolve(fs, path, &n) == 0)
 		return -EEXIST;
-	return parent->tree->mkdir ? parent->tree->mkdir(req, fs, parent, name) : -EACCES;
+	return parent->tree->mkdir ? parent->tree->mkdir(req, fs, parent, name, mode) : -EACCES;
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -474,7 +489,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		return;
 	}
 	path = fs_child_path(ppath, name);
-	r = path ? do_mkdir(req, fs, path, &pn, name) : -ENOMEM;
+	r = path ? do_mkdir(req, fs, path, &pn, name, mode) : -ENOMEM;
 	if (r == 0)
 		r = tree_resolve(fs, path, &n);
 	if (r == 0)
@@ -515,23 +530,61 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -r);
 }
 
-/* Links, symlinks and device nodes have no place anywhere in the tree. */
+/* Replies to a request that made name in the directory at ppath (r: its result) with its entry. */
+static void reply_made(fuse_req_t req, struct fs *fs, const char *op, char *ppath, const char *name,
+		       int r)
+{
+	struct fuse_entry_param e;
+	char *path = fs_child_path(ppath, name);
+	struct node n;
+
+	if (r == 0)
+		r = path ? tree_resolve(fs, path, &n) : -ENOMEM;
+	if (r == 0)
+		r = fs_make_entry(fs, path, &n, &e);
+	if (r < 0) {
+		fs_fail(op, path ? path : ppath, -r, NULL);
+		fuse_reply_err(req, -r);
+	} else {
+		fuse_reply_entry(req, &e);
+	}
+	free(path);
+	free(ppath);
+}
+
+/* Symbolic and hard links exist only where a tree makes them (a real directory). */
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	char *ppath = inode_path(fs_of(req)->inodes, parent);
+	struct fs *fs = fs_of(req);
+	struct node pn;
+	char *ppath;
+	int r = fs_resolve_ino(fs, parent, &ppath, &pn);
 
-	fs_fail("symlink", ppath ? ppath : "?", EACCES, name);
-	free(ppath);
-	fuse_reply_err(req, EACCES);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = pn.tree->symlink ? pn.tree->symlink(req, fs, &pn, name, link) : -EACCES;
+	reply_made(req, fs, "symlink", ppath, name, r);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
 {
-	char *ppath = inode_path(fs_of(req)->inodes, parent);
+	struct fs *fs = fs_of(req);
+	struct node src, pn;
+	char *spath = NULL, *ppath;
+	int r = fs_resolve_ino(fs, parent, &ppath, &pn);
 
-	fs_fail("link", ppath ? ppath : "?", EACCES, name);
-	free(ppath);
-	fuse_reply_err(req, EACCES);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = fs_resolve_ino(fs, ino, &spath, &src);
+	if (r == 0)
+		r = src.tree == pn.tree && pn.tree->link ? pn.tree->link(fs, &src, &pn, name)
+							  : -EACCES;
+	free(spath);
+	reply_made(req, fs, "link", ppath, name, r);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)

@@ -167,8 +167,9 @@ struct tree_ops {
 	/* Creates name in the directory parent. NULL: -EACCES. */
 	int (*create)(fuse_req_t req, struct fs *fs, const struct node *parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi, struct fh **ret);
-	/* Makes name in parent (the request layer answered -EEXIST already). NULL: -EACCES. */
-	int (*mkdir)(fuse_req_t req, struct fs *fs, const struct node *parent, const char *name);
+	/* Makes name in parent with mkdir(2)'s mode (-EEXIST is answered already). NULL: -EACCES. */
+	int (*mkdir)(fuse_req_t req, struct fs *fs, const struct node *parent, const char *name,
+		     mode_t mode);
 	/*
 	 * Removes the directory n in the directory at ppath; detaches n->path from
 	 * its inode and logs its own failures. NULL: -EACCES.
@@ -179,6 +180,12 @@ struct tree_ops {
 	/* Renames src (at from) into the directory dst_dir as to, with rename2() flags. NULL: -EACCES. */
 	int (*rename)(struct fs *fs, uid_t uid, const struct node *src, const struct node *dst_dir,
 		      const char *from, const char *to, unsigned flags);
+	/* Makes name in parent a symbolic link to target. NULL: -EACCES. */
+	int (*symlink)(fuse_req_t req, struct fs *fs, const struct node *parent, const char *name,
+		       const char *target);
+	/* Makes name in parent a hard link to src (a node of the same tree). NULL: -EACCES. */
+	int (*link)(struct fs *fs, const struct node *src, const struct node *parent,
+		    const char *name);
 	/*
 	 * Changes attributes; may re-resolve *n in place; *ret_timeout (preset 0)
 	 * is the attribute timeout of the reply. NULL: -EACCES.
@@ -190,6 +197,8 @@ struct tree_ops {
 	/* A transaction file's request (FH_CTL): reply as SPEC §4, *malformed for EINVAL. */
 	int (*request)(fuse_req_t req, struct fs *fs, const struct node *n, const char *data,
 		       size_t size, struct buf *reply, bool *malformed);
+	/* Attributes of an open file the kernel names (fstat), even when its path is gone. NULL: stat(). */
+	int (*fstat)(struct fs *fs, struct fh *h, struct stat *st);
 	/* FH_STREAM: size bytes at off into out. */
 	int (*read)(struct fs *fs, struct fh *h, uint64_t off, size_t size, struct buf *out);
 	/* Writes to a handle that is not FH_CTL; replies itself. NULL: EBADF. */
@@ -223,7 +232,10 @@ extern const size_t tree_top_count;
 int tree_resolve(struct fs *fs, const char *path, struct node *ret);
 /* The tree path's first component names (the root's for "" or an unknown name). */
 const struct tree_ops *tree_of_path(const char *path);
-/* Attributes of n: common fields, then n->tree->stat(). st_ino is left 0. */
+/*
+ * Attributes of n: common fields, then n->tree->stat(). st_ino is left 0
+ * (the request layer gives the inode number) unless the tree sets it.
+ */
 int tree_stat(struct fs *fs, const struct node *n, struct stat *st);
 double tree_entry_timeout(const struct node *n);
 /* 0 for volatile nodes, else the entry timeout. */

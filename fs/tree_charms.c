@@ -553,7 +553,7 @@ static int charms_read(struct fs *fs, struct fh *h, uint64_t off, size_t size, s
 /* ---- changes: mkdir, rmdir, invalidation ------------------------------------------ */
 
 static int charms_mkdir(fuse_req_t req, struct fs *fs, const struct node *parent,
-			const char *name)
+			const char *name, mode_t mode)
 {
 	/* Valid series and ~user names always exist; anything else is not a URL part. */
 	return parent->kind == CH_TOP || parent->kind == CH_USER ? -EINVAL : -EACCES;

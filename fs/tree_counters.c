@@ -317,7 +317,7 @@ static void counters_write(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct
 /* ---- changes --------------------------------------------------------------------- */
 
 static int counters_mkdir(fuse_req_t req, struct fs *fs, const struct node *parent,
-			  const char *name)
+			  const char *name, mode_t mode)
 {
 	struct key k;
 

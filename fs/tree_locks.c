@@ -223,7 +223,8 @@ static void req_holder(fuse_req_t req, struct lock_holder *h, char *comm, size_t
 	h->command = comm;
 }
 
-static int locks_mkdir(fuse_req_t req, struct fs *fs, const struct node *parent, const char *name)
+static int locks_mkdir(fuse_req_t req, struct fs *fs, const struct node *parent, const char *name,
+		       mode_t mode)
 {
 	const struct locks_state *s = CST(parent);
 	struct strv over = { 0 };

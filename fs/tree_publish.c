@@ -394,7 +394,7 @@ static void publish_flush(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct 
 /* ---- changes ------------------------------------------------------------------- */
 
 static int publish_mkdir(fuse_req_t req, struct fs *fs, const struct node *parent,
-			 const char *name)
+			 const char *name, mode_t mode)
 {
 	/* Valid series and ~user names always exist; anything else is not a URL part. */
 	return parent->kind == PB_TOP || parent->kind == PB_USER ? -EINVAL : -EACCES;
