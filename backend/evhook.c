@@ -212,8 +212,9 @@ static char *task_data(const char *event, const char *json, const struct evhook_
 	return text;
 }
 
-int evhook_record_tx(struct evhooks *h, const char *event, const char *json,
-		     const struct evhook_fact *facts, size_t n, bool *ret_recorded)
+/* Records (e NULL: in the caller's transaction) or adds the change of event's hooks. */
+static int record(struct evhooks *h, struct engine *e, const char *event, const char *json,
+		  const struct evhook_fact *facts, size_t n, bool *ret_recorded)
 {
 	int i = event_index(event, false), r;
 	char summary[128], *data;
@@ -227,14 +228,27 @@ int evhook_record_tx(struct evhooks *h, const char *event, const char *json,
 	if (!data)
 		return -ENOMEM;
 	snprintf(summary, sizeof(summary), "Run the %s hooks", event);
-	r = engine_record_tx(h->db, EVHOOK_CHANGE, summary, engine_now_ms(),
-			     &(struct engine_task_spec){ .kind = EVHOOK_TASK, .summary = summary,
-							 .data = data },
-			     1, NULL);
+	const struct engine_task_spec t = { .kind = EVHOOK_TASK, .summary = summary, .data = data };
+	r = e ? engine_change_add(e, EVHOOK_CHANGE, summary, &t, 1, NULL)
+	      : engine_record_tx(h->db, EVHOOK_CHANGE, summary, engine_now_ms(), &t, 1, NULL);
 	free(data);
 	if (r == 0)
 		*ret_recorded = true;
 	return r;
+}
+
+int evhook_record_tx(struct evhooks *h, const char *event, const char *json,
+		     const struct evhook_fact *facts, size_t n, bool *ret_recorded)
+{
+	return record(h, NULL, event, json, facts, n, ret_recorded);
+}
+
+int evhook_fire(struct evhooks *h, struct engine *e, const char *event, const char *json,
+		const struct evhook_fact *facts, size_t n)
+{
+	bool recorded;
+
+	return e ? record(h, e, event, json, facts, n, &recorded) : 0;
 }
 
 /* Adds the hooks of folder ev to p, with their state directories. */

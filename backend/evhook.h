@@ -81,6 +81,15 @@ struct evhook_fact {
 int evhook_record_tx(struct evhooks *h, const char *event, const char *json,
 		     const struct evhook_fact *facts, size_t n, bool *ret_recorded) WUR;
 
+/*
+ * Outside any write transaction: as evhook_record_tx(), as a change of its
+ * own added to e (for events found after their transaction, e.g. a lock
+ * found expired when it is taken over). 0 or -errno.
+ */
+struct engine;
+int evhook_fire(struct evhooks *h, struct engine *e, const char *event, const char *json,
+		const struct evhook_fact *facts, size_t n);
+
 /* What an EVHOOK_TASK runs, in order (evhook_plan()). */
 struct evhook_plan {
 	char *event;

@@ -25,8 +25,11 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "charm.h"
 #include "engine.h"
+#include "evhook.h"
 #include "lock.h"
 #include "store_int.h"
 #include "storetree.h"
@@ -454,9 +457,27 @@ static bool publishing(const struct store *s, const struct url *urls, size_t n)
 	return false;
 }
 
+/*
+ * The lock-expired event hooks of a lock found expired (url: its URL) when
+ * it was taken over; their JSON is {"Kind": "lock-expired", "URL": url}.
+ * A hook run that cannot be recorded is not the lock's failure.
+ */
+static void lock_expired_hooks(struct store *s, const char *url)
+{
+	json_t *o = json_pack("{s:s, s:s}", "Kind", "lock-expired", "URL", url);
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	if (json)
+		(void)evhook_fire(s->evhooks, s->engine, "lock-expired", json,
+				  &(struct evhook_fact){ "url", url }, 1);
+	free(json);
+	json_decref(o);
+}
+
 int store_lock_take(struct store *s, const struct url *urls, size_t n, const struct lock_holder *h,
 		    unsigned timeout, char ret_id[LOCK_ID_LEN + 1], struct strv *taken_over)
 {
+	size_t before = taken_over ? taken_over->n : 0;
 	int r;
 
 	pthread_mutex_lock(&s->lock_mu);
@@ -464,6 +485,8 @@ int store_lock_take(struct store *s, const struct url *urls, size_t n, const str
 				   : lock_take(s->db, urls, n, h, lock_now(), timeout, ret_id,
 					       taken_over);
 	pthread_mutex_unlock(&s->lock_mu);
+	for (size_t i = before; r == 0 && taken_over && i < taken_over->n; i++)
+		lock_expired_hooks(s, taken_over->v[i]);
 	return r;
 }
 
