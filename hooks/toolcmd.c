@@ -370,14 +370,13 @@ static int emit_node(yaml_emitter_t *e, const json_t *v)
 /* yaml.v2's Marshal: one document, block style, no "---". */
 static int add_yaml(struct buf *b, const json_t *v)
 {
-	static const json_t *null_value;
 	yaml_emitter_t e;
 	yaml_event_t ev;
 	size_t start = b->len;
 	int r;
 
 	if (!v)
-		v = null_value ? null_value : (null_value = json_null());
+		v = json_null();
 	if (!yaml_emitter_initialize(&e))
 		return -ENOMEM;
 	yaml_emitter_set_output(&e, yaml_write_handler, b);
@@ -699,6 +698,29 @@ fail:
 	return NULL;
 }
 
+/* {"application-status": details + {"units": {"UNIT/0": details}}}: charmfs runs one unit. */
+static json_t *application_status(const char *unit, const char *state, const char *message,
+				  bool data)
+{
+	json_t *v = json_object(), *app = status_details(state, message, data);
+	json_t *units = json_object(), *one = status_details(state, message, data);
+	char name[HOOK_TOOL_NAME_MAX + 256];
+	bool ok;
+
+	snprintf(name, sizeof(name), "%s/0", unit);
+	ok = v && app && units && one && json_object_set(units, name, one) == 0 &&
+	     json_object_set(app, "units", units) == 0 &&
+	     json_object_set(v, "application-status", app) == 0;
+	json_decref(one);
+	json_decref(units);
+	json_decref(app);
+	if (!ok) {
+		json_decref(v);
+		return NULL;
+	}
+	return v;
+}
+
 static int run_status_get(struct call *c)
 {
 	bool data = flag(c, "include-data") != NULL, ok;
@@ -717,17 +739,7 @@ static int run_status_get(struct call *c)
 	if (!data && c->fmt == FMT_SMART) {
 		v = json_text(state, strlen(state));
 	} else if (flag(c, "application")) {
-		json_t *units = json_object(), *app = status_details(state, message, data);
-		char name[HOOK_TOOL_NAME_MAX + 256];
-		snprintf(name, sizeof(name), "%s/0", c->unit);
-		v = json_object();
-		if (!units || !app || !v ||
-		    json_object_set_new(units, name, status_details(state, message, data)) < 0 ||
-		    json_object_set_new(app, "units", units) < 0 ||
-		    json_object_set_new(v, "application-status", app) < 0) {
-			json_decref(v);
-			v = NULL;
-		}
+		v = application_status(c->unit, state, message, data);
 	} else {
 		v = status_details(state, message, data);
 	}
