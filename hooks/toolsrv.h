@@ -95,8 +95,9 @@ void hook_toolsrv_context_remove(struct hook_toolsrv *srv, const char *id);
 /* The address as given to hook_toolsrv_open(), for JUJU_AGENT_SOCKET_ADDRESS. */
 const char *hook_toolsrv_address(const struct hook_toolsrv *srv);
 /*
- * Stops accepting, waits for the calls being answered, closes the socket
- * and unlinks a path socket. NULL is fine.
+ * Stops accepting, waits for the calls being answered (each bounded by
+ * HOOK_TOOLSRV_TIMEOUT for its request, and by the ops), closes the socket
+ * and unlinks a path socket. NULL is fine. Not from an ops function.
  */
 void hook_toolsrv_close(struct hook_toolsrv *srv);
 
