@@ -66,7 +66,8 @@ static struct {
 
 static const char settings_json[] = "{\"title\":\"My Blog\",\"port\":8080,\"ratio\":0.5,"
 				    "\"debug\":false,\"empty\":\"\",\"missing\":null,"
-				    "\"flag-like\":\"yes\",\"big\":45.0}";
+				    "\"flag-like\":\"yes\",\"big\":45.0,"
+				    "\"html\":\"<b>&\",\"oct\":\"0o17\"}";
 
 static void note_unit(const char *unit)
 {
@@ -393,17 +394,19 @@ struct row {
 static const struct row rows[] = {
 	/* config-get */
 	{ ARGS("config-get"), 0,
-	  "big: 45\ndebug: false\nempty: \"\"\nflag-like: \"yes\"\nport: 8080\nratio: 0.5\n"
-	  "title: My Blog\n", "", NULL, 0 },
+	  "big: 45\ndebug: false\nempty: \"\"\nflag-like: \"yes\"\nhtml: <b>&\noct: \"0o17\"\n"
+	  "port: 8080\nratio: 0.5\ntitle: My Blog\n", "", NULL, 0 },
 	{ ARGS("config-get", "--format", "json"), 0,
-	  "{\"big\":45,\"debug\":false,\"empty\":\"\",\"flag-like\":\"yes\",\"port\":8080,"
+	  "{\"big\":45,\"debug\":false,\"empty\":\"\",\"flag-like\":\"yes\","
+	  "\"html\":\"\\u003cb\\u003e\\u0026\",\"oct\":\"0o17\",\"port\":8080,"
 	  "\"ratio\":0.5,\"title\":\"My Blog\"}\n", "", NULL, 0 },
 	{ ARGS("config-get", "-a", "--format=json"), 0,
-	  "{\"big\":45,\"debug\":false,\"empty\":\"\",\"flag-like\":\"yes\",\"missing\":null,"
+	  "{\"big\":45,\"debug\":false,\"empty\":\"\",\"flag-like\":\"yes\","
+	  "\"html\":\"\\u003cb\\u003e\\u0026\",\"missing\":null,\"oct\":\"0o17\","
 	  "\"port\":8080,\"ratio\":0.5,\"title\":\"My Blog\"}\n", "", NULL, 0 },
 	{ ARGS("config-get", "--all", "--format", "yaml"), 0,
-	  "big: 45\ndebug: false\nempty: \"\"\nflag-like: \"yes\"\nmissing: null\nport: 8080\n"
-	  "ratio: 0.5\ntitle: My Blog\n", "", NULL, 0 },
+	  "big: 45\ndebug: false\nempty: \"\"\nflag-like: \"yes\"\nhtml: <b>&\nmissing: null\n"
+	  "oct: \"0o17\"\nport: 8080\nratio: 0.5\ntitle: My Blog\n", "", NULL, 0 },
 	{ ARGS("config-get", "title"), 0, "My Blog\n", "", NULL, 0 },
 	{ ARGS("config-get", "port"), 0, "8080\n", "", NULL, 0 },
 	{ ARGS("config-get", "ratio"), 0, "0.5\n", "", NULL, 0 },
