@@ -8,7 +8,9 @@
 #     library no fuse_ or sqlite3_ one, and the daemon's fs/ objects no
 #     sqlite3_ or MHD_ one;
 #   - no cycle between the object files of the core library, nor of the
-#     HTTP library (objgraph.py).
+#     HTTP library (objgraph.py);
+#   - hooks/ includes no SQLite, FUSE, libmicrohttpd or backend-internal
+#     header, and its library uses none of their symbols and has no cycle.
 # Run from the build directory (make check); SRCDIR is the source tree.
 set -u
 src=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -64,6 +66,21 @@ hits=$(syms $fsobj | grep -E '^(sqlite3_|MHD_)' | sort -u | head -5)
 # Cycles.
 python3 "$src/tests/objgraph.py" "$core" || bad "a cycle among the core library's files"
 python3 "$src/tests/objgraph.py" "$http" || bad "a cycle among the HTTP library's files"
+
+# hooks/ (libcharmfs_hooks.la): the core's rules, and no SQLite nor
+# backend-internal header either (util.h is its only backend header).
+hits=$(cd "$src" && grep -lE '#[[:space:]]*include[[:space:]]*[<"](sqlite3|db|store_int|counterlog|backup_int|storetree|worker)\.h"?' \
+	hooks/*.[ch] 2>/dev/null)
+[ -z "$hits" ] || bad "SQLite or a backend-internal header in hooks/: $hits"
+for f in $(deps hooks); do
+	grep -qE 'sqlite3\.h|/fuse[^/]*\.h|microhttpd\.h' "$f" && bad "a forbidden header reaches $(basename "$f")"
+done
+hooks=$build/.libs/libcharmfs_hooks.a
+if [ -f "$hooks" ]; then
+	hits=$(syms "$hooks" | grep -E '^(fuse_|MHD_|sqlite3_)' | sort -u | head -5)
+	[ -z "$hits" ] || bad "the hooks library uses: $hits"
+	python3 "$src/tests/objgraph.py" "$hooks" || bad "a cycle among the hooks library's files"
+fi
 
 [ $status -eq 0 ] && echo "layers: ok"
 exit $status
