@@ -14,8 +14,9 @@
  *
  * A small registry of running groups lets hook_reap_escaped() tell the
  * zombies no run will reap (processes that escaped their group) from those
- * a run is about to reap; a group is registered in the same critical
- * section as its spawn, so no zombie of it is ever unregistered.
+ * a run is about to reap; a spawn and its registration happen under a
+ * shared lock the reaper takes exclusively, so it never meets a leader
+ * that is not registered yet. Every run ends with a try at it.
  *
  * Library code: nothing is logged, no signal handler is installed.
  */
@@ -172,43 +173,62 @@ static const char *this_boot(void)
 
 /* ---- the registry of running groups ------------------------------------------- */
 
+/*
+ * groups_lock guards the array; spawn_lock is held shared from before a
+ * posix_spawn() until its group is in the array, and exclusively by
+ * hook_reap_escaped(), which therefore never sees an unregistered leader.
+ * A slot is reserved (pid 0) before the spawn, so registering cannot fail.
+ */
 static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t spawn_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pid_t *groups;
 static size_t n_groups, cap_groups;
 
-/* With groups_lock held. */
-static int groups_add(pid_t pgid)
+static int groups_reserve(void)
 {
+	int r = 0;
+
+	pthread_mutex_lock(&groups_lock);
 	if (n_groups == cap_groups) {
 		size_t cap = cap_groups ? 2 * cap_groups : 16;
 		pid_t *g = realloc(groups, cap * sizeof(*g));
-		if (!g)
-			return -ENOMEM;
-		groups = g;
-		cap_groups = cap;
+		if (g) {
+			groups = g;
+			cap_groups = cap;
+		} else {
+			r = -ENOMEM;
+		}
 	}
-	groups[n_groups++] = pgid;
-	return 0;
+	if (r == 0)
+		groups[n_groups++] = 0;
+	pthread_mutex_unlock(&groups_lock);
+	return r;
 }
 
-static void groups_remove(pid_t pgid)
+/* Replaces the slot of from (a pid, or 0 for a reserved one) by to (0: removes it). */
+static void groups_set(pid_t from, pid_t to)
 {
 	pthread_mutex_lock(&groups_lock);
 	for (size_t i = 0; i < n_groups; i++)
-		if (groups[i] == pgid) {
-			groups[i] = groups[--n_groups];
+		if (groups[i] == from) {
+			if (to)
+				groups[i] = to;
+			else
+				groups[i] = groups[--n_groups];
 			break;
 		}
 	pthread_mutex_unlock(&groups_lock);
 }
 
-/* With groups_lock held. */
 static bool groups_has(long id)
 {
-	for (size_t i = 0; i < n_groups; i++)
-		if (groups[i] == id)
-			return true;
-	return false;
+	bool found = false;
+
+	pthread_mutex_lock(&groups_lock);
+	for (size_t i = 0; i < n_groups && !found; i++)
+		found = groups[i] == id;
+	pthread_mutex_unlock(&groups_lock);
+	return found;
 }
 
 int hook_runner_init(void)
@@ -229,15 +249,14 @@ static int reap_if_escaped(const char *name, long my_sid)
 	if (parse_u64(name, &pid) < 0 || pid == 0 || pid > INT32_MAX)
 		return 0;
 	snprintf(dir, sizeof(dir), "/proc/%s", name);
-	pthread_mutex_lock(&groups_lock);
 	if (proc_stat_read(dir, &st) == 0 && st.state == 'Z' && st.session != my_sid &&
 	    !groups_has(st.pgrp) && !groups_has(st.session) &&
 	    waitpid((pid_t)pid, NULL, WNOHANG) == (pid_t)pid)
 		r = 1;
-	pthread_mutex_unlock(&groups_lock);
 	return r;
 }
 
+/* With spawn_lock held exclusively. */
 static int reap_escaped(void)
 {
 	long my_sid = (long)getsid(0);
@@ -268,7 +287,21 @@ static int reap_escaped(void)
 
 int hook_reap_escaped(void)
 {
-	return reap_escaped();
+	int r;
+
+	pthread_rwlock_wrlock(&spawn_lock);
+	r = reap_escaped();
+	pthread_rwlock_unlock(&spawn_lock);
+	return r;
+}
+
+/* At the end of a run: the same, unless a spawn is under way (the next run's end will). */
+static void reap_escaped_now(void)
+{
+	if (pthread_rwlock_trywrlock(&spawn_lock) != 0)
+		return;
+	(void)reap_escaped();
+	pthread_rwlock_unlock(&spawn_lock);
 }
 
 /* ---- output: the ring and the lines ------------------------------------------ */
@@ -607,17 +640,15 @@ static int spawn(struct run *rn, int child_in, int child_out)
 		posix_spawnattr_destroy(&attr);
 		return r;
 	}
-	pthread_mutex_lock(&groups_lock);
-	r = groups_add(0); /* room first, so that no spawned group goes unregistered */
+	r = groups_reserve();
 	if (r == 0) {
-		n_groups--;
+		pthread_rwlock_rdlock(&spawn_lock);
 		r = -posix_spawn(&rn->pid, spec->path, &fa, &attr,
 				 (char *const *)(spec->argv ? spec->argv : argv0),
 				 (char *const *)(spec->env ? spec->env : env0));
-		if (r == 0)
-			groups[n_groups++] = rn->pid;
+		groups_set(0, r == 0 ? rn->pid : 0);
+		pthread_rwlock_unlock(&spawn_lock);
 	}
-	pthread_mutex_unlock(&groups_lock);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	return r;
@@ -671,7 +702,7 @@ int hook_run(const struct hook_spec *spec, struct hook_result *ret)
 			;
 		while (waitpid(-rn.pid, NULL, 0) > 0 || errno == EINTR)
 			;
-		groups_remove(rn.pid);
+		groups_set(rn.pid, 0);
 		goto out;
 	}
 	if (spec->timeout_ms > 0)
@@ -682,8 +713,8 @@ int hook_run(const struct hook_spec *spec, struct hook_result *ret)
 		close_fd(&rn.in_fd);
 	run_loop(&rn);
 	reap_group(&rn);
-	groups_remove(rn.pid);
-	(void)reap_escaped();
+	groups_set(rn.pid, 0);
+	reap_escaped_now();
 	result_fill(&rn);
 	rn.res.output = capture_take(&rn.cap);
 	if (!rn.res.output) {

@@ -172,9 +172,11 @@ int hook_kill_token(const char *token) WUR;
 
 /*
  * Reaps zombie children that escaped a hook's group (see hook_runner_init()):
- * those in another session than the daemon's and in no running hook's group.
- * Never touches a child in the daemon's own session. Returns how many it
- * reaped, or -errno when /proc cannot be read.
+ * those in another session than the daemon's and in no running hook's group
+ * or session. Never touches a child in the daemon's own session (what the
+ * daemon forks itself stays its spawner's to wait for). Each hook_run() ends
+ * with a non-blocking try at this; call it from housekeeping when hooks run
+ * rarely. Returns how many it reaped, or -errno when /proc cannot be read.
  */
 int hook_reap_escaped(void) WUR;
 

@@ -629,34 +629,65 @@ static void test_background_killed(void **state)
 	hook_result_free(&res);
 }
 
-static void test_escaped_reaped(void **state)
+/* Waits until pid is a zombie (true) or gone (false). */
+static bool wait_zombie(long pid)
+{
+	char name[24];
+
+	snprintf(name, sizeof(name), "%ld", pid);
+	for (int i = 0; i < 500; i++) {
+		char st = 0;
+		long pg;
+		if (!stat_fields(name, &st, &pg))
+			return false;
+		if (st == 'Z')
+			return true;
+		(void)poll(NULL, 0, 10);
+	}
+	return false;
+}
+
+static void test_escaped(void **state)
 {
 	/* A grandchild in a session of its own is not the group's: it lives on,
-	 * and once it exits hook_reap_escaped() (end of the next run) reaps it. */
-	struct hook_spec spec = SPEC(sh("escape", "setsid sh -c 'exec sleep 0.3' </dev/null >/dev/null 2>&1 &\n"
-						  "echo $!"));
+	 * becomes our zombie when it exits, and hook_reap_escaped() reaps it. */
+	struct hook_spec spec = SPEC(sh("escape", "rm -f m1\n"
+						  "setsid sh -c 'touch m1; exec sleep 0.3' </dev/null >/dev/null 2>&1 &\n"
+						  "echo $!\n"
+						  "while [ ! -e m1 ]; do sleep 0.01; done"));
 	struct hook_result res;
 	long esc = 0;
 	int zombies = -1;
+	int64_t t0;
 
 	(void)state;
+	spec.cwd = tmpdir;
 	run_ok(&spec, &res);
 	assert_int_equal(sscanf(res.output, "%ld", &esc), 1);
 	hook_result_free(&res);
-	for (int i = 0; i < 200; i++) {
-		char st = 0;
-		long pg;
-		char name[24];
-		snprintf(name, sizeof(name), "%ld", esc);
-		if (!stat_fields(name, &st, &pg) || st == 'Z')
-			break;
-		(void)poll(NULL, 0, 10);
-	}
-	(void)children(&zombies);
-	assert_true(zombies <= 1);
-	assert_true(hook_reap_escaped() >= 0);
+	assert_true(wait_zombie(esc));
+	assert_int_equal(children(&zombies), 1);
+	assert_int_equal(zombies, 1);
+	assert_int_equal(hook_reap_escaped(), 1);
 	assert_int_equal(children(&zombies), 0);
-	assert_int_equal(zombies, 0);
+
+	/* One that keeps the output open: the run stops reading HOOK_DRAIN_MS
+	 * after the leader's exit, with what came before. */
+	struct hook_spec holder = SPEC(sh("holder", "rm -f m2\n"
+						    "setsid sh -c 'touch m2; exec sleep 30' &\n"
+						    "echo $!\n"
+						    "while [ ! -e m2 ]; do sleep 0.01; done"));
+	holder.cwd = tmpdir;
+	t0 = mono_ms();
+	run_ok(&holder, &res);
+	assert_true(mono_ms() - t0 >= HOOK_DRAIN_MS && mono_ms() - t0 < HOOK_DRAIN_MS + 2000);
+	assert_int_equal(sscanf(res.output, "%ld", &esc), 1);
+	assert_true(hook_result_ok(&res));
+	hook_result_free(&res);
+	assert_int_equal(kill((pid_t)esc, SIGKILL), 0);
+	assert_true(wait_zombie(esc));
+	assert_int_equal(hook_reap_escaped(), 1);
+	assert_int_equal(children(&zombies), 0);
 }
 
 static void test_no_fd_leak(void **state)
@@ -877,7 +908,7 @@ int main(void)
 		cmocka_unit_test(test_env_exact),	   cmocka_unit_test(test_env_rules),
 		cmocka_unit_test(test_output_ring),	   cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_timeout),		   cmocka_unit_test(test_stop_fd),
-		cmocka_unit_test(test_background_killed), cmocka_unit_test(test_escaped_reaped),
+		cmocka_unit_test(test_background_killed), cmocka_unit_test(test_escaped),
 		cmocka_unit_test(test_no_fd_leak),	   cmocka_unit_test(test_spawn_errors),
 		cmocka_unit_test(test_kill_token),	   cmocka_unit_test(test_threads),
 	};
