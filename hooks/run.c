@@ -369,12 +369,13 @@ static char *capture_take(struct capture *c)
 	return out;
 }
 
-/* Reads what is there. 1 at EOF (or a read error), 0 otherwise. */
+/* Reads what is there, at most 256 KiB (a hook writing without end must not
+ * keep the loop from its deadlines). 1 at EOF (or a read error), 0 otherwise. */
 static int capture_read(struct capture *c, int fd)
 {
 	char buf[16384];
 
-	for (;;) {
+	for (int i = 0; i < 16; i++) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n > 0) {
 			capture_add(c, buf, (size_t)n);
@@ -388,6 +389,7 @@ static int capture_read(struct capture *c, int fd)
 			capture_line_end(c);
 		return 1;
 	}
+	return 0;
 }
 
 /* ---- input ------------------------------------------------------------------- */

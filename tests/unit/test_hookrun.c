@@ -535,6 +535,22 @@ static void test_timeout(void **state)
 	hook_result_describe(&res, desc, sizeof(desc));
 	assert_string_equal(desc, "killed by signal 15 (SIGTERM) after a timeout of 2 s");
 	hook_result_free(&res);
+
+	/* Output without end does not keep the run from its deadline. */
+	const char *argv[] = { "yes", NULL };
+	struct hook_spec flood = SPEC("/usr/bin/yes");
+	flood.argv = argv;
+	flood.timeout_ms = 300;
+	t0 = mono_ms();
+	run_ok(&flood, &res);
+	took = mono_ms() - t0;
+	assert_true(res.timed_out);
+	assert_int_equal(res.signal, SIGTERM);
+	assert_true(took >= 300 && took < 3000);
+	assert_true(res.output_total > HOOK_CAPTURE_MAX);
+	assert_int_equal(res.output_len, HOOK_CAPTURE_MAX);
+	assert_int_equal(strspn(res.output, "y\n"), res.output_len);
+	hook_result_free(&res);
 }
 
 static void *poke_later(void *arg)
