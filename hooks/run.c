@@ -96,11 +96,11 @@ static int make_pipe(int p[2], int nonblock_end)
 	return 0;
 }
 
-#define TAKE_FD(fd)          \
-	({                   \
-		int _fd_ = (fd); \
-		(fd) = -1;       \
-		_fd_;            \
+#define TAKE_FD(fd)                                                                                \
+	({                                                                                         \
+		int _fd_ = (fd);                                                                   \
+		(fd) = -1;                                                                         \
+		_fd_;                                                                              \
 	})
 
 static void close_fd(int *fd)
@@ -140,8 +140,10 @@ static int proc_stat_read(const char *dir, struct proc_stat *ret)
 		return -EIO;
 	/* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority nice num_threads itrealvalue starttime */
-	if (sscanf(p + 1, " %c %*d %ld %ld %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		   &ret->state, &ret->pgrp, &ret->session, &ret->starttime) != 4)
+	if (sscanf(
+		p + 1,
+		" %c %*d %ld %ld %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+		&ret->state, &ret->pgrp, &ret->session, &ret->starttime) != 4)
 		return -EIO;
 	return 0;
 }
@@ -421,7 +423,7 @@ static int input_write(int fd, const char *p, size_t n, size_t *off)
 		if (w < 0 && errno == EAGAIN)
 			break;
 		if (w < 0 && errno == EPIPE && !was_pending) {
-			const struct timespec zero = { 0, 0 };
+			const struct timespec zero = {0, 0};
 			while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
 				;
 		}
@@ -446,7 +448,7 @@ static int spawn_attrs(posix_spawnattr_t *a)
 	if ((r = posix_spawnattr_init(a)) != 0)
 		return -r;
 	if ((r = posix_spawnattr_setflags(a, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-						     POSIX_SPAWN_SETSIGDEF)) != 0 ||
+						 POSIX_SPAWN_SETSIGDEF)) != 0 ||
 	    (r = posix_spawnattr_setsigmask(a, &none)) != 0 ||
 	    (r = posix_spawnattr_setsigdefault(a, &all)) != 0) {
 		posix_spawnattr_destroy(a);
@@ -519,8 +521,8 @@ static void leader_exited(struct run *rn, int64_t now)
 static int64_t next_deadline(const struct run *rn)
 {
 	int64_t d = -1;
-	const int64_t c[] = { rn->exited ? -1 : rn->deadline, rn->exited ? -1 : rn->kill_at,
-			      rn->exited ? rn->drain_until : -1 };
+	const int64_t c[] = {rn->exited ? -1 : rn->deadline, rn->exited ? -1 : rn->kill_at,
+			     rn->exited ? rn->drain_until : -1};
 
 	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
 		if (c[i] >= 0 && (d < 0 || c[i] < d))
@@ -555,19 +557,19 @@ static void run_loop(struct run *rn)
 		}
 		if (!rn->eof) {
 			i_out = n;
-			p[n++] = (struct pollfd){ .fd = rn->out_fd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = rn->out_fd, .events = POLLIN};
 		}
 		if (rn->in_fd >= 0) {
 			i_in = n;
-			p[n++] = (struct pollfd){ .fd = rn->in_fd, .events = POLLOUT };
+			p[n++] = (struct pollfd){.fd = rn->in_fd, .events = POLLOUT};
 		}
 		if (rn->stop_fd >= 0 && !rn->exited) {
 			i_stop = n;
-			p[n++] = (struct pollfd){ .fd = rn->stop_fd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = rn->stop_fd, .events = POLLIN};
 		}
 		if (!rn->exited) {
 			i_pid = n;
-			p[n++] = (struct pollfd){ .fd = rn->pidfd, .events = POLLIN };
+			p[n++] = (struct pollfd){.fd = rn->pidfd, .events = POLLIN};
 		}
 		int64_t wait = d < 0 ? -1 : d - now;
 		if (poll(p, (nfds_t)n, wait > INT32_MAX ? INT32_MAX : (int)wait) < 0) {
@@ -630,8 +632,8 @@ static void result_fill(struct run *rn)
 static int spawn(struct run *rn, int child_in, int child_out)
 {
 	const struct hook_spec *spec = rn->spec;
-	const char *const argv0[] = { spec->path, NULL };
-	const char *const env0[] = { NULL };
+	const char *const argv0[] = {spec->path, NULL};
+	const char *const env0[] = {NULL};
 	posix_spawnattr_t attr;
 	posix_spawn_file_actions_t fa;
 	int r;
@@ -659,7 +661,7 @@ static int spawn(struct run *rn, int child_in, int child_out)
 static void announce(struct run *rn)
 {
 	char dir[32], token[HOOK_TOKEN_MAX];
-	struct proc_stat st = { 0 };
+	struct proc_stat st = {0};
 
 	snprintf(dir, sizeof(dir), "/proc/%ld", (long)rn->pid);
 	if (proc_stat_read(dir, &st) < 0)
@@ -670,10 +672,15 @@ static void announce(struct run *rn)
 
 int hook_run(const struct hook_spec *spec, struct hook_result *ret)
 {
-	struct run rn = { .spec = spec, .pidfd = -1, .out_fd = -1, .in_fd = -1,
-			  .stop_fd = spec ? spec->stop_fd : -1, .deadline = -1, .kill_at = -1,
-			  .drain_until = -1 };
-	int out[2] = { -1, -1 }, in[2] = { -1, -1 }, r;
+	struct run rn = {.spec = spec,
+			 .pidfd = -1,
+			 .out_fd = -1,
+			 .in_fd = -1,
+			 .stop_fd = spec ? spec->stop_fd : -1,
+			 .deadline = -1,
+			 .kill_at = -1,
+			 .drain_until = -1};
+	int out[2] = {-1, -1}, in[2] = {-1, -1}, r;
 
 	if (!spec || !spec->path || !spec->path[0])
 		return -EINVAL;
@@ -852,7 +859,8 @@ static int kill_member(long pid, long id)
 	if (pfd < 0)
 		return 0;
 	snprintf(dir, sizeof(dir), "/proc/%ld", pid);
-	if (proc_stat_read(dir, &st) == 0 && st.state != 'Z' && (st.pgrp == id || st.session == id) &&
+	if (proc_stat_read(dir, &st) == 0 && st.state != 'Z' &&
+	    (st.pgrp == id || st.session == id) &&
 	    syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0)
 		r = 1;
 	close(pfd);

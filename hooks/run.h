@@ -94,15 +94,15 @@ struct hook_spec {
 };
 
 struct hook_result {
-	int exit_code;	       /* valid when signal == 0 */
-	int signal;	       /* the signal that ended it, 0 when it exited */
-	bool timed_out;	       /* SIGTERM was sent because timeout_ms passed */
-	bool stopped;	       /* SIGTERM was sent because stop_fd became readable */
-	bool killed;	       /* SIGKILL was sent after the grace period */
-	int64_t timeout_ms;    /* the spec's, for hook_result_describe() */
-	int64_t duration_ms;   /* from spawn to the leader's exit */
-	char *output;	       /* the last capture_max bytes of stdout+stderr,
-				* NUL-terminated; owned by the result */
+	int exit_code;	     /* valid when signal == 0 */
+	int signal;	     /* the signal that ended it, 0 when it exited */
+	bool timed_out;	     /* SIGTERM was sent because timeout_ms passed */
+	bool stopped;	     /* SIGTERM was sent because stop_fd became readable */
+	bool killed;	     /* SIGKILL was sent after the grace period */
+	int64_t timeout_ms;  /* the spec's, for hook_result_describe() */
+	int64_t duration_ms; /* from spawn to the leader's exit */
+	char *output;	     /* the last capture_max bytes of stdout+stderr,
+			      * NUL-terminated; owned by the result */
 	size_t output_len;
 	uint64_t output_total; /* bytes written in all; output_total - output_len were cut */
 };

@@ -37,13 +37,13 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-	const char *av[] = { "sh", "-c", "true", NULL };
-	const char *ev[] = { "PATH=/usr/bin:/bin", NULL };
+	const char *av[] = {"sh", "-c", "true", NULL};
+	const char *ev[] = {"PATH=/usr/bin:/bin", NULL};
 	uint64_t n = 300, rss = 0;
 	double *fk, *hr;
 
-	if ((argc > 1 && parse_u64(argv[1], &n) < 0) || (argc > 2 && parse_u64(argv[2], &rss) < 0) ||
-	    n == 0 || n > 1000000) {
+	if ((argc > 1 && parse_u64(argv[1], &n) < 0) ||
+	    (argc > 2 && parse_u64(argv[2], &rss) < 0) || n == 0 || n > 1000000) {
 		fprintf(stderr, "usage: hookrun_load N RSS_MB\n");
 		return 2;
 	}
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	if (!fk || !hr || hook_runner_init() < 0)
 		return 1;
 	for (uint64_t i = 0; i < n; i++) {
-		struct hook_spec s = { .path = "/bin/sh", .argv = av, .env = ev, .stop_fd = -1 };
+		struct hook_spec s = {.path = "/bin/sh", .argv = av, .env = ev, .stop_fd = -1};
 		struct hook_result r;
 		double t0 = now_us();
 		pid_t p = fork();

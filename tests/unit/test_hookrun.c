@@ -44,7 +44,8 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Writes body as an executable (mode) script NAME in tmpdir; returns its path (static per name slot). */
+/* Writes body as an executable (mode) script NAME in tmpdir; returns its path (static per name
+ * slot). */
 static const char *script(const char *name, const char *body, mode_t mode)
 {
 	static char paths[8][128];
@@ -77,7 +78,10 @@ static void run_ok(const struct hook_spec *spec, struct hook_result *res)
 		fail_msg("hook_run(%s): %s", spec->path, strerror(-r));
 }
 
-#define SPEC(p) { .path = (p), .stop_fd = -1 }
+#define SPEC(p)                                                                                    \
+	{                                                                                          \
+		.path = (p), .stop_fd = -1                                                         \
+	}
 
 /* ---- /proc ---------------------------------------------------------------- */
 
@@ -112,8 +116,8 @@ static int procs_in_group(long pgid)
 	while ((de = readdir(d))) {
 		char st;
 		long pg;
-		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && stat_fields(de->d_name, &st, &pg) &&
-		    pg == pgid)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' &&
+		    stat_fields(de->d_name, &st, &pg) && pg == pgid)
 			n++;
 	}
 	closedir(d);
@@ -189,14 +193,14 @@ static void test_exit_status(void **state)
 		int exit_code, sig;
 		const char *output, *describe;
 	} cases[] = {
-		{ "exit 0", 0, 0, "", "exit status 0" },
-		{ "echo out; exit 3", 3, 0, "out\n", "exit status 3" },
-		{ "exit 255", 255, 0, "", "exit status 255" },
-		{ "echo a; echo b >&2; echo c", 0, 0, "a\nb\nc\n", "exit status 0" },
-		{ "printf 'no newline'", 0, 0, "no newline", "exit status 0" },
-		{ "kill -TERM $$", -1, SIGTERM, "", "killed by signal 15 (SIGTERM)" },
-		{ "echo x; kill -KILL $$", -1, SIGKILL, "x\n", "killed by signal 9 (SIGKILL)" },
-		{ "pwd", 0, 0, "/\n", "exit status 0" },
+	    {"exit 0", 0, 0, "", "exit status 0"},
+	    {"echo out; exit 3", 3, 0, "out\n", "exit status 3"},
+	    {"exit 255", 255, 0, "", "exit status 255"},
+	    {"echo a; echo b >&2; echo c", 0, 0, "a\nb\nc\n", "exit status 0"},
+	    {"printf 'no newline'", 0, 0, "no newline", "exit status 0"},
+	    {"kill -TERM $$", -1, SIGTERM, "", "killed by signal 15 (SIGTERM)"},
+	    {"echo x; kill -KILL $$", -1, SIGKILL, "x\n", "killed by signal 9 (SIGKILL)"},
+	    {"pwd", 0, 0, "/\n", "exit status 0"},
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -222,7 +226,7 @@ static void test_exit_status(void **state)
 
 static void test_argv_cwd(void **state)
 {
-	const char *argv[] = { "myname", "one", "two words", NULL };
+	const char *argv[] = {"myname", "one", "two words", NULL};
 	struct hook_spec spec = SPEC(sh("args", "echo \"$0|$1|$2|$#\"; pwd"));
 	struct hook_result res;
 	char want[256];
@@ -254,7 +258,7 @@ static void test_stdin_input(void **state)
 {
 	const size_t n = 300 * 1024; /* more than a pipe holds */
 	char *in = malloc(n), *got = NULL, out[128];
-	const char *argv[3] = { NULL, out, NULL };
+	const char *argv[3] = {NULL, out, NULL};
 	size_t got_len = 0;
 	struct hook_result res;
 
@@ -300,11 +304,10 @@ static void test_stdin_input(void **state)
 
 static void test_env_exact(void **state)
 {
-	const char *vars[] = { "JUJU_UNIT_NAME=wordpress/0", "CHARM_DIR=/srv/charm", "EMPTY=",
-			       NULL };
-	const char *argv[] = { "env", NULL };
-	struct hook_env he = { .tools_dir = "/var/lib/charmfs/tools", .home = "/root", .vars = vars };
-	struct strv env = { 0 };
+	const char *vars[] = {"JUJU_UNIT_NAME=wordpress/0", "CHARM_DIR=/srv/charm", "EMPTY=", NULL};
+	const char *argv[] = {"env", NULL};
+	struct hook_env he = {.tools_dir = "/var/lib/charmfs/tools", .home = "/root", .vars = vars};
+	struct strv env = {0};
 	struct hook_result res;
 	char *want;
 
@@ -348,16 +351,19 @@ static void test_env_rules(void **state)
 		const char *first; /* env.v[0] on success */
 		size_t n;
 	} cases[] = {
-		{ { "PATH=/only", NULL }, 0, "HOME=/h", 3 },
-		{ { "A=1", "B=2", NULL }, 0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 5 },
-		{ { "NOEQUALS", NULL }, -EINVAL, NULL, 0 },
-		{ { "=value", NULL }, -EINVAL, NULL, 0 },
-		{ { "A=1", "B=2", "A=3", NULL }, -EINVAL, NULL, 0 },
+	    {{"PATH=/only", NULL}, 0, "HOME=/h", 3},
+	    {{"A=1", "B=2", NULL},
+	     0,
+	     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	     5},
+	    {{"NOEQUALS", NULL}, -EINVAL, NULL, 0},
+	    {{"=value", NULL}, -EINVAL, NULL, 0},
+	    {{"A=1", "B=2", "A=3", NULL}, -EINVAL, NULL, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct hook_env he = { .home = "/h", .vars = cases[i].vars };
-		struct strv env = { 0 };
+		struct hook_env he = {.home = "/h", .vars = cases[i].vars};
+		struct strv env = {0};
 
 		assert_int_equal(hook_env_build(&he, &env), cases[i].r);
 		if (cases[i].r == 0) {
@@ -367,9 +373,9 @@ static void test_env_rules(void **state)
 		strv_clear(&env);
 	}
 	/* No home given: the user's, never the daemon's $HOME. */
-	struct strv env = { 0 };
+	struct strv env = {0};
 	assert_int_equal(setenv("HOME", "/nonexistent-home-marker", 1), 0);
-	assert_int_equal(hook_env_build(&(struct hook_env){ 0 }, &env), 0);
+	assert_int_equal(hook_env_build(&(struct hook_env){0}, &env), 0);
 	assert_int_equal(env.n, 3);
 	assert_string_not_equal(env.v[1], "HOME=/nonexistent-home-marker");
 	assert_int_equal(strncmp(env.v[1], "HOME=/", 6), 0);
@@ -401,10 +407,10 @@ static void count_seq(const char *line, size_t len, void *ud)
 static void test_output_ring(void **state)
 {
 	const long N = 180000; /* ~1.1 MiB of "seq" output */
-	struct lines l = { .next = 1, .in_order = true };
+	struct lines l = {.next = 1, .in_order = true};
 	struct buf all;
 	struct hook_result res;
-	const char *argv[] = { "seq", "1", "180000", NULL };
+	const char *argv[] = {"seq", "1", "180000", NULL};
 	int64_t t0;
 
 	(void)state;
@@ -456,8 +462,8 @@ static void keep_lines(const char *line, size_t len, void *ud)
 static void test_long_line(void **state)
 {
 	struct hook_spec spec =
-		SPEC(sh("long", "head -c 10000 /dev/zero | tr '\\0' x; echo; printf after"));
-	struct lines l = { 0 };
+	    SPEC(sh("long", "head -c 10000 /dev/zero | tr '\\0' x; echo; printf after"));
+	struct lines l = {0};
 	struct hook_result res;
 
 	(void)state;
@@ -494,9 +500,9 @@ static void save_token(const char *token, void *ud)
 static void test_timeout(void **state)
 {
 	struct hook_spec spec = SPEC(sh("stubborn", "trap 'echo got TERM' TERM\n"
-						   "echo started\n"
-						   "while :; do sleep 1; done"));
-	struct started s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, "" };
+						    "echo started\n"
+						    "while :; do sleep 1; done"));
+	struct started s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ""};
 	struct hook_result res;
 	char desc[128];
 	int64_t t0 = mono_ms(), took;
@@ -537,7 +543,7 @@ static void test_timeout(void **state)
 	hook_result_free(&res);
 
 	/* Output without end does not keep the run from its deadline. */
-	const char *argv[] = { "yes", NULL };
+	const char *argv[] = {"yes", NULL};
 	struct hook_spec flood = SPEC("/usr/bin/yes");
 	flood.argv = argv;
 	flood.timeout_ms = 300;
@@ -565,9 +571,9 @@ static void *poke_later(void *arg)
 
 static void test_stop_fd(void **state)
 {
-	const char *argv[] = { "sleep", "100", NULL };
+	const char *argv[] = {"sleep", "100", NULL};
 	struct hook_spec spec = SPEC("/bin/sleep");
-	struct started s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, "" };
+	struct started s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ""};
 	struct hook_result res;
 	pthread_t th;
 	int efd = eventfd(0, EFD_CLOEXEC);
@@ -622,7 +628,7 @@ static void test_background_killed(void **state)
 {
 	struct hook_spec spec = SPEC(sh("bg", "sleep 100 &\necho $!\n(sleep 100; echo late) &\n"
 					      "echo leader done"));
-	struct started s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, "" };
+	struct started s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ""};
 	struct hook_result res;
 	int64_t t0 = mono_ms();
 	long bg = 0;
@@ -667,10 +673,11 @@ static void test_escaped(void **state)
 {
 	/* A grandchild in a session of its own is not the group's: it lives on,
 	 * becomes our zombie when it exits, and hook_reap_escaped() reaps it. */
-	struct hook_spec spec = SPEC(sh("escape", "rm -f m1\n"
-						  "setsid sh -c 'touch m1; exec sleep 0.3' </dev/null >/dev/null 2>&1 &\n"
-						  "echo $!\n"
-						  "while [ ! -e m1 ]; do sleep 0.01; done"));
+	struct hook_spec spec = SPEC(
+	    sh("escape", "rm -f m1\n"
+			 "setsid sh -c 'touch m1; exec sleep 0.3' </dev/null >/dev/null 2>&1 &\n"
+			 "echo $!\n"
+			 "while [ ! -e m1 ]; do sleep 0.01; done"));
 	struct hook_result res;
 	long esc = 0;
 	int zombies = -1;
@@ -708,7 +715,7 @@ static void test_escaped(void **state)
 
 static void test_no_fd_leak(void **state)
 {
-	const char *argv[] = { "ls", "/proc/self/fd", NULL };
+	const char *argv[] = {"ls", "/proc/self/fd", NULL};
 	struct hook_spec spec = SPEC("/bin/ls");
 	struct hook_spec t = SPEC("/bin/true");
 	struct hook_result res;
@@ -728,7 +735,7 @@ static void test_no_fd_leak(void **state)
 	before = open_fds();
 	t.stop_fd = efd;
 	t.on_start = save_token;
-	struct started s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, "" };
+	struct started s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ""};
 	t.ud = &s;
 	for (int i = 0; i < 100; i++) {
 		t.input = i % 2 ? "in" : NULL;
@@ -749,7 +756,7 @@ static void test_no_fd_leak(void **state)
 static void test_spawn_errors(void **state)
 {
 	char missing[128], dir[128];
-	struct hook_result res = { .exit_code = 77 };
+	struct hook_result res = {.exit_code = 77};
 
 	(void)state;
 	snprintf(missing, sizeof(missing), "%s/no-such-hook", tmpdir);
@@ -759,12 +766,12 @@ static void test_spawn_errors(void **state)
 		const char *path, *cwd;
 		int r;
 	} cases[] = {
-		{ missing, NULL, -ENOENT },
-		{ script("noexec", "#!/bin/sh\nexit 0\n", 0644), NULL, -EACCES },
-		{ script("garbage", "\x7f\x01garbage, not a program\n", 0755), NULL, -ENOEXEC },
-		{ dir, NULL, -EACCES },
-		{ "/bin/true", missing, -ENOENT },
-		{ "", NULL, -EINVAL },
+	    {missing, NULL, -ENOENT},
+	    {script("noexec", "#!/bin/sh\nexit 0\n", 0644), NULL, -EACCES},
+	    {script("garbage", "\x7f\x01garbage, not a program\n", 0755), NULL, -ENOEXEC},
+	    {dir, NULL, -EACCES},
+	    {"/bin/true", missing, -ENOENT},
+	    {"", NULL, -EINVAL},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct hook_spec spec = SPEC(cases[i].path);
@@ -795,10 +802,18 @@ static void *run_thread(void *arg)
 static void test_kill_token(void **state)
 {
 	static const char *const malformed[] = {
-		"", "abc", "12", "12 boot", "-5 boot 7", "1 boot 7", "12 boot 7 extra", " 12 boot 7",
-		"12 boot x", "99999999999 boot 7",
+	    "",
+	    "abc",
+	    "12",
+	    "12 boot",
+	    "-5 boot 7",
+	    "1 boot 7",
+	    "12 boot 7 extra",
+	    " 12 boot 7",
+	    "12 boot x",
+	    "99999999999 boot 7",
 	};
-	struct started s = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, "" };
+	struct started s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ""};
 	char other[HOOK_TOKEN_MAX], gone[HOOK_TOKEN_MAX];
 	struct hook_result res;
 	long pgid;
@@ -818,8 +833,8 @@ static void test_kill_token(void **state)
 	assert_int_equal(hook_kill_token(gone), 0);
 
 	/* A live group: a thread runs sleep, the token kills it. */
-	const char *argv[] = { "sleep", "100", NULL };
-	struct bg_run b = { .spec = SPEC("/bin/sleep") };
+	const char *argv[] = {"sleep", "100", NULL};
+	struct bg_run b = {.spec = SPEC("/bin/sleep")};
 	pthread_t th;
 	s.token[0] = '\0';
 	b.spec.argv = argv;
@@ -870,7 +885,7 @@ static void *worker(void *arg)
 
 	for (int i = 0; i < RUNS; i++) {
 		char a[16], code[16], want[64];
-		const char *argv[] = { w->path, a, code, NULL };
+		const char *argv[] = {w->path, a, code, NULL};
 		struct hook_spec spec = SPEC(w->path);
 		struct hook_result res;
 
@@ -888,8 +903,8 @@ static void *worker(void *arg)
 		snprintf(want, sizeof(want), "%s\n%s\n", a, a);
 		if (strcmp(res.output, want) != 0 || res.signal != 0 ||
 		    res.exit_code != (w->id + i) % 7) {
-			fprintf(stderr, "worker %d run %d: exit %d signal %d output \"%s\"\n", w->id, i,
-				res.exit_code, res.signal, res.output);
+			fprintf(stderr, "worker %d run %d: exit %d signal %d output \"%s\"\n",
+				w->id, i, res.exit_code, res.signal, res.output);
 			w->failures++;
 		}
 		hook_result_free(&res);
@@ -906,7 +921,7 @@ static void test_threads(void **state)
 
 	(void)state;
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){ .id = i, .path = path };
+		w[i] = (struct worker){.id = i, .path = path};
 		assert_int_equal(pthread_create(&th[i], NULL, worker, &w[i]), 0);
 	}
 	for (int i = 0; i < THREADS; i++)
@@ -919,14 +934,14 @@ static void test_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_exit_status),	   cmocka_unit_test(test_argv_cwd),
-		cmocka_unit_test(test_stdin_null),	   cmocka_unit_test(test_stdin_input),
-		cmocka_unit_test(test_env_exact),	   cmocka_unit_test(test_env_rules),
-		cmocka_unit_test(test_output_ring),	   cmocka_unit_test(test_long_line),
-		cmocka_unit_test(test_timeout),		   cmocka_unit_test(test_stop_fd),
-		cmocka_unit_test(test_background_killed), cmocka_unit_test(test_escaped),
-		cmocka_unit_test(test_no_fd_leak),	   cmocka_unit_test(test_spawn_errors),
-		cmocka_unit_test(test_kill_token),	   cmocka_unit_test(test_threads),
+	    cmocka_unit_test(test_exit_status),	      cmocka_unit_test(test_argv_cwd),
+	    cmocka_unit_test(test_stdin_null),	      cmocka_unit_test(test_stdin_input),
+	    cmocka_unit_test(test_env_exact),	      cmocka_unit_test(test_env_rules),
+	    cmocka_unit_test(test_output_ring),	      cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_timeout),	      cmocka_unit_test(test_stop_fd),
+	    cmocka_unit_test(test_background_killed), cmocka_unit_test(test_escaped),
+	    cmocka_unit_test(test_no_fd_leak),	      cmocka_unit_test(test_spawn_errors),
+	    cmocka_unit_test(test_kill_token),	      cmocka_unit_test(test_threads),
 	};
 	int r;
 
