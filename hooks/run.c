@@ -896,8 +896,8 @@ int hook_kill_token(const char *token)
 		if (parse_u64(de->d_name, &pid) < 0 || pid > INT32_MAX)
 			continue;
 		snprintf(dir, sizeof(dir), "/proc/%s", de->d_name);
-		if (proc_stat_read(dir, &st) == 0 && (st.pgrp == id || st.session == id) &&
-		    st.state != 'Z')
+		if ((pid_t)pid != getpid() && proc_stat_read(dir, &st) == 0 &&
+		    (st.pgrp == id || st.session == id) && st.state != 'Z')
 			killed |= kill_member((long)pid, id);
 	}
 	closedir(d);

@@ -165,7 +165,8 @@ int hook_env_build(const struct hook_env *he, struct strv *ret) WUR;
  * the group is still the one started (its leader is gone, or has the same
  * start time), every process in that process group or session gets SIGKILL.
  * Returns 1 when it signalled something, 0 when nothing was left (another
- * boot, the group gone, its id reused), -EINVAL for a malformed token.
+ * boot, the group gone, its id reused), -EINVAL for a malformed token,
+ * -errno when /proc cannot be read. Never signals the calling process.
  * The processes are not waited for: they are not our children.
  */
 int hook_kill_token(const char *token) WUR;

@@ -221,7 +221,10 @@ static void test_exit_status(void **state)
 		hook_result_describe(&res, desc, sizeof(desc));
 		assert_string_equal(desc, cases[i].describe);
 		hook_result_free(&res);
+		hook_result_free(&res); /* twice, and NULL: no-ops */
 	}
+	hook_result_free(NULL);
+	assert_int_equal(hook_runner_init(), 0); /* again: harmless */
 }
 
 static void test_argv_cwd(void **state)
