@@ -488,6 +488,8 @@ struct run {
 	int pidfd, out_fd, in_fd, stop_fd;
 	size_t in_off;
 	int64_t start, deadline, kill_at, drain_until; /* ms; -1: none */
+	int64_t next_check; /* without a pidfd: when to look at the leader again */
+	int check_ms;
 	bool exited, eof;
 	siginfo_t si;
 	struct capture cap;
@@ -505,12 +507,22 @@ static void begin_termination(struct run *rn, int64_t now)
 	rn->kill_at = now + (rn->spec->grace_ms > 0 ? rn->spec->grace_ms : HOOK_GRACE_MS);
 }
 
+/* waitid() on the leader, through its pidfd when there is one. True when it
+ * has exited (flags has WNOHANG) or on any return (without). */
+static bool leader_wait(struct run *rn, siginfo_t *si, int flags)
+{
+	memset(si, 0, sizeof(*si));
+	while ((rn->pidfd >= 0 ? waitid(P_PIDFD, (id_t)rn->pidfd, si, WEXITED | flags)
+			       : waitid(P_PID, (id_t)rn->pid, si, WEXITED | flags)) < 0 &&
+	       errno == EINTR)
+		;
+	return si->si_pid != 0;
+}
+
 /* The leader exited: peek its status (it stays a zombie), kill the rest. */
 static void leader_exited(struct run *rn, int64_t now)
 {
-	memset(&rn->si, 0, sizeof(rn->si));
-	while (waitid(P_PIDFD, (id_t)rn->pidfd, &rn->si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
-		;
+	(void)leader_wait(rn, &rn->si, WNOWAIT);
 	rn->exited = true;
 	rn->res.duration_ms = now - rn->start;
 	group_signal(rn, SIGKILL);
@@ -522,7 +534,7 @@ static int64_t next_deadline(const struct run *rn)
 {
 	int64_t d = -1;
 	const int64_t c[] = {rn->exited ? -1 : rn->deadline, rn->exited ? -1 : rn->kill_at,
-			     rn->exited ? rn->drain_until : -1};
+			     rn->exited ? rn->drain_until : -1, rn->exited ? -1 : rn->next_check};
 
 	for (size_t i = 0; i < ARRAY_SIZE(c); i++)
 		if (c[i] >= 0 && (d < 0 || c[i] < d))
@@ -542,6 +554,16 @@ static void run_loop(struct run *rn)
 		if (d >= 0 && now >= d) {
 			if (rn->exited)
 				break; /* an escaped process holds the output: stop reading */
+			if (rn->next_check >= 0 && now >= rn->next_check) {
+				siginfo_t si;
+				if (leader_wait(rn, &si, WNOHANG | WNOWAIT)) {
+					rn->next_check = -1;
+					leader_exited(rn, now);
+					continue;
+				}
+				rn->check_ms = rn->check_ms < 25 ? 2 * rn->check_ms : 50;
+				rn->next_check = now + rn->check_ms;
+			}
 			if (rn->kill_at >= 0 && now >= rn->kill_at) {
 				group_signal(rn, SIGKILL);
 				rn->res.killed = true;
@@ -567,7 +589,7 @@ static void run_loop(struct run *rn)
 			i_stop = n;
 			p[n++] = (struct pollfd){.fd = rn->stop_fd, .events = POLLIN};
 		}
-		if (!rn->exited) {
+		if (!rn->exited && rn->pidfd >= 0) {
 			i_pid = n;
 			p[n++] = (struct pollfd){.fd = rn->pidfd, .events = POLLIN};
 		}
@@ -601,9 +623,7 @@ static void reap_group(struct run *rn)
 {
 	siginfo_t si;
 
-	memset(&si, 0, sizeof(si));
-	while (waitid(P_PIDFD, (id_t)rn->pidfd, &si, WEXITED) < 0 && errno == EINTR)
-		;
+	(void)leader_wait(rn, &si, 0);
 	for (;;) {
 		pid_t w = waitpid(-rn->pid, NULL, WNOHANG);
 		if (w > 0 || (w < 0 && errno == EINTR))
@@ -674,6 +694,7 @@ int hook_run(const struct hook_spec *spec, struct hook_result *ret)
 {
 	struct run rn = {.spec = spec,
 			 .pidfd = -1,
+			 .next_check = -1,
 			 .out_fd = -1,
 			 .in_fd = -1,
 			 .stop_fd = spec ? spec->stop_fd : -1,
@@ -703,8 +724,13 @@ int hook_run(const struct hook_spec *spec, struct hook_result *ret)
 		goto out;
 	rn.start = now_ms();
 	rn.pidfd = (int)syscall(SYS_pidfd_open, rn.pid, 0);
-	if (rn.pidfd < 0) {
-		/* Only EMFILE/ENFILE/ENOMEM: do not leave the child running. */
+	if (rn.pidfd < 0 && (errno == ENOSYS || errno == EPERM || errno == EINVAL)) {
+		/* No pidfds (before Linux 5.3, a seccomp filter, valgrind): look
+		 * at the leader with waitid(WNOHANG) every 1, 2, 4 ... 50 ms. */
+		rn.check_ms = 1;
+		rn.next_check = rn.start + 1;
+	} else if (rn.pidfd < 0) {
+		/* EMFILE/ENFILE/ENOMEM: do not leave the child running. */
 		r = -errno;
 		(void)kill(-rn.pid, SIGKILL);
 		while (waitpid(rn.pid, NULL, 0) < 0 && errno == EINTR)
@@ -856,6 +882,13 @@ static int kill_member(long pid, long id)
 	struct proc_stat st;
 	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0), r = 0;
 
+	if (pfd < 0 && (errno == ENOSYS || errno == EPERM)) {
+		/* No pidfds: a plain kill() after the check, racy only against a
+		 * pid reused within these few system calls. */
+		snprintf(dir, sizeof(dir), "/proc/%ld", pid);
+		return proc_stat_read(dir, &st) == 0 && st.state != 'Z' &&
+		       (st.pgrp == id || st.session == id) && kill((pid_t)pid, SIGKILL) == 0;
+	}
 	if (pfd < 0)
 		return 0;
 	snprintf(dir, sizeof(dir), "/proc/%ld", pid);
