@@ -26,8 +26,9 @@
  *    the group gets SIGTERM, and SIGKILL grace_ms later if the leader is
  *    still there. The run still returns 0; the result says why it ended.
  *  - No signal handler is installed and SIGCHLD is not used: the leader is
- *    watched through a pidfd. SIGPIPE from writing the input to a child
- *    that does not read it is blocked and consumed in the calling thread.
+ *    watched through a pidfd (without pidfds — Linux < 5.3, a seccomp
+ *    filter, valgrind — by waitid(WNOHANG) every 1, 2, 4 ... 50 ms). SIGPIPE from writing the input
+ *to a child that does not read it is blocked and consumed in the calling thread.
  *
  * Thread-safety: hook_run() may be called from several threads at once;
  * each run is independent. A run blocks its thread until the hook ends.
@@ -80,8 +81,9 @@ struct hook_spec {
 	size_t input_len;
 	int64_t timeout_ms; /* <= 0: none */
 	int64_t grace_ms;   /* <= 0: HOOK_GRACE_MS */
-	int stop_fd;	    /* -1, or a descriptor that becomes readable when the
-			     * run must stop (engine_run_stop_fd()); never read */
+	int stop_fd;	    /* -1 (set it: 0 is a descriptor), or one that becomes
+			     * readable when the run must stop (engine_run_stop_fd());
+			     * polled, never read */
 	size_t capture_max; /* 0: HOOK_CAPTURE_MAX */
 	/* Called once, in the calling thread, as soon as the group exists, with
 	 * its crash-recovery token (for hook_kill_token()); may be NULL. */
