@@ -12,18 +12,14 @@
  * output is read to EOF (bounded by HOOK_DRAIN_MS), the leader is reaped
  * and waitpid(-PGID) reaps every other member that became our child.
  *
- * A small registry of running groups lets hook_reap_escaped() tell the
- * zombies no run will reap (processes that escaped their group) from those
- * a run is about to reap; a spawn and its registration happen under a
- * shared lock the reaper takes exclusively, so it never meets a leader
- * that is not registered yet. Every run ends with a try at it.
+ * Each group is registered (runproc.c) from its spawn until every member
+ * is reaped, so that the reaper of escaped zombies, which every run ends
+ * with a try at, leaves it alone.
  *
  * Library code: nothing is logged, no signal handler is installed.
  */
 #include "config.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -34,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -42,6 +37,7 @@
 #include <unistd.h>
 
 #include "run.h"
+#include "run_int.h"
 #include "banned.h"
 
 static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -108,202 +104,6 @@ static void close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
-}
-
-struct proc_stat {
-	char state;
-	long pgrp;
-	long session;
-	unsigned long long starttime;
-};
-
-/* Reads the fields of /proc/PID/stat we need. 0, -ENOENT (no such process) or -EIO. */
-static int proc_stat_read(const char *dir, struct proc_stat *ret)
-{
-	char path[64], buf[1024];
-	const char *p;
-	ssize_t n;
-	int fd;
-
-	if (snprintf(path, sizeof(path), "%s/stat", dir) >= (int)sizeof(path))
-		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT || errno == ESRCH ? -ENOENT : -EIO;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n == 0 || errno == ESRCH ? -ENOENT : -EIO;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	if (!p)
-		return -EIO;
-	/* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
-	 * utime stime cutime cstime priority nice num_threads itrealvalue starttime */
-	if (sscanf(
-		p + 1,
-		" %c %*d %ld %ld %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-		&ret->state, &ret->pgrp, &ret->session, &ret->starttime) != 4)
-		return -EIO;
-	return 0;
-}
-
-static char boot_id[40];
-static pthread_once_t boot_id_once = PTHREAD_ONCE_INIT;
-
-static void boot_id_read(void)
-{
-	char *s = NULL;
-	size_t n = 0;
-
-	if (read_file("/proc/sys/kernel/random/boot_id", 64, &s, &n) == 0) {
-		while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
-			n--;
-		if (n > 0 && n < sizeof(boot_id) && !memchr(s, ' ', n))
-			memcpy(boot_id, s, n);
-	}
-	free(s);
-	if (!boot_id[0])
-		memcpy(boot_id, "unknown", 8);
-}
-
-static const char *this_boot(void)
-{
-	(void)pthread_once(&boot_id_once, boot_id_read);
-	return boot_id;
-}
-
-/* ---- the registry of running groups ------------------------------------------- */
-
-/*
- * groups_lock guards the array; spawn_lock is held shared from before a
- * posix_spawn() until its group is in the array, and exclusively by
- * hook_reap_escaped(), which therefore never sees an unregistered leader.
- * A slot is reserved (pid 0) before the spawn, so registering cannot fail.
- */
-static pthread_mutex_t groups_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_rwlock_t spawn_lock = PTHREAD_RWLOCK_INITIALIZER;
-static pid_t *groups;
-static size_t n_groups, cap_groups;
-
-static int groups_reserve(void)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&groups_lock);
-	if (n_groups == cap_groups) {
-		size_t cap = cap_groups ? 2 * cap_groups : 16;
-		pid_t *g = realloc(groups, cap * sizeof(*g));
-		if (g) {
-			groups = g;
-			cap_groups = cap;
-		} else {
-			r = -ENOMEM;
-		}
-	}
-	if (r == 0)
-		groups[n_groups++] = 0;
-	pthread_mutex_unlock(&groups_lock);
-	return r;
-}
-
-/* Replaces the slot of from (a pid, or 0 for a reserved one) by to (0: removes it). */
-static void groups_set(pid_t from, pid_t to)
-{
-	pthread_mutex_lock(&groups_lock);
-	for (size_t i = 0; i < n_groups; i++)
-		if (groups[i] == from) {
-			if (to)
-				groups[i] = to;
-			else
-				groups[i] = groups[--n_groups];
-			break;
-		}
-	pthread_mutex_unlock(&groups_lock);
-}
-
-static bool groups_has(long id)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&groups_lock);
-	for (size_t i = 0; i < n_groups && !found; i++)
-		found = groups[i] == id;
-	pthread_mutex_unlock(&groups_lock);
-	return found;
-}
-
-int hook_runner_init(void)
-{
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Reaps the zombie child pid (a directory name) if no run owns it. 1 when reaped. */
-static int reap_if_escaped(const char *name, long my_sid)
-{
-	char dir[300];
-	struct proc_stat st;
-	uint64_t pid;
-	int r = 0;
-
-	if (parse_u64(name, &pid) < 0 || pid == 0 || pid > INT32_MAX)
-		return 0;
-	snprintf(dir, sizeof(dir), "/proc/%s", name);
-	if (proc_stat_read(dir, &st) == 0 && st.state == 'Z' && st.session != my_sid &&
-	    !groups_has(st.pgrp) && !groups_has(st.session) &&
-	    waitpid((pid_t)pid, NULL, WNOHANG) == (pid_t)pid)
-		r = 1;
-	return r;
-}
-
-/* With spawn_lock held exclusively. */
-static int reap_escaped(void)
-{
-	long my_sid = (long)getsid(0);
-	struct dirent *de;
-	DIR *d = opendir("/proc/self/task");
-	int reaped = 0;
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		char path[96], *list = NULL, *save = NULL;
-		size_t len = 0;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (snprintf(path, sizeof(path), "/proc/self/task/%s/children", de->d_name) >=
-		    (int)sizeof(path))
-			continue;
-		if (read_file(path, 1 << 20, &list, &len) < 0)
-			continue; /* the thread ended meanwhile */
-		for (char *w = strtok_r(list, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
-			reaped += reap_if_escaped(w, my_sid);
-		free(list);
-	}
-	closedir(d);
-	return reaped;
-}
-
-int hook_reap_escaped(void)
-{
-	int r;
-
-	pthread_rwlock_wrlock(&spawn_lock);
-	r = reap_escaped();
-	pthread_rwlock_unlock(&spawn_lock);
-	return r;
-}
-
-/* At the end of a run: the same, unless a spawn is under way (the next run's end will). */
-static void reap_escaped_now(void)
-{
-	if (pthread_rwlock_trywrlock(&spawn_lock) != 0)
-		return;
-	(void)reap_escaped();
-	pthread_rwlock_unlock(&spawn_lock);
 }
 
 /* ---- output: the ring and the lines ------------------------------------------ */
@@ -664,14 +464,12 @@ static int spawn(struct run *rn, int child_in, int child_out)
 		posix_spawnattr_destroy(&attr);
 		return r;
 	}
-	r = groups_reserve();
+	r = hook_spawn_begin();
 	if (r == 0) {
-		pthread_rwlock_rdlock(&spawn_lock);
 		r = -posix_spawn(&rn->pid, spec->path, &fa, &attr,
 				 (char *const *)(spec->argv ? spec->argv : argv0),
 				 (char *const *)(spec->env ? spec->env : env0));
-		groups_set(0, r == 0 ? rn->pid : 0);
-		pthread_rwlock_unlock(&spawn_lock);
+		hook_spawn_end(r == 0 ? rn->pid : 0);
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
@@ -680,13 +478,11 @@ static int spawn(struct run *rn, int child_in, int child_out)
 
 static void announce(struct run *rn)
 {
-	char dir[32], token[HOOK_TOKEN_MAX];
-	struct proc_stat st = {0};
+	char token[HOOK_TOKEN_MAX];
 
-	snprintf(dir, sizeof(dir), "/proc/%ld", (long)rn->pid);
-	if (proc_stat_read(dir, &st) < 0)
-		st.starttime = 0; /* cannot happen for our unreaped child; 0 matches nothing */
-	snprintf(token, sizeof(token), "%ld %s %llu", (long)rn->pid, this_boot(), st.starttime);
+	/* Our unreaped child always has a /proc entry; 0 matches no start time. */
+	if (hook_token_format(rn->pid, token) < 0)
+		snprintf(token, sizeof(token), "%ld %s 0", (long)rn->pid, hook_boot_id());
 	rn->spec->on_start(token, rn->spec->ud);
 }
 
@@ -737,7 +533,7 @@ int hook_run(const struct hook_spec *spec, struct hook_result *ret)
 			;
 		while (waitpid(-rn.pid, NULL, 0) > 0 || errno == EINTR)
 			;
-		groups_set(rn.pid, 0);
+		hook_group_done(rn.pid);
 		goto out;
 	}
 	if (spec->timeout_ms > 0)
@@ -748,8 +544,8 @@ int hook_run(const struct hook_spec *spec, struct hook_result *ret)
 		close_fd(&rn.in_fd);
 	run_loop(&rn);
 	reap_group(&rn);
-	groups_set(rn.pid, 0);
-	reap_escaped_now();
+	hook_group_done(rn.pid);
+	hook_reap_escaped_try();
 	result_fill(&rn);
 	rn.res.output = capture_take(&rn.cap);
 	if (!rn.res.output) {
@@ -870,69 +666,4 @@ int hook_env_build(const struct hook_env *he, struct strv *ret)
 		if ((r = strv_push(ret, vars[i])) < 0)
 			return r;
 	return 0;
-}
-
-/* ---- crash recovery ------------------------------------------------------------- */
-
-/* SIGKILL to pid if it is still in group or session id (checked through a pidfd,
- * so a reused pid is never hit). 1 when signalled. */
-static int kill_member(long pid, long id)
-{
-	char dir[32];
-	struct proc_stat st;
-	int pfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0), r = 0;
-
-	if (pfd < 0 && (errno == ENOSYS || errno == EPERM)) {
-		/* No pidfds: a plain kill() after the check, racy only against a
-		 * pid reused within these few system calls. */
-		snprintf(dir, sizeof(dir), "/proc/%ld", pid);
-		return proc_stat_read(dir, &st) == 0 && st.state != 'Z' &&
-		       (st.pgrp == id || st.session == id) && kill((pid_t)pid, SIGKILL) == 0;
-	}
-	if (pfd < 0)
-		return 0;
-	snprintf(dir, sizeof(dir), "/proc/%ld", pid);
-	if (proc_stat_read(dir, &st) == 0 && st.state != 'Z' &&
-	    (st.pgrp == id || st.session == id) &&
-	    syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0)
-		r = 1;
-	close(pfd);
-	return r;
-}
-
-int hook_kill_token(const char *token)
-{
-	char boot[40], dir[300], tail;
-	unsigned long long start;
-	struct proc_stat st;
-	struct dirent *de;
-	long id;
-	DIR *d;
-	int killed = 0, r;
-
-	if (!token || sscanf(token, "%ld %39s %llu%c", &id, boot, &start, &tail) != 3 || id <= 1 ||
-	    id > INT32_MAX || !isdigit((unsigned char)token[0]))
-		return -EINVAL;
-	if (strcmp(boot, this_boot()) != 0)
-		return 0;
-	snprintf(dir, sizeof(dir), "/proc/%ld", id);
-	r = proc_stat_read(dir, &st);
-	if (r == 0 && st.starttime != start)
-		return 0; /* the id is another process's now: the group is long gone */
-	if (r < 0 && r != -ENOENT)
-		return r;
-	d = opendir("/proc");
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		uint64_t pid;
-		if (parse_u64(de->d_name, &pid) < 0 || pid > INT32_MAX)
-			continue;
-		snprintf(dir, sizeof(dir), "/proc/%s", de->d_name);
-		if ((pid_t)pid != getpid() && proc_stat_read(dir, &st) == 0 &&
-		    (st.pgrp == id || st.session == id) && st.state != 'Z')
-			killed |= kill_member((long)pid, id);
-	}
-	closedir(d);
-	return killed;
 }
