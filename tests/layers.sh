@@ -4,6 +4,8 @@
 #     include <sqlite3.h> through any header (the compiler's dependency files);
 #   - no FUSE header outside fs/, no libmicrohttpd header outside http/,
 #     and no backend-internal header (db.h, store_int.h, ...) in either;
+#   - hooks/ (libcharmfs_hooks.la) is POSIX over backend/util.h: no SQLite,
+#     no FUSE, no libmicrohttpd, no backend-internal header, no such symbol;
 #   - the core library (libcharmfs.a) uses no fuse_ or MHD_ symbol, the HTTP
 #     library no fuse_ or sqlite3_ one, and the daemon's fs/ objects no
 #     sqlite3_ or MHD_ one;
@@ -36,6 +38,11 @@ hits=$(cd "$src" && grep -lE '#[[:space:]]*include[[:space:]]*"(db|store_int|cou
 	fs/*.[ch] http/*.[ch])
 [ -z "$hits" ] || bad "a backend-internal header in a front end: $hits"
 
+hits=$(cd "$src" && ls hooks/*.[ch] >/dev/null 2>&1 &&
+	grep -lE 'sqlite3|#[[:space:]]*include[[:space:]]*"(db|store_int|counterlog|backup_int|storetree|worker|engine_int|charm_int)\.h"' \
+		hooks/*.[ch])
+[ -z "$hits" ] || bad "SQLite or a backend-internal header in hooks/: $hits"
+
 # Build: what every object really included.
 deps() { ls "$build/$1/.deps/"*.P* 2>/dev/null; }
 [ -n "$(deps fs)" ] && [ -n "$(deps backend)" ] && [ -n "$(deps http)" ] ||
@@ -45,6 +52,9 @@ for f in $(deps fs) $(deps http); do
 done
 for f in $(deps backend); do
 	grep -qE '/fuse[^/]*\.h|microhttpd\.h' "$f" && bad "a front end's header reaches $(basename "$f")"
+done
+for f in $(deps hooks); do
+	grep -qE '/fuse[^/]*\.h|microhttpd\.h|sqlite3\.h' "$f" && bad "a library's header reaches $(basename "$f")"
 done
 
 # Symbols.
@@ -58,6 +68,14 @@ hits=$(syms "$core" | grep -E '^(fuse_|MHD_)' | sort -u | head -5)
 [ -z "$hits" ] || bad "the core library uses: $hits"
 hits=$(syms "$http" | grep -E '^(fuse_|sqlite3_)' | sort -u | head -5)
 [ -z "$hits" ] || bad "the HTTP library uses: $hits"
+hooks=$build/.libs/libcharmfs_hooks.a
+if [ -f "$hooks" ]; then
+	hits=$(syms "$hooks" | grep -E '^(fuse_|MHD_|sqlite3_)' | sort -u | head -5)
+	[ -z "$hits" ] || bad "the hooks library uses: $hits"
+	python3 "$src/tests/objgraph.py" "$hooks" || bad "a cycle among the hooks library's files"
+elif [ -d "$src/hooks" ]; then
+	bad "missing $hooks"
+fi
 fsobj=$(ls "$build"/fs/charmfs-*.o 2>/dev/null)
 [ -n "$fsobj" ] || bad "no fs/ objects in $build/fs"
 hits=$(syms $fsobj | grep -E '^(sqlite3_|MHD_)' | sort -u | head -5)
