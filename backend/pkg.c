@@ -314,7 +314,7 @@ static int parse_settings(const char *json, size_t len, char **ret, struct strv 
 		*ret = strdup("{}");
 		return *ret ? 0 : -ENOMEM;
 	}
-	j = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+	j = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
 	if (!j)
 		return strv_errf(errors, -EINVAL, "settings", "invalid JSON: %s (line %d, column %d)",
 				 je.text, je.line, je.column);
@@ -455,7 +455,8 @@ static int abort_unready(struct store *s, const char *name, unsigned mask)
 	size_t n = 0;
 	int r = pkg_life_unready(life(s), name, mask, 0, &ids, &n);
 
-	for (size_t i = 0; r == 0 && i < n; i++) {
+	/* Newest first: an older one's end cannot let a newer one start meanwhile. */
+	for (size_t i = n; r == 0 && i-- > 0;) {
 		int a = engine_abort(store_engine(s), ids[i]);
 		if (a < 0 && a != -EALREADY && a != -ENOENT)
 			r = a;
@@ -498,6 +499,8 @@ int pkg_create(struct store *s, const char *name)
 	}
 	if (r == 0)
 		r = pkg_life_mkdirs(life(s), name);
+	if (r == 0)
+		r = pkg_life_ensure_charm(life(s), name);
 	if (r == 0)
 		r = db_write_begin(store_db(s));
 	if (r == 0) {
@@ -865,7 +868,7 @@ int pkg_remove(struct store *s, const char *name)
 		plan_hook(&p, "stop");
 		plan_hook(&p, "remove");
 		r = exec_name(s, "UPDATE packages SET version = '', settings = '{}', removing = 1,"
-				 " cc_change = 0 WHERE name = ?1", name);
+				 " installed = '', cc_change = 0 WHERE name = ?1", name);
 		if (r == 0)
 			r = record(s, name, &w, &p, NULL);
 	}
@@ -1306,8 +1309,8 @@ int pkg_hook_begin(struct store *s, struct engine_run *run, struct pkg_hook *ret
 	row_free(&w);
 	r = pkg_life_unready(life(s), name, 0, h.change_id, &ids, &n);
 	free(ids);
-	if (r == 0 && n > 0)
-		r = -EAGAIN;
+	if (r == 0 && (n > 0 || engine_run_stopping(run)))
+		r = -EAGAIN; /* stopping: the retry lets the engine hold the aborted task */
 	if (r < 0)
 		goto out;
 	pkg_life_lock(life(s));

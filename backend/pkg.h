@@ -28,7 +28,7 @@
  *   engine_add_handler(store_engine(s), PKG_TASK_HOOK, fn, NULL, ud)  before store_start()
  *   fn(run):
  *     r = pkg_hook_begin(s, run, &h)
- *       -EAGAIN: return engine_run_retry(run, PKG_RETRY_MS)  (an earlier change runs)
+ *       -EAGAIN: return engine_run_retry(run, PKG_RETRY_MS)  (an earlier change runs, or aborted)
  *       -ENOENT: return 0                                   (package gone: nothing to do)
  *     run h.hook_path (NULL: the charm has no such hook, which is success) in
  *     h.charm_dir with JUJU_UNIT_NAME=h.unit, JUJU_MODEL_UUID=h.model_uuid,
@@ -196,7 +196,9 @@ struct pkg_hook {
 
 /*
  * Begins the hook of a PKG_TASK_HOOK run: checks the order (-EAGAIN while
- * an earlier change of the package is unready: retry), makes sure charm/
+ * an earlier change of the package is unready, or when the run was told
+ * to stop, an abort: return engine_run_retry() and the engine holds the
+ * aborted task instead of running it), makes sure charm/
  * and state/ exist, sets the status where Juju does (install:
  * "maintenance: installing", upgrade-charm "maintenance: upgrading", stop
  * "maintenance: stopping", remove "maintenance: removing") and fills ret.

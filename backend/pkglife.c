@@ -161,10 +161,6 @@ int pkg_life_mkdirs(struct pkg_life *l, const char *name)
 	if (r == 0)
 		r = mkdir_p(path);
 	if (r == 0)
-		r = pkg_life_path(l, name, "charm", path, sizeof(path));
-	if (r == 0)
-		r = mkdir_mode(path, 0755);
-	if (r == 0)
 		r = pkg_life_path(l, name, "state", path, sizeof(path));
 	if (r == 0)
 		r = mkdir_mode(path, 0700);
@@ -373,11 +369,17 @@ int pkg_life_ensure_charm(struct pkg_life *l, const char *name)
 	int r = text_col(l, "SELECT deployed FROM packages WHERE name = ?", name, deployed,
 			 sizeof(deployed));
 
-	if (r == 0)
-		r = pkg_life_path(l, name, "charm", path, sizeof(path));
+	if (r == -ENOENT)
+		deployed[0] = '\0'; /* being created */
+	else if (r < 0)
+		return r;
+	r = pkg_life_path(l, name, "charm", path, sizeof(path));
 	if (r < 0 || stat(path, &st) == 0)
 		return r;
-	return deployed[0] ? copy_charm(l, name, deployed) : pkg_life_mkdirs(l, name);
+	if (deployed[0])
+		return copy_charm(l, name, deployed);
+	r = pkg_life_mkdirs(l, name);
+	return r < 0 ? r : mkdir_mode(path, 0755);
 }
 
 /* ---- the order of a package's changes --------------------------------------- */
@@ -544,8 +546,8 @@ int pkg_deploy_task(struct engine_run *run, void *ud)
 	if (r < 0)
 		return engine_run_fail(run, r, "bad task data");
 	r = check_order(l, name, engine_run_change_id(run));
-	if (r == -EAGAIN)
-		return engine_run_retry(run, 20);
+	if (r == -EAGAIN || (r == 0 && engine_run_stopping(run)))
+		return engine_run_retry(run, 20); /* aborted: the engine holds it */
 	if (r == 0) {
 		pkg_life_lock(l);
 		r = pkg_life_deploy(l, name, sha);

@@ -66,7 +66,7 @@ void pkg_life_unlock(struct pkg_life *l);
 /* STOREDIR/packages/NAME[/sub] into out. -ENAMETOOLONG. */
 int pkg_life_path(const struct pkg_life *l, const char *name, const char *sub, char *out,
 		  size_t len) WUR;
-/* Makes packages/NAME with an empty charm/ and state/ (0700) unless they exist. 0 or -errno. */
+/* Makes packages/NAME and its state/ (0700) unless they exist (charm/: pkg_life_ensure_charm()). */
 int pkg_life_mkdirs(struct pkg_life *l, const char *name) WUR;
 /*
  * Makes packages/NAME/charm a copy of the tree of the archive sha256,
@@ -74,7 +74,10 @@ int pkg_life_mkdirs(struct pkg_life *l, const char *name) WUR;
  * nothing when it is deployed already. 0 or -errno.
  */
 int pkg_life_deploy(struct pkg_life *l, const char *name, const char *sha256) WUR;
-/* Remakes charm/ from the recorded deployed archive when it is missing (a restored copy). */
+/*
+ * Makes charm/ when it is missing: from the recorded deployed archive (a
+ * restored copy), or empty when nothing was deployed. 0 or -errno.
+ */
 int pkg_life_ensure_charm(struct pkg_life *l, const char *name) WUR;
 
 /*
