@@ -108,7 +108,8 @@ int pkg_set_version(struct store *s, const char *name, const char *text, size_t 
  * PKG_SETTINGS_MAX bytes), validated against the current version's
  * config.yaml (every key an option, every value of its type; null unsets
  * a key); before any version it is stored and validated at the version
- * write. -EINVAL with the reason (naming the key) in errors, -ENOENT.
+ * write. -EINVAL with the reason (naming the key) in errors, -EFBIG past
+ * PKG_SETTINGS_MAX, -ENOENT.
  * Records a change with config-changed unless the same settings are
  * stored, no version is set, or a config-changed of this package has not
  * begun yet (it will see these settings: late binding).

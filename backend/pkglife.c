@@ -574,13 +574,23 @@ static int purge_rows(struct pkg_life *l, const char *name, bool *ret_gone)
 
 	if (r < 0)
 		return r;
-	st = db_prep(l->db, "DELETE FROM packages WHERE name = ? AND removing = 1 AND version = ''");
+	/* Kept when re-created (D9); gone when deleted now or by an attempt a crash cut short. */
+	st = db_prep(l->db, "SELECT 1 FROM packages WHERE name = ? AND (removing = 0 OR version != '')");
 	if (!st)
 		return db_write_end(l->db, -EIO);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	r = db_errno(sqlite3_step(st));
+	r = sqlite3_step(st);
+	*ret_gone = r == SQLITE_DONE;
+	r = r == SQLITE_ROW ? 0 : db_errno(r);
 	db_reset(st);
-	*ret_gone = r == 0 && sqlite3_changes(sqlite3_db_handle(st)) > 0;
+	st = r == 0 && *ret_gone ? db_prep(l->db, "DELETE FROM packages WHERE name = ?") : NULL;
+	if (r == 0 && *ret_gone && !st)
+		r = -EIO;
+	if (st) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		r = db_errno(sqlite3_step(st));
+		db_reset(st);
+	}
 	for (size_t i = 0; r == 0 && *ret_gone && i < ARRAY_SIZE(more); i++) {
 		st = db_prep(l->db, more[i]);
 		if (!st) {

@@ -163,17 +163,22 @@ static int hook_task(struct engine_run *run, void *ud)
 	return code ? engine_run_fail(run, -EIO, "hook failed") : 0;
 }
 
-static struct store *open_store(struct fx *f, const char *dir)
+/*
+ * Opens the store at dir into *slot and starts it, with the test's hook
+ * handler when slot is f->s (the handler uses f->s, so it is set before
+ * the engine starts).
+ */
+static void open_store(struct fx *f, const char *dir, struct store **slot)
 {
 	struct store_opts o;
-	struct store *s = NULL;
 	char err[256];
 
 	store_opts_default(&o);
-	assert_int_equal(store_open(dir, &o, &s, err, sizeof(err)), 0);
-	assert_int_equal(engine_add_handler(store_engine(s), PKG_TASK_HOOK, hook_task, NULL, f), 0);
-	assert_int_equal(store_start(s), 0);
-	return s;
+	assert_int_equal(store_open(dir, &o, slot, err, sizeof(err)), 0);
+	if (slot == &f->s)
+		assert_int_equal(engine_add_handler(store_engine(*slot), PKG_TASK_HOOK, hook_task,
+						    NULL, f), 0);
+	assert_int_equal(store_start(*slot), 0);
 }
 
 static int setup(void **state)
@@ -185,7 +190,7 @@ static int setup(void **state)
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	assert_int_equal(pipe(f->release), 0);
-	f->s = open_store(f, f->dir);
+	open_store(f, f->dir, &f->s);
 	publish(f, "cs:trusty/wordpress", config0, "zero");
 	publish(f, "cs:trusty/wordpress", config1, "one");
 	*state = f;
@@ -713,6 +718,36 @@ static void test_cancel_version(void **state)
 	close(fd);
 }
 
+/* A daemon stopped while a hook runs: the hook runs again at the next start. */
+static void test_restart(void **state)
+{
+	struct fx *f = *state;
+	struct pkg_info pi;
+
+	assert_int_equal(pkg_create(f->s, "wp"), 0);
+	f->block = "install";
+	assert_int_equal(set_version(f, "wp", "cs:trusty/wordpress-0"), 0);
+	int64_t c = change_of(f, "wp");
+	wait_blocked(f);
+	store_close(f->s); /* the handler is told to stop; the task stays Doing */
+	open_store(f, f->dir, &f->s);
+	settle(f);
+	expect_runs(f, "install install config-changed start");
+	expect_tasks(f, c, "deploy install config-changed start", "Done Done Done Done");
+	pi = get(f, "wp");
+	assert_string_equal(pi.status, "maintenance: installing"); /* never error */
+	assert_int_equal(pi.change_id, c);
+	pkg_info_free(&pi);
+	/* And the removal after the restart deletes it with its files. */
+	assert_int_equal(pkg_remove(f->s, "wp"), 0);
+	settle(f);
+	expect_runs(f, "stop remove");
+	char path[128];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/packages/wp", f->dir);
+	assert_int_equal(stat(path, &st), -1);
+}
+
 static void test_burst(void **state)
 {
 	struct fx *f = *state;
@@ -972,7 +1007,7 @@ static void test_reopen(void **state)
 
 	prepare_persisted(f);
 	store_close(f->s);
-	f->s = open_store(f, f->dir);
+	open_store(f, f->dir, &f->s);
 	check_persisted(f, f->s, "root.json");
 	settle(f);
 	expect_runs(f, ""); /* nothing was left to resume */
@@ -991,7 +1026,7 @@ static void test_backup(void **state)
 	backup_put(f->s, backup_now());
 	assert_int_equal(system(cmd), 0);
 	/* The copy is a store: the package, its state/ and (made again) its charm/. */
-	c = open_store(f, copy);
+	open_store(f, copy, &c);
 	check_persisted(f, c, "root.json");
 	store_close(c);
 }
@@ -1009,6 +1044,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_disabled_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deckhouse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure, setup, teardown),
