@@ -583,8 +583,12 @@ static int purge_rows(struct pkg_life *l, const char *name, bool *ret_gone)
 	*ret_gone = r == SQLITE_DONE;
 	r = r == SQLITE_ROW ? 0 : db_errno(r);
 	db_reset(st);
-	st = r == 0 && *ret_gone ? db_prep(l->db, "DELETE FROM packages WHERE name = ?") : NULL;
-	if (r == 0 && *ret_gone && !st)
+	/* A kept package does not go on saying "maintenance: removing". */
+	st = r == 0 ? db_prep(l->db, *ret_gone ? "DELETE FROM packages WHERE name = ?"
+			      : "UPDATE packages SET state = 'unknown', message = ''"
+				" WHERE name = ? AND state = 'maintenance' AND message = 'removing'")
+		    : NULL;
+	if (r == 0 && !st)
 		r = -EIO;
 	if (st) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);

@@ -795,6 +795,7 @@ static void test_recreate(void **state)
 	pi = get(f, "wp"); /* kept (D9) */
 	assert_string_equal(pi.version, "");
 	assert_string_equal(pi.settings, "{}"); /* cleared by the removal (D7) */
+	assert_string_equal(pi.status, "unknown");
 	pkg_info_free(&pi);
 	assert_int_equal(pkg_list(f->s, list_cb, &names), 0);
 	assert_int_equal(names.n, 1);
