@@ -7,7 +7,8 @@
  *
  *   store.c       -> backup.c, storecheck.c, storeevents.c, storetree.c,
  *                    worker.c, pkglife.c, storebase.c
- *   pkg.c         -> pkglife.c, store.c, storefiles.c, storebase.c
+ *   pkg.c, pkghook.c -> pkgdata.c, pkglife.c, storebase.c (pkg_int.h)
+ *   pkgdata.c     -> store.c, storefiles.c, storebase.c
  *   pkglife.c     -> storetree.c
  *   storepub.c    -> storeevents.c, storefiles.c, storebase.c
  *   storecheck.c  -> storetree.c, storebase.c
