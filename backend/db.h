@@ -24,7 +24,7 @@
  * The store's schema version: the number of steps of its migration list
  * (store_int.h), which a _Static_assert in store.c ties to this.
  */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 struct db;
 

@@ -41,6 +41,7 @@
 #include "engine.h"
 #include "evhook.h"
 #include "lock.h"
+#include "pkglife.h"
 #include "store_int.h"
 #include "storetree.h"
 #include "worker.h"
@@ -132,11 +133,13 @@ static const char *const store_schema[] = {
  */
 static const char *const *const schema_v1[] = { store_schema, lock_schema, counter_schema, NULL };
 static const char *const *const schema_v3[] = { engine_schema, NULL };
+static const char *const *const schema_v4[] = { pkg_schema, NULL };
 
 static const struct db_step schema_steps[] = {
 	{ .what = "create the tables", .sql = schema_v1 },
 	{ .what = "add the tables older version-1 stores lack", .sql = schema_v1 },
 	{ .what = "add the change engine's tables", .sql = schema_v3 },
+	{ .what = "add the packages' tables", .sql = schema_v4 },
 };
 
 _Static_assert(sizeof(schema_steps) / sizeof(schema_steps[0]) == DB_SCHEMA_VERSION,
@@ -220,6 +223,8 @@ static int snapshot_to(void *ctx, const char *dir)
 		r = db_backup_to(s->db, path);
 	if (r == 0)
 		r = link_blobs(s, dir);
+	if (r == 0)
+		r = pkg_life_snapshot(s->pkg, dir);
 	pthread_mutex_unlock(&s->pub_lock);
 	worker_leave(s->work);
 	return r;
@@ -236,6 +241,10 @@ static int background_new(struct store *s)
 		r = store_trees_new(&env, &s->trees);
 	if (r == 0)
 		r = evhooks_new(&(struct evhook_env){ .dir = s->dir, .db = s->db }, &s->evhooks);
+	if (r == 0) {
+		const struct pkg_env pe = { .dir = s->dir, .db = s->db, .trees = s->trees };
+		r = pkg_life_new(&pe, &s->pkg);
+	}
 	if (r == 0) {
 		s->backup = backup_state_new(&src);
 		if (!s->backup)
@@ -258,6 +267,12 @@ static int engine_new(struct store *s)
 	if (r == 0)
 		r = engine_add_handler(s->engine, STORE_TASK_EXTRACT, store_trees_task, NULL,
 				       s->trees);
+	if (r == 0) {
+		pkg_life_set_engine(s->pkg, s->engine);
+		r = engine_add_handler(s->engine, PKG_TASK_DEPLOY, pkg_deploy_task, NULL, s->pkg);
+	}
+	if (r == 0)
+		r = engine_add_handler(s->engine, PKG_TASK_PURGE, pkg_purge_task, NULL, s->pkg);
 	return r;
 }
 
@@ -509,6 +524,7 @@ void store_close(struct store *s)
 	/* The one stop: no snapshot under way, before what it uses goes. */
 	if (s->work)
 		worker_stop(s->work);
+	pkg_life_free(s->pkg);
 	store_trees_free(s->trees);
 	evhooks_free(s->evhooks);
 	backup_state_free(s->backup);

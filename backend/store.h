@@ -14,6 +14,10 @@
  *   trees/SHA256/       the extracted tree of each stored archive
  *   tmp/                work in progress; emptied at start
  *   scratch/            publish/ scratch files; emptied at start
+ *   packages/NAME/charm/  the deployed tree of package NAME (a copy of its
+ *                       revision's tree; remade from the store when missing)
+ *   packages/NAME/state/  the package's hook state (0700); a backup copies it
+ *   (a package's row, settings, status, ports and log are in the database)
  *
  * Thread-safety: every function may be called from any thread. Publishes
  * are serialised among themselves; reads never wait for them.

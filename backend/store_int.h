@@ -6,7 +6,10 @@
  * the store's files have no cycle:
  *
  *   store.c       -> backup.c, storecheck.c, storeevents.c, storetree.c,
- *                    worker.c, storebase.c
+ *                    worker.c, pkglife.c, storebase.c
+ *   pkg.c, pkghook.c -> pkgdata.c, pkglife.c, storebase.c (pkg_int.h)
+ *   pkgdata.c     -> store.c, storefiles.c, storebase.c
+ *   pkglife.c     -> storetree.c
  *   storepub.c    -> storeevents.c, storefiles.c, storebase.c
  *   storecheck.c  -> storetree.c, storebase.c
  *   storeevents.c -> storebase.c
@@ -100,6 +103,7 @@ struct store {
 	struct evhooks *evhooks;  /* event hooks (evhook.h) */
 	pthread_mutex_t lock_mu;  /* lock takes against publishes in flight */
 	struct strv publishing;   /* URLs (cs:... strings) a publish holds right now */
+	struct pkg_life *pkg;	  /* packages (pkglife.h) */
 };
 
 /* ---- storebase.c: any thread ---- */
@@ -107,6 +111,8 @@ struct store {
 int64_t store_now_ns(void);
 /* Binds u's user, series and name to parameters first..first+2 of st. */
 void store_bind_url(sqlite3_stmt *st, int first, const struct url *u);
+/* The package component of s (pkg.c finds its state with it). */
+struct pkg_life *store_pkg(struct store *s);
 /* The backup component of s (backup.c finds its state with it). */
 struct backup_state *store_backup(struct store *s);
 

@@ -32,6 +32,11 @@ struct counter_log *store_counters(struct store *s)
 	return s->counters;
 }
 
+struct pkg_life *store_pkg(struct store *s)
+{
+	return s->pkg;
+}
+
 struct backup_state *store_backup(struct store *s)
 {
 	return s->backup;

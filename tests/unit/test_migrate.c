@@ -232,6 +232,10 @@ static void test_upgrade(void **state)
 	after = text_at(dbpath, schema_sql);
 	assert_string_equal(before, after);
 	assert_int_equal(version_at(dbpath), DB_SCHEMA_VERSION);
+	/* Step 4: the packages' tables. */
+	for (const char *const *tb = (const char *const[]){ "table packages:", "table pkg_changes:",
+			"table pkg_log:", "table pkg_ports:", NULL }; *tb; tb++)
+		assert_non_null(strstr(after, *tb));
 	/* --check takes the upgraded store. */
 	assert_int_equal(open_store(dir, true, &s, err, sizeof(err)), 0);
 	check_contents(s);
