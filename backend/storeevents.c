@@ -291,7 +291,8 @@ static char *event_line(const struct store_event *ev)
 /*
  * The event hooks of ev (evhook.h), in the same transaction: the hooks see
  * the event's line as their standard input, and its URLs, revision,
- * digest and errors as CHARMFS_URL (the first), CHARMFS_URLS,
+ * digest and errors as CHARMFS_URL (the first, with the revision
+ * published), CHARMFS_URLS,
  * CHARMFS_REVISION(S), CHARMFS_DIGEST and CHARMFS_ERRORS.
  */
 static int fire_hooks(struct store *s, const struct store_event *ev, const char *line)
@@ -321,8 +322,16 @@ static int fire_hooks(struct store *s, const struct store_event *ev, const char 
 	json = strndup(line, strcspn(line, "\n"));
 	if (r == 0 && (!joined_urls || !joined_revs || (ev->errors && !errors) || !json))
 		r = -ENOMEM;
+	/* A published revision's URL names it. */
+	if (r == 0 && ev->kind == EVENT_PUBLISHED && ev->n_urls) {
+		struct url u = ev->urls[0];
+		u.revision = ev->revision;
+		url_format(&u, url, sizeof(url));
+	} else if (r == 0) {
+		snprintf(url, sizeof(url), "%s", urls.n ? urls.v[0] : "");
+	}
 	if (r == 0) {
-		f[n++] = (struct evhook_fact){ "url", urls.n ? urls.v[0] : "" };
+		f[n++] = (struct evhook_fact){ "url", url };
 		f[n++] = (struct evhook_fact){ "urls", joined_urls };
 		if (ev->kind == EVENT_DELETED) {
 			f[n++] = (struct evhook_fact){ "revisions", joined_revs };

@@ -190,6 +190,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	r = fs_resolve_ino(fs, ino, &path, &n);
+	/* A file unlinked (or moved by someone else) while it is open. */
+	if ((r == -ENOENT || r == -ESTALE) && fsfile_stat_open(ino, &st) == 0) {
+		fuse_reply_attr(req, &st, 0.0);
+		return;
+	}
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -252,6 +257,17 @@ void fs_handle_remove(struct fs_handle *h)
 	if (h->next)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&handles_lock);
+}
+
+int fs_handles_find(int (*fn)(struct fs_handle *h, void *ud), void *ud)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&handles_lock);
+	for (struct fs_handle *h = handles; h && !r; h = h->next)
+		r = fn(h, ud);
+	pthread_mutex_unlock(&handles_lock);
+	return r;
 }
 
 void fs_handles_cleanup(void)

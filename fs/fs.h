@@ -50,6 +50,12 @@ struct fs_handle {
 };
 void fs_handle_add(struct fs_handle *h, void (*release)(struct fs_handle *h));
 void fs_handle_remove(struct fs_handle *h);
+/*
+ * Calls fn(h, ud) for each open handle, under the registry's lock (a
+ * handle cannot be freed meanwhile; fn must not open or close one), until
+ * fn returns non-zero; returns that value, or 0.
+ */
+int fs_handles_find(int (*fn)(struct fs_handle *h, void *ud), void *ud);
 /* Releases every handle still open; no request may run. */
 void fs_handles_cleanup(void);
 

@@ -119,6 +119,7 @@ void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
+	h->ino = ino;
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
@@ -154,6 +155,7 @@ void fsfile_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t m
 		fh_free(h);
 		fuse_reply_err(req, -r);
 	} else {
+		h->ino = e.ino;
 		fi->fh = (uintptr_t)h;
 		if (fuse_reply_create(req, &e, fi) == -ENOENT)
 			fh_free(h);
@@ -319,6 +321,57 @@ int fsfile_ctl_setattr(int to_set)
 		       : 0;
 }
 
+struct stat_open {
+	fuse_ino_t ino;
+	struct stat *st;
+};
+
+static int stat_open_one(struct fs_handle *l, void *ud)
+{
+	struct stat_open *w = ud;
+	struct fh *h = (struct fh *)l;
+
+	if (l->release != fh_release || h->ino != w->ino || !h->node.tree->fstat || h->fd < 0)
+		return 0;
+	memset(w->st, 0, sizeof(*w->st));
+	return h->node.tree->fstat(h->fs, h, w->st) < 0 ? 0 : 1;
+}
+
+int fsfile_stat_open(fuse_ino_t ino, struct stat *st)
+{
+	struct stat_open w = { ino, st };
+
+	if (!fs_handles_find(stat_open_one, &w))
+		return -ENOENT;
+	if (!st->st_ino)
+		st->st_ino = ino;
+	return 0;
+}
+
+/*
+ * setattr through an open handle of a file whose path names nothing any
+ * more (ftruncate or fchmod of an unlinked file): the tree applies it to
+ * the node as it was opened, the descriptor doing the work.
+ */
+static void setattr_open(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct stat *attr,
+			 int to_set, struct fuse_file_info *fi, int err)
+{
+	struct fh *h = fi ? fh_of(fi) : NULL;
+	double timeout = 0.0;
+	struct stat st;
+	int r = -err;
+
+	if (h && h->fd >= 0 && h->node.tree->fstat && h->node.tree->setattr) {
+		r = h->node.tree->setattr(req, fs, &h->node, attr, to_set, fi, &timeout);
+		if (r == 0)
+			r = fsfile_stat_open(ino, &st);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, 0.0);
+}
+
 void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		    struct fuse_file_info *fi)
 {
@@ -329,6 +382,10 @@ void fsfile_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_se
 	char *path;
 	int r = fs_resolve_ino(fs, ino, &path, &n);
 
+	if (r == -ENOENT || r == -ESTALE) {
+		setattr_open(req, fs, ino, attr, to_set, fi, -r);
+		return;
+	}
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;

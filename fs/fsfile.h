@@ -38,6 +38,7 @@ struct fh {
 	_Atomic int64_t ra_end;   /* FH_FD: how far readahead was asked for */
 	/* Set by the tree when closing must undo something of its open. */
 	void (*on_release)(struct fh *h);
+	fuse_ino_t ino;   /* the inode opened (0 until the reply) */
 	char *path;       /* the path opened */
 	struct node node; /* as opened, pointing at path */
 };
@@ -55,6 +56,14 @@ void fh_free(struct fh *h);
  * (size, times) is accepted and changes nothing, anything else is -EACCES.
  */
 int fsfile_ctl_setattr(int to_set);
+
+/*
+ * Attributes of inode ino through one of its open handles whose tree has
+ * fstat() (a file of a real directory, unlinked or renamed while open):
+ * the request layer's answer when ino's path names nothing any more.
+ * -ENOENT when no such handle is open. Any thread.
+ */
+int fsfile_stat_open(fuse_ino_t ino, struct stat *st);
 
 void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fsfile_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -32,10 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "fs.h"
 #include "fsfile.h"
 #include "enginetest.h"
 #include "http.h"
+#include "run.h"
 #include "store.h"
 #include "banned.h"
 
@@ -434,6 +436,8 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	struct fuse_cmdline_opts opts = { 0 };
 	struct fuse_loop_config *loop = NULL;
 	struct http_server *http = NULL;
+	struct hook_agent *agent = NULL;
+	char mnt_abs[PATH_MAX];
 	struct store_opts so;
 	struct fs fs = { 0 };
 	struct stat st = { 0 };
@@ -537,6 +541,20 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	fs.ctx.test_tasks = c->test_tasks != 0;
 	if (r == 0 && fs.ctx.test_tasks)
 		r = engine_test_register(store_engine(fs.ctx.store));
+	if (r == 0) {
+		struct hook_agent_opts ao = {
+			.mountpoint = realpath(opts.mountpoint, mnt_abs) ? mnt_abs : opts.mountpoint,
+			.hook_timeout_ms = (int64_t)fs.cfg.hook_timeout * 1000,
+		};
+		r = hook_agent_open(fs.ctx.store, &ao, &agent, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "charmfs: %s\n", err);
+			goto out_session;
+		}
+	}
+	/* What a hook leaves behind becomes ours, to be reaped (hooks/run.h). */
+	if (r == 0)
+		r = hook_runner_init();
 	/* Every task kind is registered by now: resume what a previous daemon left. */
 	if (r == 0)
 		r = store_start(fs.ctx.store);
@@ -606,7 +624,10 @@ out:
 	if (http_fd >= 0)
 		close(http_fd);
 	scratch_close(fs.ctx.scratch);
+	/* The tools first (they answer from the store), the handlers with the store's engine. */
+	hook_agent_stop(agent);
 	store_close(fs.ctx.store);
+	hook_agent_free(agent);
 	inode_table_free(fs.inodes);
 	if (logfd >= 0)
 		close(logfd);

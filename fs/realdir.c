@@ -193,16 +193,18 @@ int realdir_setattr(int dirfd, const char *rel, const struct stat *attr, int to_
 		    struct fuse_file_info *fi)
 {
 	const struct fh *h = fi ? (const struct fh *)(uintptr_t)fi->fh : NULL;
+	int fd = h && h->fd >= 0 ? h->fd : -1;
+	uid_t uid = to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+	gid_t gid = to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
 
 	if ((to_set & FUSE_SET_ATTR_MODE) &&
-	    fchmodat(dirfd, at(rel), attr->st_mode & 07777, 0) < 0)
+	    (fd >= 0 ? fchmod(fd, attr->st_mode & 07777)
+		     : fchmodat(dirfd, at(rel), attr->st_mode & 07777, 0)) < 0)
 		return -errno;
-	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		uid_t uid = to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
-		gid_t gid = to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
-		if (fchownat(dirfd, at(rel), uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-			return -errno;
-	}
+	if ((to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) &&
+	    (fd >= 0 ? fchown(fd, uid, gid)
+		     : fchownat(dirfd, at(rel), uid, gid, AT_SYMLINK_NOFOLLOW)) < 0)
+		return -errno;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		int r = set_size(dirfd, rel, attr->st_size, h);
 		if (r < 0)
@@ -215,7 +217,8 @@ int realdir_setattr(int dirfd, const char *rel, const struct stat *attr, int to_
 			stamp(to_set & FUSE_SET_ATTR_MTIME, to_set & FUSE_SET_ATTR_MTIME_NOW,
 			      attr->st_mtim),
 		};
-		if (utimensat(dirfd, at(rel), ts, AT_SYMLINK_NOFOLLOW) < 0)
+		if ((fd >= 0 ? futimens(fd, ts)
+			     : utimensat(dirfd, at(rel), ts, AT_SYMLINK_NOFOLLOW)) < 0)
 			return -errno;
 	}
 	return 0;

@@ -23,7 +23,9 @@ const struct tree_ops *const tree_top[] = {
 	&tree_charms,
 	&tree_counters,
 	&tree_events,
+	&tree_hooks,
 	&tree_locks,
+	&tree_packages,
 	&tree_publish,
 };
 const size_t tree_top_count = ARRAY_SIZE(tree_top);

@@ -1,6 +1,7 @@
 /*
  * The tree of SPEC §4, one top-level tree at a time. Each top-level name
- * (charms/, publish/, counters/, locks/, backup/, changes/, events) is one file
+ * (charms/, publish/, counters/, locks/, backup/, changes/, events, hooks/,
+ * packages/) is one file
  * tree_NAME.c that fills a struct tree_ops; the root is tree_root.c. The
  * request layer (fs.c, fsfile.c) resolves a path to a struct node, whose
  * `tree` names those operations, and calls n->tree->op(...): it never
@@ -219,7 +220,7 @@ struct tree_ops {
 };
 
 extern const struct tree_ops tree_root, tree_backup, tree_changes, tree_charms, tree_counters,
-	tree_events, tree_locks, tree_publish;
+	tree_events, tree_hooks, tree_locks, tree_packages, tree_publish;
 
 /* The top-level trees, sorted by name (tree.c); tree_root lists them. */
 extern const struct tree_ops *const tree_top[];

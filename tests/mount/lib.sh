@@ -281,3 +281,69 @@ free_port() {
 daemon_alive() {
 	[ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null
 }
+
+# need_user NAME: makes sure the unprivileged user NAME exists (kept between
+# runs; useradd fails while another process holds /etc/passwd's lock, so it
+# is tried again). Exits 77 (skip) when the test cannot create users.
+need_user() {
+	local i
+	if [ "$(id -u)" -ne 0 ] || ! command -v useradd >/dev/null || ! command -v setpriv >/dev/null; then
+		echo "SKIP: needs root, useradd and setpriv"
+		exit 77
+	fi
+	for i in $(seq 1 100); do
+		id "$1" >/dev/null 2>&1 && return 0
+		useradd -M -N -s /bin/sh "$1" 2>/dev/null || sleep 0.1
+	done
+	echo "cannot create user $1" >&2
+	exit 1
+}
+
+# run_as USER COMMAND...: runs COMMAND as USER with USER's groups.
+run_as() {
+	local u=$1
+	shift
+	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"
+}
+
+# errno_as USER PYTHON-CODE: errno_of as USER.
+errno_as() {
+	local u=$1
+	shift
+	run_as "$u" /usr/bin/python3 -c '
+import errno, os, sys
+try:
+    exec(sys.argv[1])
+    print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+' "$@"
+}
+
+# ctl_rw FILE REQUEST: a transaction on FILE opened read-write; prints the reply.
+ctl_rw() {
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.write(fd, (sys.argv[2] + "\n").encode())
+sys.stdout.write(os.read(fd, 4096).decode())
+' "$1" "$2"
+}
+
+# settle [SECONDS]: waits until no change is in progress (default 60 s); fails otherwise.
+settle() {
+	local reply
+	reply=$(ctl_rw "$MNT/changes/ctl" "settle ${1:-60}")
+	[ "$reply" = "ok" ] || { echo "settle: $reply" >&2; return 1; }
+}
+
+# newest_change KIND: the id of the newest change of KIND, or nothing.
+newest_change() {
+	local id
+	for id in $(ls "$MNT/changes" | grep -v '^ctl$' | sort -rn); do
+		if [ "$(cat "$MNT/changes/$id/kind" 2>/dev/null)" = "$1" ]; then
+			echo "$id"
+			return 0
+		fi
+	done
+}
