@@ -174,16 +174,16 @@ static int abort_unready(struct store *s, const char *name, unsigned mask)
 }
 
 /*
- * After a write committed: the engine reads its change.
- * EVENTS: the `package-changed` event (SPEC §4.7) fires here, once per
- * package write that recorded a change (name, the change id); the event
- * hooks module adds the call. `package-error` fires in pkg_hook_end().
+ * After a write committed: the engine reads its change, and the
+ * `package-changed` event (SPEC §4.7) fires once per package write that
+ * recorded a change (`package-error` fires in pkg_hook_end()).
  */
 static void written(struct store *s, const char *name, bool recorded)
 {
-	(void)name;
-	if (recorded && store_engine(s))
+	if (recorded && store_engine(s)) {
 		engine_notice(store_engine(s));
+		pkg_fire_event(s, "package-changed", name, NULL, NULL);
+	}
 }
 
 /* ---- the user's files ---------------------------------------------------------- */

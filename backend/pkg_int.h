@@ -66,4 +66,15 @@ char *pkg_json_dump(const json_t *j);
 /* Lower-case hex MD5 of s ("" if the digest fails). */
 void pkg_md5_hex(const char *s, char out[33]);
 
+/*
+ * Fires a package event (SPEC §4.7: package-changed, package-error) for
+ * package name, after the commit of what caused it; hook and message may
+ * be NULL. The hooks see {"kind": EVENT, "package": NAME, ...} on their
+ * standard input and CHARMFS_PACKAGE, CHARMFS_HOOK_NAME, CHARMFS_MESSAGE.
+ * May be called under the component's mutex (the engine's comes after it).
+ * Fire and forget: a run that cannot be recorded costs the write nothing.
+ */
+void pkg_fire_event(struct store *s, const char *event, const char *name, const char *hook,
+		    const char *message);
+
 #endif

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "engine.h"
+#include "evhook.h"
 #include "pkg_int.h"
 #include "pkglife.h"
 #include "store_int.h"
@@ -532,12 +533,36 @@ int pkg_hook_end(struct store *s, const struct pkg_hook *h, int exit_code, const
 		if (r == 0)
 			r = log_add(s, name, line.data, line.len);
 		buf_free(&line);
-		/* EVENTS: the `package-error` event (SPEC §4.7) fires here, after the commit. */
 	}
 	r = db_write_end(store_db(s), r);
 out:
 	pkg_life_unlock(pkg_of(s));
+	if (r == 0 && exit_code != 0)
+		pkg_fire_event(s, "package-error", name, h->hook, describe);
 	return r;
+}
+
+void pkg_fire_event(struct store *s, const char *event, const char *name, const char *hook,
+		    const char *message)
+{
+	json_t *o = json_pack("{s:s, s:s}", "kind", event, "package", name);
+	struct evhook_fact f[3] = { { "package", name } };
+	size_t n = 1;
+	char *json;
+
+	if (o && hook) {
+		json_object_set_new(o, "hook", json_string(hook));
+		f[n++] = (struct evhook_fact){ "hook-name", hook };
+	}
+	if (o && message) {
+		json_object_set_new(o, "message", json_text(message, strlen(message)));
+		f[n++] = (struct evhook_fact){ "message", message };
+	}
+	json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (json)
+		(void)evhook_fire(store_evhooks(s), store_engine(s), event, json, f, n);
+	free(json);
+	json_decref(o);
 }
 
 void pkg_hook_free(struct pkg_hook *h)

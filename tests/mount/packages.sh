@@ -186,12 +186,21 @@ expect_eq "the new version's hooks ran" "install config-changed start" "$(hooks_
 expect_eq "and the package is up" "active: probed" "$(cat "$P/c/status")"
 
 # ---- a failed hook, and the next write retries ------------------------------------------
+printf '#!/bin/sh\nenv >"%s/$(basename "$0").env"\ncat >"%s/$(basename "$0").json"\n' "$T" "$T" >"$T/evhook"
+chmod 0755 "$T/evhook"
+cp "$T/evhook" "$MNT/hooks/package-changed/pc"
+cp "$T/evhook" "$MNT/hooks/package-error/pe"
 touch "$T/fail-config-changed"
 echo '{"greeting": "fails"}' >"$P/p/settings"
 check "settle after a failing hook" settle
 expect_eq "status names the failed hook" "error: hook config-changed failed" "$(cat "$P/p/status")"
 check "the log names the exit status" grep -q "config-changed failed: exit status 4" "$P/p/log"
 expect_eq "its change is in Error" "Error" "$(cat "$P/p/change/status")"
+check "package-changed fired for the write" grep -qx "CHARMFS_PACKAGE=p" "$T/pc.env"
+check "package-error fired for the hook" grep -qx "CHARMFS_HOOK_NAME=config-changed" "$T/pe.env"
+expect_eq "package-error's JSON" "package-error p config-changed" \
+	"$(json_field "$(cat "$T/pe.json")" 'd["kind"] + " " + d["package"] + " " + d["hook"]' 2>&1)"
+rm -f "$MNT/hooks/package-changed/pc" "$MNT/hooks/package-error/pe"
 rm -f "$T/fail-config-changed"
 echo '{"greeting": "fails"}' >"$P/p/settings"
 check "settle after the retry" settle
