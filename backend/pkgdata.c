@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -249,17 +250,77 @@ void pkg_md5_hex(const char *s, char out[33])
 }
 
 /* The shown settings of a row under its own version. */
+/*
+ * The settings as shown depend only on the version, its content (its
+ * SHA-256) and the user's settings, and config-get asks for them at every
+ * call: the last SHOWN_CACHE answers are kept, so that a call costs no
+ * config.yaml parse. Shared by every store of the process (the key is
+ * content), guarded by its own mutex.
+ */
+#define SHOWN_CACHE 16
+static struct shown {
+	char sha256[65];
+	char version[URL_STR_MAX];
+	char *settings, *shown;
+} shown_cache[SHOWN_CACHE];
+static size_t shown_next;
+static pthread_mutex_t shown_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *shown_get(const struct pkg_row *w)
+{
+	char *copy = NULL;
+
+	pthread_mutex_lock(&shown_lock);
+	for (size_t i = 0; i < SHOWN_CACHE && !copy; i++) {
+		const struct shown *c = &shown_cache[i];
+		if (c->shown && !strcmp(c->sha256, w->sha256) && !strcmp(c->version, w->version) &&
+		    !strcmp(c->settings, w->settings))
+			copy = strdup(c->shown);
+	}
+	pthread_mutex_unlock(&shown_lock);
+	return copy;
+}
+
+static void shown_put(const struct pkg_row *w, const char *shown)
+{
+	char *settings = strdup(w->settings), *copy = strdup(shown);
+	struct shown *c;
+
+	if (!settings || !copy) {
+		free(settings);
+		free(copy);
+		return;
+	}
+	pthread_mutex_lock(&shown_lock);
+	c = &shown_cache[shown_next++ % SHOWN_CACHE];
+	free(c->settings);
+	free(c->shown);
+	snprintf(c->sha256, sizeof(c->sha256), "%s", w->sha256);
+	snprintf(c->version, sizeof(c->version), "%s", w->version);
+	c->settings = settings;
+	c->shown = copy;
+	pthread_mutex_unlock(&shown_lock);
+}
+
 int pkg_row_shown(struct store *s, const struct pkg_row *w, char **ret)
 {
 	struct charm_config *c = NULL;
 	struct strv ignored = { 0 };
-	int r = pkg_config_load(s, w->version, &c, &ignored);
+	bool cacheable = w->sha256[0] && w->version[0] && w->settings;
+	int r;
 
+	if (cacheable && (*ret = shown_get(w)))
+		return 0;
+	r = pkg_config_load(s, w->version, &c, &ignored);
 	strv_clear(&ignored);
-	if (r == -ENOENT || r == -EINVAL)
+	if (r == -ENOENT || r == -EINVAL) {
 		r = 0; /* revision deleted since: shown without defaults */
+		cacheable = false;
+	}
 	if (r == 0)
 		r = pkg_settings_shown(c, w->settings, ret);
+	if (r == 0 && cacheable)
+		shown_put(w, *ret);
 	config_free(c);
 	return r;
 }

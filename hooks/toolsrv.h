@@ -20,9 +20,10 @@
  * JUJU_AGENT_SOCKET_ADDRESS = hook_toolsrv_address(), then
  * hook_toolsrv_context_remove(); at shutdown hook_toolsrv_close().
  *
- * Thread-safety: the server answers on its own threads (one accept thread,
- * at most HOOK_TOOLSRV_WORKERS connections at once), so the ops functions
- * are called concurrently, from those threads, and must be thread-safe. The
+ * Thread-safety: the server answers on its own HOOK_TOOLSRV_WORKERS
+ * long-lived threads (one connection each at a time; more wait in the
+ * listen backlog), so the ops functions are called concurrently, from those
+ * threads, and must be thread-safe. The
  * context functions may be called from any thread.
  */
 #ifndef CHARMFS_HOOKS_TOOLSRV_H
@@ -42,7 +43,7 @@
 /* Longest context id, command name and cwd accepted in a request. */
 #define HOOK_TOOL_NAME_MAX 64
 #define HOOK_TOOL_CWD_MAX 4096
-/* Connections served at once; more wait in the listen backlog. */
+/* Server threads: connections served at once; more wait in the listen backlog. */
 #define HOOK_TOOLSRV_WORKERS 16
 /* How long a connection may take to send its request, in seconds. */
 #define HOOK_TOOLSRV_TIMEOUT 10
