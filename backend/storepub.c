@@ -458,20 +458,27 @@ static bool publishing(const struct store *s, const struct url *urls, size_t n)
 }
 
 /*
- * The lock-expired event hooks of a lock found expired (url: its URL) when
- * it was taken over; their JSON is {"Kind": "lock-expired", "URL": url}.
- * A hook run that cannot be recorded is not the lock's failure.
+ * The lock-expired event hooks of a lock found expired when it was taken
+ * over (over: lock_take()'s "URL ID" line); their JSON is {"kind":
+ * "lock-expired", "url": URL, "lock": ID}, their facts CHARMFS_URL and
+ * CHARMFS_LOCK. A hook run that cannot be recorded is not the lock's failure.
  */
-static void lock_expired_hooks(struct store *s, const char *url)
+static void lock_expired_hooks(struct store *s, const char *over)
 {
-	json_t *o = json_pack("{s:s, s:s}", "Kind", "lock-expired", "URL", url);
-	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t n = strcspn(over, " ");
+	char *url = strndup(over, n), *json = NULL;
+	const char *id = over[n] ? over + n + 1 : "";
+	json_t *o = url ? json_pack("{s:s, s:s, s:s}", "kind", "lock-expired", "url", url, "lock",
+				    id)
+			: NULL;
 
+	json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (json)
 		(void)evhook_fire(s->evhooks, s->engine, "lock-expired", json,
-				  &(struct evhook_fact){ "url", url }, 1);
+				  (const struct evhook_fact[]){ { "url", url }, { "lock", id } }, 2);
 	free(json);
 	json_decref(o);
+	free(url);
 }
 
 int store_lock_take(struct store *s, const struct url *urls, size_t n, const struct lock_holder *h,

@@ -136,6 +136,22 @@ check "publish 7" publish 7
 check "settle after publish 7" settle
 expect_eq "the moved hook ran" "m" "$(cat "$T/order" 2>&1)"
 
+# lock-expired: an expired lock taken over fires it.
+stop_daemon
+start_daemon -o allow_other,default_permissions,lock_timeout=1
+cp "$T/hook" "$H/lock-expired/le"
+check "take a lock" mkdir "$MNT/locks/trusty/lx"
+for _ in $(seq 1 400); do
+	[ -e "$MNT/locks/trusty/lx" ] || break
+	sleep 0.025
+done
+check "the lock expired" test ! -e "$MNT/locks/trusty/lx"
+check "take it over" mkdir "$MNT/locks/trusty/lx"
+check "settle after the take-over" settle
+check "lock-expired ran with the URL" grep -qx "CHARMFS_URL=cs:trusty/lx" "$T/le.env"
+expect_eq "its JSON" "lock-expired cs:trusty/lx" "$(json_field "$(cat "$T/le.json")" 'd["kind"] + " " + d["url"]' 2>&1)"
+check "CHARMFS_LOCK" grep -Eqx "CHARMFS_LOCK=[0-9a-f]+" "$T/le.env"
+
 # Only root writes hooks/ (SPEC §2).
 expect_eq "u2 cannot add a hook" "EACCES" "$(errno_as "$U2" "open('$H/any/y', 'w')")"
 expect_eq "u2 cannot remove a hook" "EACCES" "$(errno_as "$U2" "os.unlink('$H/charm-published/m')")"
