@@ -113,6 +113,23 @@ void evhook_touch(struct evhooks *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+int evhook_snapshot(struct evhooks *h, const char *dir)
+{
+	static const char *const trees[] = { "hooks", "hookstate" };
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(trees); i++) {
+		if ((size_t)snprintf(src, sizeof(src), "%s/%s", h->dir, trees[i]) >= sizeof(src) ||
+		    (size_t)snprintf(dst, sizeof(dst), "%s/%s", dir, trees[i]) >= sizeof(dst))
+			return -ENAMETOOLONG;
+		if (stat(src, &st) == 0)
+			r = copy_tree(src, dst);
+	}
+	return r;
+}
+
 /* Whether a directory entry is a hook: a regular file not named ".*". */
 static bool is_hook(int dirfd, const char *name)
 {

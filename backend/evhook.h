@@ -64,6 +64,12 @@ int evhook_dir_at(struct evhooks *h, const char *event, int *ret_dirfd) WUR;
 /* Something under hooks/ changed: the next event looks again. */
 void evhook_touch(struct evhooks *h);
 
+/*
+ * Copies hooks/ and hookstate/ into dir (a backup snapshot's STOREDIR), so
+ * that a mounted copy has the same event hooks and their state. 0 or -errno.
+ */
+int evhook_snapshot(struct evhooks *h, const char *dir) WUR;
+
 /* One fact of an event: the hook sees CHARMFS_<KEY>=value (KEY upper-cased, '-' as '_'). */
 struct evhook_fact {
 	const char *key;

@@ -225,6 +225,8 @@ static int snapshot_to(void *ctx, const char *dir)
 		r = link_blobs(s, dir);
 	if (r == 0)
 		r = pkg_life_snapshot(s->pkg, dir);
+	if (r == 0)
+		r = evhook_snapshot(s->evhooks, dir);
 	pthread_mutex_unlock(&s->pub_lock);
 	worker_leave(s->work);
 	return r;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
@@ -581,4 +582,115 @@ json_t *json_text(const char *s, size_t n)
 	v = utf8_repair(s, n, &b) == 0 ? json_stringn(b.data ? b.data : "", b.len) : NULL;
 	buf_free(&b);
 	return v;
+}
+
+static int copy_file_at(int sfd, int dfd, const char *name, mode_t mode)
+{
+	char chunk[65536];
+	int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out, r = 0;
+	ssize_t n;
+
+	if (in < 0)
+		return -errno;
+	out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	if (out < 0) {
+		r = -errno;
+		close(in);
+		return r;
+	}
+	while ((n = read(in, chunk, sizeof(chunk))) > 0 && r == 0)
+		r = write_all(out, chunk, (size_t)n);
+	if (n < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && fchmod(out, mode & 07777) < 0)
+		r = -errno;
+	close(in);
+	if (close(out) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+/* Copies the directory sfd's entries into the existing directory dfd (files, dirs, symlinks). */
+static int copy_dir_at(int sfd, int dfd, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int r = 0, fd = dup(sfd);
+
+	if (fd < 0)
+		return -errno;
+	if (depth > 64) {
+		close(fd);
+		return -ELOOP;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (r == 0 && (errno = 0, de = readdir(d))) {
+		struct stat st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = errno == ENOENT ? 0 : -errno; /* removed meanwhile */
+			continue;
+		}
+		if (S_ISREG(st.st_mode)) {
+			r = copy_file_at(sfd, dfd, de->d_name, st.st_mode);
+		} else if (S_ISDIR(st.st_mode)) {
+			int s2, d2;
+			if (mkdirat(dfd, de->d_name, 0700) < 0) {
+				r = -errno;
+				break;
+			}
+			s2 = openat(sfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			d2 = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (s2 < 0 || d2 < 0)
+				r = -errno;
+			else
+				r = copy_dir_at(s2, d2, depth + 1);
+			if (r == 0 && fchmod(d2, st.st_mode & 07777) < 0)
+				r = -errno;
+			if (s2 >= 0)
+				close(s2);
+			if (d2 >= 0)
+				close(d2);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[PATH_MAX];
+			ssize_t n = readlinkat(sfd, de->d_name, target, sizeof(target) - 1);
+			if (n < 0) {
+				r = -errno;
+				break;
+			}
+			target[n] = '\0';
+			if (symlinkat(target, dfd, de->d_name) < 0)
+				r = -errno;
+		} /* sockets, fifos and devices are not copied */
+	}
+	if (r == 0 && errno != 0)
+		r = -errno;
+	closedir(d);
+	return r;
+}
+
+int copy_tree(const char *src, const char *dst)
+{
+	int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC), dfd = -1, r = 0;
+	struct stat st;
+
+	if (sfd < 0)
+		return -errno;
+	if (fstat(sfd, &st) < 0 || mkdir(dst, 0700) < 0)
+		r = -errno;
+	if (r == 0 && (dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = -errno;
+	if (r == 0)
+		r = copy_dir_at(sfd, dfd, 0);
+	if (r == 0 && fchmod(dfd, st.st_mode & 07777) < 0)
+		r = -errno;
+	close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	return r;
 }

@@ -95,6 +95,13 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len) WUR;
 int mkdir_p(const char *path) WUR;
 /* rm -rf of a path (directory trees and files); a missing path is fine. 0 or -errno. */
 int rm_rf(const char *path);
+/*
+ * Copies the directory src into dst, which must not exist: regular files,
+ * directories (depth at most 64) and symbolic links, with their modes (not
+ * owners); what vanishes meanwhile is skipped, sockets, FIFOs and devices
+ * are not copied. 0 or -errno (dst may then hold part of the copy).
+ */
+int copy_tree(const char *src, const char *dst) WUR;
 
 /*
  * SHA-256 of everything readable from fd (from its current offset) as lower-case

@@ -158,4 +158,12 @@ expect_eq "u2 cannot remove a hook" "EACCES" "$(errno_as "$U2" "os.unlink('$H/ch
 expect_eq "u2 cannot change a hook" "EACCES" "$(errno_as "$U2" "open('$H/charm-published/m', 'a')")"
 expect_eq "u2 reads the folder" "OK" "$(errno_as "$U2" "os.listdir('$H/charm-published')")"
 
+# backup/ carries the event hooks and their state: a mounted copy has them.
+check "cp -a backup/" cp -a "$MNT/backup" "$T/copy"
+count=$(cat "$STORE/hookstate/charm-published/10-a/count")
+stop_daemon
+STORE=$T/copy start_daemon
+expect_eq "the copy's hook" "$(cat "$T/hook")" "$(cat "$H/charm-published/m" 2>&1)"
+expect_eq "the copy's hook state" "$count" "$(cat "$T/copy/hookstate/charm-published/10-a/count" 2>&1)"
+
 finish
