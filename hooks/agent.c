@@ -274,6 +274,50 @@ static void context_remove(struct hook_agent *a, const char *id)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* Runs path with env in cwd (input: its standard input, or NULL) for the run of c. */
+static int spawn(struct run_ctx *c, const char *path, char **env, const char *cwd,
+		 const char *input, struct hook_result *res)
+{
+	struct hook_spec spec = {
+		.path = path,
+		.env = (const char *const *)env,
+		.cwd = cwd,
+		.input = input,
+		.input_len = input ? strlen(input) : 0,
+		.timeout_ms = c->a->hook_timeout_ms,
+		.stop_fd = engine_run_stop_fd(c->run),
+		.on_start = save_token,
+		.on_line = on_line,
+		.ud = c,
+	};
+
+	return spec.stop_fd < 0 ? spec.stop_fd : hook_run(&spec, res);
+}
+
+enum ended { ENDED_OK, ENDED_STOPPED, ENDED_FAILED };
+
+/*
+ * How the run of hook name ended (res is freed): its last lines go to the
+ * task's log, how into how[len], and for a failure its exit code (128 +
+ * signal when killed) into *ret_code. A stop that was no timeout is an
+ * abort or the daemon closing: neither success nor failure.
+ */
+static enum ended ended(struct run_ctx *c, struct hook_result *res, const char *name, char *how,
+			size_t len, int *ret_code)
+{
+	bool ok = hook_result_ok(res), stopped = res->stopped && !res->timed_out;
+
+	log_tail(c);
+	hook_result_describe(res, how, len);
+	*ret_code = res->signal ? 128 + res->signal : res->exit_code ? res->exit_code : 1;
+	hook_result_free(res);
+	if (stopped) {
+		(void)engine_run_logf(c->run, false, "hook %s stopped: %s", name, how);
+		return ENDED_STOPPED;
+	}
+	return ok ? ENDED_OK : ENDED_FAILED;
+}
+
 /* Records a failed hook (exit code code, described by how) with the package. */
 static void end_failed(struct hook_agent *a, struct engine_run *run, const struct pkg_hook *h,
 		       int code, const char *how)
@@ -293,7 +337,7 @@ static int run_hook(struct hook_agent *a, struct engine_run *run, struct pkg_hoo
 	char ctx_id[HOOK_CONTEXT_ID_SIZE], how[256];
 	json_t *data;
 	const char *token = saved_token(run, &data);
-	int r;
+	int r, code;
 
 	if (token && hook_kill_token(token) > 0)
 		(void)engine_run_logf(run, false, "killed what was left of the previous run");
@@ -302,40 +346,24 @@ static int run_hook(struct hook_agent *a, struct engine_run *run, struct pkg_hoo
 	if (r < 0)
 		return r == -ESHUTDOWN ? engine_run_retry(run, 0) : r;
 	r = hook_environment(a, h, ctx_id, &env);
-	if (r == 0) {
-		struct hook_spec spec = {
-			.path = h->hook_path,
-			.env = (const char *const *)env.v,
-			.cwd = h->charm_dir,
-			.timeout_ms = a->hook_timeout_ms,
-			.stop_fd = engine_run_stop_fd(run),
-			.on_start = save_token,
-			.on_line = on_line,
-			.ud = &c,
-		};
-		r = spec.stop_fd < 0 ? spec.stop_fd : hook_run(&spec, &res);
-	}
+	if (r == 0)
+		r = spawn(&c, h->hook_path, env.v, h->charm_dir, NULL, &res);
 	context_remove(a, ctx_id);
 	strv_clear(&env);
 	if (r < 0) {
 		end_failed(a, run, h, 127, strerror(-r));
 		return engine_run_fail(run, r, "cannot run hook %s: %s", h->hook, strerror(-r));
 	}
-	log_tail(&c);
-	hook_result_describe(&res, how, sizeof(how));
-	if (res.stopped && !res.timed_out) {
-		hook_result_free(&res);
-		(void)engine_run_logf(run, false, "hook %s stopped: %s", h->hook, how);
+	switch (ended(&c, &res, h->hook, how, sizeof(how), &code)) {
+	case ENDED_STOPPED:
 		return engine_run_retry(run, 0);
-	}
-	if (hook_result_ok(&res)) {
-		hook_result_free(&res);
+	case ENDED_OK:
 		r = pkg_hook_end(a->store, h, 0, NULL);
 		return r == -ENOENT ? 0 : r;
+	case ENDED_FAILED:
+		break;
 	}
-	r = res.signal ? 128 + res.signal : res.exit_code ? res.exit_code : 1;
-	hook_result_free(&res);
-	end_failed(a, run, h, r, how);
+	end_failed(a, run, h, code, how);
 	return engine_run_fail(run, -EIO, "hook %s failed: %s", h->hook, how);
 }
 
@@ -383,36 +411,20 @@ static int run_event_hook(struct hook_agent *a, struct engine_run *run, const st
 		r = hook_env_build(&(struct hook_env){ .tools_dir = NULL, .home = step->state_dir,
 						       .vars = (const char *const *)vars.v },
 				   &env);
-	if (r == 0) {
-		struct hook_spec spec = {
-			.path = step->path,
-			.env = (const char *const *)env.v,
-			.cwd = step->state_dir,
-			.input = p->input,
-			.input_len = strlen(p->input),
-			.timeout_ms = a->hook_timeout_ms,
-			.stop_fd = engine_run_stop_fd(run),
-			.on_start = save_token,
-			.on_line = on_line,
-			.ud = &c,
-		};
-		r = spec.stop_fd < 0 ? spec.stop_fd : hook_run(&spec, &res);
-	}
+	if (r == 0)
+		r = spawn(&c, step->path, env.v, step->state_dir, p->input, &res);
 	strv_clear(&env);
 	strv_clear(&vars);
 	if (r < 0)
 		return engine_run_fail(run, r, "cannot run hook %s: %s", step->name, strerror(-r));
-	log_tail(&c);
-	hook_result_describe(&res, how, sizeof(how));
-	if (res.stopped && !res.timed_out) {
-		hook_result_free(&res);
-		(void)engine_run_logf(run, false, "hook %s stopped: %s", step->name, how);
+	switch (ended(&c, &res, step->name, how, sizeof(how), &r)) {
+	case ENDED_STOPPED:
 		return engine_run_retry(run, 0);
+	case ENDED_FAILED:
+		return engine_run_fail(run, -EIO, "hook %s failed: %s", step->name, how);
+	case ENDED_OK:
+		break;
 	}
-	r = hook_result_ok(&res) ? 0 : -EIO;
-	hook_result_free(&res);
-	if (r < 0)
-		return engine_run_fail(run, r, "hook %s failed: %s", step->name, how);
 	(void)engine_run_logf(run, false, "hook %s ran", step->name);
 	return 0;
 }

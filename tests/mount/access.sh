@@ -38,18 +38,12 @@ users_ready || { echo "cannot create $U2, $U3 and $GRP" >&2; exit 1; }
 
 chmod 0755 "$T"
 
-# as USER COMMAND...: runs COMMAND as USER with its groups.
-as() {
-	local u=$1
-	shift
-	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"
-}
 
 # errno_as USER PYTHON-CODE: errno_of as USER.
 errno_as() {
 	local u=$1
 	shift
-	as "$u" "$PY" -c '
+	run_as "$u" "$PY" -c '
 import ctypes, errno, os, sys
 def renameat2(a, b, flags):
     libc = ctypes.CDLL(None, use_errno=True)
@@ -130,14 +124,14 @@ rm -f "$P/trusty/m.tmp" "$P/trusty/m0.tmp"
 
 # ---- anyone reads charms/, events, counters, lock details ----------------------
 for u in $U2 $U3; do
-	check "$u reads metadata.yaml" as $u cmp -s "$R/metadata.yaml" "$SRCDIR/tests/data/charms/mysql/metadata.yaml"
-	check "$u reads archive.charm" as $u cmp -s "$R/archive.charm" "$R/archive.charm"
-	check "$u reads files/" as $u cat "$R/files/hooks/install" >/dev/null
-	check "$u lists charms/" as $u ls -R "$MNT/charms" >/dev/null
-	check "$u reads events" as $u cat "$MNT/events" >/dev/null
-	check "$u reads counter.value" as $u cat "$C/dl/counter.value" >/dev/null
-	check "$u reads a lock's holder" as $u cat "$L/trusty/held/holder" >/dev/null
-	reply=$(as $u bash -c 'exec 3<>"$1" && echo exact >&3 && cat <&3' - "$C/dl/counter.query")
+	check "$u reads metadata.yaml" run_as $u cmp -s "$R/metadata.yaml" "$SRCDIR/tests/data/charms/mysql/metadata.yaml"
+	check "$u reads archive.charm" run_as $u cmp -s "$R/archive.charm" "$R/archive.charm"
+	check "$u reads files/" run_as $u cat "$R/files/hooks/install" >/dev/null
+	check "$u lists charms/" run_as $u ls -R "$MNT/charms" >/dev/null
+	check "$u reads events" run_as $u cat "$MNT/events" >/dev/null
+	check "$u reads counter.value" run_as $u cat "$C/dl/counter.value" >/dev/null
+	check "$u reads a lock's holder" run_as $u cat "$L/trusty/held/holder" >/dev/null
+	reply=$(run_as $u bash -c 'exec 3<>"$1" && echo exact >&3 && cat <&3' - "$C/dl/counter.query")
 	expect_eq "$u asks counter.query" 0 "$reply"
 done
 
@@ -162,17 +156,17 @@ check "refused publish: no revision" test ! -e "$MNT/charms/trusty/wordpress"
 check "refused publish: no file" test ! -e "$P/trusty/wordpress.charm"
 expect_eq "refused publish: no event" "$events" "$(event_count)"
 
-check "$U3 publishes" as $U3 sh -c 'umask 002 && cat "$1" > "$2"' - "$T/wp.charm" "$P/trusty/wordpress.charm"
+check "$U3 publishes" run_as $U3 sh -c 'umask 002 && cat "$1" > "$2"' - "$T/wp.charm" "$P/trusty/wordpress.charm"
 check "$U3's publish stored" test -d "$MNT/charms/trusty/wordpress/0"
 expect_eq "$U3's charm belongs to root" "root:root 555" "$(owner "$MNT/charms/trusty/wordpress/0")"
 G3=$(id -gn $U3)
 expect_eq "$U3's file is its own, mode masked by its umask" "$U3:$G3 664" "$(owner "$P/trusty/wordpress.charm")"
-check "$U3 opens publish/ctl" as $U3 "$PY" -c "open('$P/ctl', 'r+')"
-check "$U3 writes publish/incoming" as $U3 cp "$T/haproxy.charm" "$P/incoming/u3.charm"
+check "$U3 opens publish/ctl" run_as $U3 "$PY" -c "open('$P/ctl', 'r+')"
+check "$U3 writes publish/incoming" run_as $U3 cp "$T/haproxy.charm" "$P/incoming/u3.charm"
 expect_eq "$U3's incoming file" "$U3:$G3 644" "$(owner "$P/incoming/u3.charm")"
-check "$U3 chmods its file" as $U3 chmod 600 "$P/trusty/wordpress.charm"
+check "$U3 chmods its file" run_as $U3 chmod 600 "$P/trusty/wordpress.charm"
 expect_eq "chmod by the owner" "$U3:$G3 600" "$(owner "$P/trusty/wordpress.charm")"
-check "$U3 touches its file" as $U3 touch -d 2020-01-01 "$P/trusty/wordpress.charm"
+check "$U3 touches its file" run_as $U3 touch -d 2020-01-01 "$P/trusty/wordpress.charm"
 expect_eq "touch by the owner" 2020-01-01 "$(date -r "$P/trusty/wordpress.charm" +%F)"
 expect_eq "$U3 gives its file away" EPERM "$(errno_as $U3 "os.chown('$P/trusty/wordpress.charm', $(id -u $U2), -1)")"
 expect_eq "a refused chown changes nothing" "$U3:$G3 600" "$(owner "$P/trusty/wordpress.charm")"
@@ -202,7 +196,7 @@ check "$U3's file is still there" cmp -s "$T/wp.charm" "$P/trusty/wordpress.char
 
 # publish/ctl publishes only a file the caller could read itself.
 ctl_as() { # USER LINE: the reply, or the errno of the write
-	as "$1" "$PY" -c '
+	run_as "$1" "$PY" -c '
 import errno, os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
 try:
@@ -233,13 +227,13 @@ expect_eq "$U2 releases root's lock" EACCES "$(errno_as $U2 "os.rmdir('$L/trusty
 expect_eq "$U2 renews root's lock" EACCES "$(errno_as $U2 "os.utime('$L/trusty/held')")"
 expect_eq "$U2 opens locks/ctl" EACCES "$(errno_as $U2 "open('$L/ctl', 'r+')")"
 expect_eq "refused lock requests leave one lock" held "$(ls "$L/trusty")"
-check "$U3 takes a lock" as $U3 mkdir "$L/trusty/mine"
+check "$U3 takes a lock" run_as $U3 mkdir "$L/trusty/mine"
 check "$U3's lock names it" grep -q "uid $(id -u $U3) " "$L/trusty/mine/holder"
-check "$U3 renews a lock" as $U3 touch "$L/trusty/mine"
-check "$U3 releases a lock" as $U3 rmdir "$L/trusty/mine"
-reply=$(as $U3 bash -c 'exec 3<>"$1" && echo "lock cs:trusty/viactl" >&3 && cat <&3' - "$L/ctl")
+check "$U3 renews a lock" run_as $U3 touch "$L/trusty/mine"
+check "$U3 releases a lock" run_as $U3 rmdir "$L/trusty/mine"
+reply=$(run_as $U3 bash -c 'exec 3<>"$1" && echo "lock cs:trusty/viactl" >&3 && cat <&3' - "$L/ctl")
 case $reply in ok\ *) pass ;; *) fail "$U3 locks through locks/ctl: $reply" ;; esac
-reply=$(as $U3 bash -c 'exec 3<>"$1" && echo "unlock $2" >&3 && cat <&3' - "$L/ctl" "${reply#ok }")
+reply=$(run_as $U3 bash -c 'exec 3<>"$1" && echo "unlock $2" >&3 && cat <&3' - "$L/ctl" "${reply#ok }")
 expect_eq "$U3 unlocks through locks/ctl" ok "$reply"
 
 # ---- counters: the group counts, anyone asks ----------------------------------------
@@ -247,10 +241,10 @@ expect_eq "$U2 counts" EACCES "$(errno_as $U2 "open('$C/dl/counter.inc', 'w').wr
 expect_eq "$U2 makes a key" EACCES "$(errno_as $U2 "os.mkdir('$C/nope')")"
 expect_eq "refused count changes nothing" 0 "$(cat "$C/dl/counter.value")"
 check "refused mkdir makes no key" test ! -e "$C/nope"
-check "$U3 counts" as $U3 sh -c 'echo 5 > "$1"' - "$C/dl/counter.inc"
+check "$U3 counts" run_as $U3 sh -c 'echo 5 > "$1"' - "$C/dl/counter.inc"
 expect_eq "$U3's count" 5 "$(cat "$C/dl/counter.value")"
-check "$U3 makes a key" as $U3 mkdir "$C/team"
-check "$U3 removes a key" as $U3 rmdir "$C/team"
+check "$U3 makes a key" run_as $U3 mkdir "$C/team"
+check "$U3 removes a key" run_as $U3 rmdir "$C/team"
 
 # ---- renameat2 flags that publish/ cannot honour ------------------------------------
 cp "$T/haproxy.charm" "$P/trusty/h.tmp"

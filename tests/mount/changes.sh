@@ -23,34 +23,9 @@ done
 id "$U2" >/dev/null 2>&1 || { echo "cannot create $U2" >&2; exit 1; }
 chmod 0755 "$T"
 
-as() {
-	local u=$1
-	shift
-	setpriv --reuid="$u" --regid="$(id -g "$u")" --init-groups -- "$@"
-}
-
-# errno_as USER PYTHON-CODE: errno_of as USER.
-errno_as() {
-	local u=$1
-	shift
-	as "$u" "$PY" -c '
-import errno, os, sys
-try:
-    exec(sys.argv[1])
-    print("OK")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, str(e.errno)))
-' "$@"
-}
-
-# ctl FILE REQUEST: a transaction on FILE opened read-write; prints the reply.
+# ctl FILE REQUEST: a transaction on FILE opened read-write (lib.sh's ctl_rw).
 ctl() {
-	"$PY" -c '
-import os, sys
-fd = os.open(sys.argv[1], os.O_RDWR)
-os.write(fd, (sys.argv[2] + "\n").encode())
-sys.stdout.write(os.read(fd, 4096).decode())
-' "$1" "$2"
+	ctl_rw "$@"
 }
 
 # wr FILE REQUEST: write-only, as a shell redirection does; prints OK or the errno name.
@@ -166,15 +141,15 @@ expect_eq "task log mode" "root:root 400" "$(owner "$T1/log")"
 expect_eq "ctl shows size 0" "0" "$(stat -c %s "$C/ctl")"
 
 # ---- a second user -----------------------------------------------------------------
-expect_eq "u2 reads a status" "Error" "$(as $U2 cat "$C/1/status")"
+expect_eq "u2 reads a status" "Error" "$(run_as $U2 cat "$C/1/status")"
 expect_eq "u2 reads err" "OK" "$(errno_as $U2 "open('$C/1/err').read()")"
-expect_eq "u2 lists tasks" "3" "$(as $U2 ls "$C/1/tasks" | wc -l)"
+expect_eq "u2 lists tasks" "3" "$(run_as $U2 ls "$C/1/tasks" | wc -l)"
 expect_eq "u2 may not read a task log" "EACCES" "$(errno_as $U2 "open('$T1/log').read()")"
 expect_eq "u2 may not write changes/ID/ctl" "EACCES" \
 	"$(errno_as $U2 "fd = os.open('$C/1/ctl', os.O_WRONLY); os.write(fd, b'abort\n')")"
 expect_eq "u2 settles (write-only)" "OK" \
 	"$(errno_as $U2 "fd = os.open('$C/ctl', os.O_WRONLY); os.write(fd, b'settle\n')")"
-expect_eq "u2 settles (reply)" "ok" "$(as $U2 "$PY" -c '
+expect_eq "u2 settles (reply)" "ok" "$(run_as $U2 "$PY" -c '
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDWR); os.write(fd, b"settle\n"); print(os.read(fd, 100).decode().strip())
 ' "$C/ctl")"
