@@ -339,6 +339,26 @@ static bool peer_allowed(const struct hook_toolsrv *srv, int fd)
 	return cred.uid == srv->uid || cred.uid == 0;
 }
 
+/* Reads one framed request of at most HOOK_TOOL_MSG_MAX bytes and drops it. */
+static void discard_request(int fd)
+{
+	unsigned char hdr[4];
+	char chunk[4096];
+	uint32_t len;
+
+	if (read_full(fd, hdr, sizeof(hdr)) < 0)
+		return;
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len > HOOK_TOOL_MSG_MAX)
+		return;
+	while (len > 0) {
+		uint32_t n = len < sizeof(chunk) ? len : (uint32_t)sizeof(chunk);
+		if (read_full(fd, chunk, n) < 0)
+			return;
+		len -= n;
+	}
+}
+
 static void serve(struct hook_toolsrv *srv, int fd)
 {
 	struct timeval tv = { .tv_sec = HOOK_TOOLSRV_TIMEOUT };
@@ -354,6 +374,8 @@ static void serve(struct hook_toolsrv *srv, int fd)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	hook_tool_reply_init(&reply);
 	if (!peer_allowed(srv, fd)) {
+		/* Its request is read (bounded) and dropped first: the refusal then always arrives. */
+		discard_request(fd);
 		(void)send_bad_request(fd, "permission denied");
 		goto out;
 	}
