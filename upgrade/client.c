@@ -55,17 +55,17 @@ struct release_client {
 struct xfer {
 	struct release_client *c;
 	const char *url;
-	uint64_t max;	   /* body bound */
-	uint64_t got;	   /* body bytes sunk */
-	uint64_t skipped;  /* bytes of redirect bodies, skipped */
-	struct buf *doc;   /* a document's sink, or */
-	int fd;		   /* an archive's, with its digest */
+	uint64_t max;	  /* body bound */
+	uint64_t got;	  /* body bytes sunk */
+	uint64_t skipped; /* bytes of redirect bodies, skipped */
+	struct buf *doc;  /* a document's sink, or */
+	int fd;		  /* an archive's, with its digest */
 	EVP_MD_CTX *md;
-	bool report;	   /* call c->progress */
-	int r;		   /* the sink's own failure (-EFBIG, a write's -errno) */
-	bool http_error;   /* ended at an error response's body */
-	bool cancelled;	   /* the progress callback said stop */
-	bool stopped;	   /* stop_fd became readable */
+	bool report;	 /* call c->progress */
+	int r;		 /* the sink's own failure (-EFBIG, a write's -errno) */
+	bool http_error; /* ended at an error response's body */
+	bool cancelled;	 /* the progress callback said stop */
+	bool stopped;	 /* stop_fd became readable */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -287,7 +287,7 @@ static CURLcode run(struct release_client *c, struct xfer *x, CURLMcode *ret_mc)
 		return rc;
 	}
 	while (running) {
-		struct curl_waitfd w = { .fd = c->stop_fd, .events = CURL_WAIT_POLLIN };
+		struct curl_waitfd w = {.fd = c->stop_fd, .events = CURL_WAIT_POLLIN};
 
 		mc = curl_multi_perform(c->multi, &running);
 		if (mc != CURLM_OK || !running)
@@ -330,8 +330,8 @@ static int transfer(struct release_client *c, struct xfer *x, long timeout_ms, c
 	if (rc == CURLE_OK)
 		rc = run(c, x, &mc);
 	if (mc != CURLM_OK)
-		return errf(err, errlen, mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO,
-			    "GET %s: %s", x->url, curl_multi_strerror(mc));
+		return errf(err, errlen, mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO, "GET %s: %s",
+			    x->url, curl_multi_strerror(mc));
 	if (x->stopped)
 		return errf(err, errlen, -ECANCELED, "GET %s: stopped", x->url);
 	if (x->cancelled)
@@ -357,10 +357,10 @@ static int transfer(struct release_client *c, struct xfer *x, long timeout_ms, c
 	return errf(err, errlen, r, "GET %s: %s", x->url, msg);
 }
 
-#define SET(opt, val)                                                 \
-	do {                                                          \
-		if (rc == CURLE_OK)                                   \
-			rc = curl_easy_setopt(c->easy, (opt), (val)); \
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if (rc == CURLE_OK)                                                                \
+			rc = curl_easy_setopt(c->easy, (opt), (val));                              \
 	} while (0)
 
 /* The policy of every transfer (the module's opening comment). */
@@ -396,8 +396,8 @@ static CURLcode set_policy(struct release_client *c)
 
 #undef SET
 
-int release_client_new(const struct release_client_opts *o, struct release_client **ret,
-		       char *err, size_t errlen)
+int release_client_new(const struct release_client_opts *o, struct release_client **ret, char *err,
+		       size_t errlen)
 {
 	struct release_client *c;
 	CURLcode rc;
@@ -408,15 +408,16 @@ int release_client_new(const struct release_client_opts *o, struct release_clien
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return errf(err, errlen, -ENOMEM, "out of memory");
-	c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms
-							  : RELEASE_CLIENT_CONNECT_TIMEOUT_MS;
+	c->connect_timeout_ms =
+	    o->connect_timeout_ms > 0 ? o->connect_timeout_ms : RELEASE_CLIENT_CONNECT_TIMEOUT_MS;
 	c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : RELEASE_CLIENT_TIMEOUT_MS;
-	c->low_speed_secs = o->low_speed_secs > 0 ? o->low_speed_secs : RELEASE_CLIENT_LOW_SPEED_SECS;
+	c->low_speed_secs =
+	    o->low_speed_secs > 0 ? o->low_speed_secs : RELEASE_CLIENT_LOW_SPEED_SECS;
 	c->max_document = o->max_document ? o->max_document : RELEASE_CLIENT_MAX_DOCUMENT;
 	if (c->max_document > SIZE_MAX - 1)
 		c->max_document = SIZE_MAX - 1;
 	c->max_archive = o->max_archive ? o->max_archive : RELEASE_CLIENT_MAX_ARCHIVE;
-	c->max_redirects = o->max_redirects > 0	 ? o->max_redirects
+	c->max_redirects = o->max_redirects > 0	  ? o->max_redirects
 			   : o->max_redirects < 0 ? 0
 						  : RELEASE_CLIENT_MAX_REDIRECTS;
 	c->progress = o->progress;
@@ -427,7 +428,8 @@ int release_client_new(const struct release_client_opts *o, struct release_clien
 		goto fail;
 	if (o->ca_file) {
 		if (access(o->ca_file, R_OK) != 0) {
-			r = errf(err, errlen, -errno, "upgrade_ca %s: %s", o->ca_file, strerror(errno));
+			r = errf(err, errlen, -errno, "upgrade_ca %s: %s", o->ca_file,
+				 strerror(errno));
 			goto fail;
 		}
 		c->ca_file = strdup(o->ca_file);
@@ -494,7 +496,7 @@ out:
 int release_client_get(struct release_client *c, const char *name, struct buf *out, char *err,
 		       size_t errlen)
 {
-	struct xfer x = { .c = c, .max = c->max_document, .doc = out, .fd = -1 };
+	struct xfer x = {.c = c, .max = c->max_document, .doc = out, .fd = -1};
 	_cleanup_free_ char *url = NULL;
 	int r;
 
@@ -541,8 +543,8 @@ int release_client_download(struct release_client *c, const char *url, int fd,
 			    unsigned char ret_sha256[32], uint64_t *ret_size, char *err,
 			    size_t errlen)
 {
-	struct xfer x = { .c = c, .url = url, .max = c->max_archive, .fd = fd,
-			  .report = c->progress != NULL };
+	struct xfer x = {
+	    .c = c, .url = url, .max = c->max_archive, .fd = fd, .report = c->progress != NULL};
 	unsigned int mdlen = 0;
 	int r;
 

@@ -64,16 +64,18 @@
 #define RELEASE_CLIENT_MAX_ARCHIVE (1024ull * 1024 * 1024)
 #define RELEASE_CLIENT_MAX_REDIRECTS 5L
 
-/* Zero (or negative) in a number field means its default. */
+/* 0 in a number field means its default (and so does a negative one, but for max_redirects). */
 struct release_client_opts {
-	const char *base;	 /* publisher base URL (upgrade_url), http or https; copied */
-	const char *ca_file;	 /* upgrade_ca=PEMFILE: the CA bundle to trust instead of the system's; NULL: system; copied */
+	/* The publisher's base URL (upgrade_url), http or https. Both strings are copied. */
+	const char *base;
+	/* upgrade_ca=PEMFILE: the CA bundle trusted instead of the system's; NULL: system. */
+	const char *ca_file;
 	long connect_timeout_ms; /* default 10 s */
 	long timeout_ms;	 /* whole transfer of a document (default 30 s) */
-	long low_speed_secs;	 /* abort a transfer slower than 1 KiB/s for this long (default 30) */
-	uint64_t max_document;	 /* bytes of a JSON document (default 64 KiB) */
-	uint64_t max_archive;	 /* bytes of a release archive (default 1 GiB, the charm limit) */
-	long max_redirects;	 /* default 5; -1: none (a redirect is then -ELOOP) */
+	long low_speed_secs;   /* abort a transfer slower than 1 KiB/s for this long (default 30) */
+	uint64_t max_document; /* bytes of a JSON document (default 64 KiB) */
+	uint64_t max_archive;  /* bytes of a release archive (default 1 GiB, the charm limit) */
+	long max_redirects;    /* default 5; -1: none (a redirect is then -ELOOP) */
 	/*
 	 * Progress of a download (release_client_download() only): bytes done
 	 * and total (0 when unknown), called when either changes, done never
@@ -103,8 +105,8 @@ int release_client_global_init(void) WUR;
  * o->ca_file, when given, must be readable (else its -errno). The caller
  * frees it with release_client_free(). 0, -EINVAL, -ENOMEM or -errno.
  */
-int release_client_new(const struct release_client_opts *o, struct release_client **ret,
-		       char *err, size_t errlen) WUR;
+int release_client_new(const struct release_client_opts *o, struct release_client **ret, char *err,
+		       size_t errlen) WUR;
 /* Frees a client and closes its connections; NULL is fine. */
 void release_client_free(struct release_client *c);
 

@@ -42,7 +42,7 @@
 #define ARCHIVE_SIZE (300 * 1024 + 17)
 #define BIGDOC_SIZE (100 * 1024)
 
-static char dir[64];	 /* the publisher's files: dir/pub/... */
+static char dir[64];	  /* the publisher's files: dir/pub/... */
 static char archive[128]; /* dir/pub/releases/0.1.0.tar */
 
 struct server {
@@ -96,7 +96,7 @@ static void base_of(const struct server *s, const char *scheme, char *out, size_
 
 static struct release_client *client(const char *base, struct release_client_opts *o)
 {
-	struct release_client_opts d = { .stop_fd = -1 };
+	struct release_client_opts d = {.stop_fd = -1};
 	struct release_client *c = NULL;
 	char err[256];
 
@@ -235,15 +235,15 @@ static void test_resolve(void **state)
 	static const struct {
 		const char *ref, *want; /* want: NULL for -EINVAL */
 	} cases[] = {
-		{ "releases/0.1.0.tar", "http://127.0.0.1:4711/pub/releases/0.1.0.tar" },
-		{ "./releases/0.1.0.tar", "http://127.0.0.1:4711/pub/releases/0.1.0.tar" },
-		{ "../x", "http://127.0.0.1:4711/x" },
-		{ "../../../x", "http://127.0.0.1:4711/x" },
-		{ "/abs/y.tar", "http://127.0.0.1:4711/abs/y.tar" },
-		{ "https://example.com/r/1.tar", "https://example.com/r/1.tar" },
-		{ "HTTP://Example.com/a", "http://Example.com/a" },
-		{ "file:///etc/passwd", NULL },
-		{ "ftp://example.com/x", NULL },
+	    {"releases/0.1.0.tar", "http://127.0.0.1:4711/pub/releases/0.1.0.tar"},
+	    {"./releases/0.1.0.tar", "http://127.0.0.1:4711/pub/releases/0.1.0.tar"},
+	    {"../x", "http://127.0.0.1:4711/x"},
+	    {"../../../x", "http://127.0.0.1:4711/x"},
+	    {"/abs/y.tar", "http://127.0.0.1:4711/abs/y.tar"},
+	    {"https://example.com/r/1.tar", "https://example.com/r/1.tar"},
+	    {"HTTP://Example.com/a", "http://Example.com/a"},
+	    {"file:///etc/passwd", NULL},
+	    {"ftp://example.com/x", NULL},
 	};
 	struct release_client *c;
 	char err[256];
@@ -287,8 +287,8 @@ static int on_progress(void *ud, uint64_t done, uint64_t total)
 
 static void test_download(void **state)
 {
-	struct progress p = { .monotonic = true };
-	struct release_client_opts o = { .progress = on_progress, .ud = &p, .stop_fd = -1 };
+	struct progress p = {.monotonic = true};
+	struct release_client_opts o = {.progress = on_progress, .ud = &p, .stop_fd = -1};
 	struct server s;
 	char base[64], err[256], hex[65], want[65];
 	unsigned char sha[32];
@@ -307,7 +307,8 @@ static void test_download(void **state)
 	assert_int_equal(release_client_get(c, "0.1.0", &doc, err, sizeof(err)), 0);
 	assert_int_equal(p.calls, 0);
 	buf_free(&doc);
-	assert_int_equal(release_client_resolve(c, "releases/0.1.0.tar", &url, err, sizeof(err)), 0);
+	assert_int_equal(release_client_resolve(c, "releases/0.1.0.tar", &url, err, sizeof(err)),
+			 0);
 	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)), 0);
 	assert_int_equal(size, ARCHIVE_SIZE);
 	hex_encode(sha, 32, hex);
@@ -323,7 +324,7 @@ static void test_download(void **state)
 	assert_int_equal(p.total, ARCHIVE_SIZE);
 
 	/* The progress callback stops it. */
-	p = (struct progress){ .monotonic = true, .stop_after = 2 };
+	p = (struct progress){.monotonic = true, .stop_after = 2};
 	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)),
 			 -ECANCELED);
 	assert_non_null(strstr(err, url));
@@ -372,7 +373,7 @@ static void test_not_found(void **state)
 
 static void test_too_big(void **state)
 {
-	struct release_client_opts o = { .stop_fd = -1 };
+	struct release_client_opts o = {.stop_fd = -1};
 	struct server s, ch;
 	char base[64], err[256], url[128], hex[65];
 	unsigned char sha[32];
@@ -397,8 +398,7 @@ static void test_too_big(void **state)
 	assert_int_equal(out.len, BIGDOC_SIZE);
 	buf_free(&out);
 	snprintf(url, sizeof(url), "%s/releases/0.1.0.tar", base);
-	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)),
-			 -EFBIG);
+	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)), -EFBIG);
 	assert_non_null(strstr(err, url));
 	release_client_free(c);
 	server_stop(&s);
@@ -406,12 +406,11 @@ static void test_too_big(void **state)
 	/* Chunked, no Content-Length: refused while receiving. */
 	server_start(&ch, "chunked", "200000", NULL, NULL);
 	base_of(&ch, "http", base, sizeof(base));
-	o = (struct release_client_opts){ .stop_fd = -1, .max_archive = 150000 };
+	o = (struct release_client_opts){.stop_fd = -1, .max_archive = 150000};
 	c = client(base, &o);
 	assert_int_equal(release_client_get(c, "latest", &out, err, sizeof(err)), -EFBIG);
 	snprintf(url, sizeof(url), "%s/a.tar", base);
-	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)),
-			 -EFBIG);
+	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)), -EFBIG);
 	assert_true(lseek(fd, 0, SEEK_END) <= 150000);
 	release_client_free(c);
 	o.max_archive = 200000;
@@ -436,7 +435,7 @@ static void test_too_big(void **state)
 
 static void test_stall(void **state)
 {
-	struct release_client_opts o = { .stop_fd = -1, .timeout_ms = 1000, .low_speed_secs = 1 };
+	struct release_client_opts o = {.stop_fd = -1, .timeout_ms = 1000, .low_speed_secs = 1};
 	struct server s;
 	char base[64], err[256], url[128];
 	unsigned char sha[32];
@@ -469,7 +468,7 @@ static void test_stall(void **state)
 static void *stop_later(void *arg)
 {
 	int fd = *(int *)arg;
-	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	struct timespec ts = {0, 300 * 1000 * 1000};
 
 	nanosleep(&ts, NULL);
 	if (write(fd, "x", 1) != 1)
@@ -479,9 +478,9 @@ static void *stop_later(void *arg)
 
 static void test_stop(void **state)
 {
-	struct progress p = { .monotonic = true };
+	struct progress p = {.monotonic = true};
 	int stop[2];
-	struct release_client_opts o = { .progress = on_progress, .ud = &p };
+	struct release_client_opts o = {.progress = on_progress, .ud = &p};
 	struct server s;
 	char base[64], err[256], url[128];
 	unsigned char sha[32];
@@ -526,7 +525,7 @@ static void test_redirects(void **state)
 	char base[64], err[256], url[128];
 	unsigned char sha[32];
 	uint64_t size;
-	struct release_client_opts o = { .stop_fd = -1, .max_redirects = -1 };
+	struct release_client_opts o = {.stop_fd = -1, .max_redirects = -1};
 	struct release_client *c;
 	struct buf out;
 	int fd = tmpfile_fd();
@@ -538,8 +537,7 @@ static void test_redirects(void **state)
 	assert_int_equal(release_client_get(c, "latest", &out, err, sizeof(err)), -ELOOP);
 	assert_non_null(strstr(err, "/pub/latest"));
 	snprintf(url, sizeof(url), "%s/a.tar", base);
-	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)),
-			 -ELOOP);
+	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)), -ELOOP);
 	release_client_free(c);
 	c = client(base, &o);
 	assert_int_equal(release_client_get(c, "latest", &out, err, sizeof(err)), -ELOOP);
@@ -549,8 +547,7 @@ static void test_redirects(void **state)
 	server_start(&f, "redirect", "file:///etc/passwd", NULL, NULL);
 	base_of(&f, "http", base, sizeof(base));
 	c = client(base, NULL);
-	assert_int_equal(release_client_get(c, "latest", &out, err, sizeof(err)),
-			 -EPROTONOSUPPORT);
+	assert_int_equal(release_client_get(c, "latest", &out, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_null(out.data);
 	snprintf(url, sizeof(url), "%s/a.tar", base);
 	assert_int_equal(release_client_download(c, url, fd, sha, &size, err, sizeof(err)),
@@ -563,7 +560,7 @@ static void test_redirects(void **state)
 
 static void test_refused(void **state)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
 	char base[64], err[256];
 	struct release_client *c;
@@ -587,9 +584,9 @@ static void test_refused(void **state)
 
 static void test_bad_options(void **state)
 {
-	static const char *const bad[] = { "", "ftp://example.com/pub", "file:///tmp/pub",
-					   "no url at all", "http://" };
-	struct release_client_opts o = { .stop_fd = -1 };
+	static const char *const bad[] = {"", "ftp://example.com/pub", "file:///tmp/pub",
+					  "no url at all", "http://"};
+	struct release_client_opts o = {.stop_fd = -1};
 	struct release_client *c = NULL;
 	char err[256];
 
@@ -624,7 +621,7 @@ static void run_sh(const char *fmt, ...)
 
 static void test_tls(void **state)
 {
-	struct release_client_opts o = { .stop_fd = -1 };
+	struct release_client_opts o = {.stop_fd = -1};
 	struct server s;
 	char base[64], err[256], url[128], ca[128], cert[128], key[128], hex[65], want[65];
 	unsigned char sha[32];
@@ -689,12 +686,12 @@ static void test_tls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_documents), cmocka_unit_test(test_resolve),
-		cmocka_unit_test(test_download),  cmocka_unit_test(test_not_found),
-		cmocka_unit_test(test_too_big),	  cmocka_unit_test(test_stall),
-		cmocka_unit_test(test_stop),	  cmocka_unit_test(test_redirects),
-		cmocka_unit_test(test_refused),	  cmocka_unit_test(test_bad_options),
-		cmocka_unit_test(test_tls),
+	    cmocka_unit_test(test_documents), cmocka_unit_test(test_resolve),
+	    cmocka_unit_test(test_download),  cmocka_unit_test(test_not_found),
+	    cmocka_unit_test(test_too_big),   cmocka_unit_test(test_stall),
+	    cmocka_unit_test(test_stop),      cmocka_unit_test(test_redirects),
+	    cmocka_unit_test(test_refused),   cmocka_unit_test(test_bad_options),
+	    cmocka_unit_test(test_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup_group, teardown_group);
