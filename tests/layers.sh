@@ -100,5 +100,25 @@ if [ -f "$hooks" ]; then
 	python3 "$src/tests/objgraph.py" "$hooks" || bad "a cycle among the hooks library's files"
 fi
 
+# upgrade/ (libcharmfs_upgrade.la, h14-cli): libcurl, OpenSSL and jansson over
+# backend/util.h; no SQLite, FUSE, libmicrohttpd or backend-internal header,
+# none of their symbols, no cycle.
+if [ -d "$src/upgrade" ]; then
+	hits=$(cd "$src" && grep -lE 'sqlite3|#[[:space:]]*include[[:space:]]*"(db|store_int|counterlog|backup_int|storetree|worker|engine_int|charm_int|pkg_int)\.h"' \
+		upgrade/*.[ch])
+	[ -z "$hits" ] || bad "SQLite or a backend-internal header in upgrade/: $hits"
+	for f in $(deps upgrade); do
+		grep -qE 'sqlite3\.h|/fuse[^/]*\.h|microhttpd\.h' "$f" && bad "a forbidden header reaches $(basename "$f")"
+	done
+	upgrade=$build/.libs/libcharmfs_upgrade.a
+	if [ -f "$upgrade" ]; then
+		hits=$(syms "$upgrade" | grep -E '^(fuse_|MHD_|sqlite3_)' | sort -u | head -5)
+		[ -z "$hits" ] || bad "the upgrade library uses: $hits"
+		python3 "$src/tests/objgraph.py" "$upgrade" || bad "a cycle among the upgrade library's files"
+	else
+		bad "missing $upgrade"
+	fi
+fi
+
 [ $status -eq 0 ] && echo "layers: ok"
 exit $status
