@@ -12,7 +12,8 @@
 #   - no cycle between the object files of the core library, nor of the
 #     HTTP library (objgraph.py);
 #   - hooks/ includes no SQLite, FUSE, libmicrohttpd or backend-internal
-#     header, and its library uses none of their symbols and has no cycle.
+#     header, and its library uses none of their symbols and has no cycle;
+#   - upgrade/ likewise, with util.h, url.h and charm.h its only backend headers.
 # Run from the build directory (make check); SRCDIR is the source tree.
 set -u
 src=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -98,6 +99,34 @@ if [ -f "$hooks" ]; then
 	hits=$(syms "$hooks" | grep -E '^(fuse_|MHD_|sqlite3_)' | sort -u | head -5)
 	[ -z "$hits" ] || bad "the hooks library uses: $hits"
 	python3 "$src/tests/objgraph.py" "$hooks" || bad "a cycle among the hooks library's files"
+fi
+
+# upgrade/ (libcharmfs_upgrade.la): the hooks/ rules, and of backend/ only
+# the public util.h, url.h and charm.h (and banned.h); its own headers are
+# its own business. No SQLite, FUSE or libmicrohttpd header or symbol.
+if [ -d "$src/upgrade" ]; then
+	for f in "$src"/upgrade/*.[ch]; do
+		for h in $(sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
+			case $h in
+			config.h | util.h | url.h | charm.h | banned.h) ;;
+			*) [ -f "$src/upgrade/$h" ] || bad "$(basename "$f") includes $h" ;;
+			esac
+		done
+	done
+	hits=$(grep -lE 'sqlite3|#[[:space:]]*include[[:space:]]*[<"](fuse|microhttpd)' \
+		"$src"/upgrade/*.[ch] 2>/dev/null)
+	[ -z "$hits" ] || bad "SQLite, FUSE or libmicrohttpd in upgrade/: $hits"
+	for f in $(deps upgrade); do
+		grep -qE 'sqlite3\.h|/fuse[^/]*\.h|microhttpd\.h' "$f" && bad "a forbidden header reaches $(basename "$f")"
+	done
+	upgrade=$build/.libs/libcharmfs_upgrade.a
+	if [ -f "$upgrade" ]; then
+		hits=$(syms "$upgrade" | grep -E '^(fuse_|MHD_|sqlite3_)' | sort -u | head -5)
+		[ -z "$hits" ] || bad "the upgrade library uses: $hits"
+		python3 "$src/tests/objgraph.py" "$upgrade" || bad "a cycle among the upgrade library's files"
+	else
+		bad "missing $upgrade"
+	fi
 fi
 
 [ $status -eq 0 ] && echo "layers: ok"
