@@ -187,7 +187,8 @@ void release_key_free(struct release_key *k);
  * Checks hex_sig against version's message. 0, or -EBADMSG with a message
  * naming the version: "missing signature of V" (NULL or ""), "signature
  * of V is not hex", "signature of V has N hex digits, not 128",
- * "signature of V does not verify". -ENOMEM.
+ * "signature of V does not verify". -EINVAL when version itself is not a
+ * valid version (the caller's mistake, not the publisher's). -ENOMEM.
  */
 int release_verify(const struct release_key *k, const char *version,
 		   const unsigned char sha256[32], const char *hex_sig, char *err,
