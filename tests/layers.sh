@@ -12,7 +12,8 @@
 #   - no cycle between the object files of the core library, nor of the
 #     HTTP library (objgraph.py);
 #   - hooks/ includes no SQLite, FUSE, libmicrohttpd or backend-internal
-#     header, and its library uses none of their symbols and has no cycle.
+#     header, and its library uses none of their symbols and has no cycle;
+#   - upgrade/ likewise, with util.h, url.h and charm.h its only backend headers.
 # Run from the build directory (make check); SRCDIR is the source tree.
 set -u
 src=${SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -100,13 +101,21 @@ if [ -f "$hooks" ]; then
 	python3 "$src/tests/objgraph.py" "$hooks" || bad "a cycle among the hooks library's files"
 fi
 
-# upgrade/ (libcharmfs_upgrade.la, h14-cli): libcurl, OpenSSL and jansson over
-# backend/util.h; no SQLite, FUSE, libmicrohttpd or backend-internal header,
-# none of their symbols, no cycle.
+# upgrade/ (libcharmfs_upgrade.la): the hooks/ rules, and of backend/ only
+# the public util.h, url.h and charm.h (and banned.h); its own headers are
+# its own business. No SQLite, FUSE or libmicrohttpd header or symbol.
 if [ -d "$src/upgrade" ]; then
-	hits=$(cd "$src" && grep -lE 'sqlite3|#[[:space:]]*include[[:space:]]*"(db|store_int|counterlog|backup_int|storetree|worker|engine_int|charm_int|pkg_int)\.h"' \
-		upgrade/*.[ch])
-	[ -z "$hits" ] || bad "SQLite or a backend-internal header in upgrade/: $hits"
+	for f in "$src"/upgrade/*.[ch]; do
+		for h in $(sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
+			case $h in
+			config.h | util.h | url.h | charm.h | banned.h) ;;
+			*) [ -f "$src/upgrade/$h" ] || bad "$(basename "$f") includes $h" ;;
+			esac
+		done
+	done
+	hits=$(grep -lE 'sqlite3|#[[:space:]]*include[[:space:]]*[<"](fuse|microhttpd)' \
+		"$src"/upgrade/*.[ch] 2>/dev/null)
+	[ -z "$hits" ] || bad "SQLite, FUSE or libmicrohttpd in upgrade/: $hits"
 	for f in $(deps upgrade); do
 		grep -qE 'sqlite3\.h|/fuse[^/]*\.h|microhttpd\.h' "$f" && bad "a forbidden header reaches $(basename "$f")"
 	done

@@ -7,7 +7,7 @@
 #   smoke_X  target + driver.c (any compiler): smoke_X -t SECONDS CORPUS
 #   fuzz_X   libFuzzer target (--enable-fuzzing), used when no smoke_X exists
 # Environment: FUZZ_SECONDS (default 3 per target), FUZZ_TARGETS (default
-# "url meta config charm request counterq lockreq hooktool"), SRCDIR (the source tree; default: this
+# "url meta config charm request counterq lockreq hooktool release"), SRCDIR (the source tree; default: this
 # script's tree), FUZZ_ARTIFACT_DIR (where crash inputs are saved).
 set -u
 
@@ -16,7 +16,7 @@ srcdir=${SRCDIR:-$(cd "$here/../.." && pwd)}
 corpus=$srcdir/tests/fuzz/corpus
 bindir=${FUZZ_BINDIR:-$(pwd)/tests/fuzz}
 seconds=${FUZZ_SECONDS:-3}
-targets=${FUZZ_TARGETS:-url meta config charm request counterq lockreq hooktool}
+targets=${FUZZ_TARGETS:-url meta config charm request counterq lockreq hooktool release}
 artifacts=${FUZZ_ARTIFACT_DIR:-$(pwd)/tests/fuzz}
 status=0
 ran=0
