@@ -37,6 +37,7 @@
 #include "fsfile.h"
 #include "enginetest.h"
 #include "http.h"
+#include "release.h"
 #include "run.h"
 #include "store.h"
 #include "banned.h"
@@ -95,6 +96,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: charmfs [options] STOREDIR MOUNTPOINT\n"
 		"       charmfs --check [--repair] STOREDIR\n"
+		"       charmfs --keygen KEYBASE      (KEYBASE.pem and KEYBASE.pub.pem, Ed25519)\n"
+		"       charmfs --sign-release KEY.pem ARCHIVE [VERSION]\n"
 		"       charmfs --version | --help\n"
 		"\n"
 		"charmfs options (-o NAME=VALUE):\n"
@@ -202,6 +205,97 @@ static int build_config(const struct cmdline *c, struct fs_config *cfg)
 	cfg->http = c->http;
 	cfg->group = c->group;
 	cfg->logfile = c->logfile;
+	return 0;
+}
+
+/* charmfs --keygen KEYBASE: an Ed25519 key pair for signing releases (SPEC §2, §4.9). */
+static int run_keygen(int argc, char **argv)
+{
+	const char *base = NULL;
+	char err[512] = "";
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--keygen") == 0)
+			continue;
+		if (base || argv[i][0] == '-') {
+			usage(stderr);
+			return 2;
+		}
+		base = argv[i];
+	}
+	if (!base) {
+		usage(stderr);
+		return 2;
+	}
+	if (release_keygen(base, err, sizeof(err)) < 0) {
+		fprintf(stderr, "charmfs: %s\n", err);
+		return 1;
+	}
+	printf("%s.pem (private, keep it secret) and %s.pub.pem (for upgrade_key=)\n", base, base);
+	return 0;
+}
+
+/* The version an archive's name says: "0.2.0" of ".../0.2.0.tar.gz" (or .tgz, .tar, .zip). */
+static bool version_of_name(const char *path, char *out, size_t len)
+{
+	static const char *const exts[] = { ".tar.gz", ".tgz", ".tar", ".zip" };
+	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	struct release_version v;
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
+		size_t e = strlen(exts[i]);
+		if (n > e && strcmp(name + n - e, exts[i]) == 0) {
+			n -= e;
+			break;
+		}
+	}
+	if (n == 0 || n >= len)
+		return false;
+	snprintf(out, len, "%.*s", (int)n, name);
+	return release_version_parse(out, &v) == 0;
+}
+
+/*
+ * charmfs --sign-release KEY.pem ARCHIVE [VERSION]: the hex signature of a
+ * release (SPEC §4.9); VERSION defaults to what the archive's name says.
+ */
+static int run_sign_release(int argc, char **argv)
+{
+	const char *arg[3] = { NULL };
+	char version[RELEASE_VERSION_MAX], hex[RELEASE_SIG_HEX + 1], err[512] = "";
+	struct release_version v;
+	size_t n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--sign-release") == 0)
+			continue;
+		if (n == 3 || argv[i][0] == '-') {
+			usage(stderr);
+			return 2;
+		}
+		arg[n++] = argv[i];
+	}
+	if (n < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (n == 3) {
+		snprintf(version, sizeof(version), "%s", arg[2]);
+		if (release_version_parse(version, &v) < 0) {
+			fprintf(stderr, "charmfs: not a version: %s\n", arg[2]);
+			return 2;
+		}
+	} else if (!version_of_name(arg[1], version, sizeof(version))) {
+		fprintf(stderr, "charmfs: %s does not name its version: charmfs --sign-release "
+				"KEY.pem ARCHIVE VERSION\n", arg[1]);
+		return 2;
+	}
+	if (release_sign_file(arg[0], arg[1], version, hex, err, sizeof(err)) < 0) {
+		fprintf(stderr, "charmfs: %s\n", err);
+		return 1;
+	}
+	printf("%s\n", hex);
 	return 0;
 }
 
@@ -660,6 +754,10 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--check") == 0)
 			return run_check(argc, argv);
+		if (strcmp(argv[i], "--keygen") == 0)
+			return run_keygen(argc, argv);
+		if (strcmp(argv[i], "--sign-release") == 0)
+			return run_sign_release(argc, argv);
 		if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
 			printf("charmfs %s\n", CHARMFS_VERSION);
 			return 0;
