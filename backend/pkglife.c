@@ -208,34 +208,51 @@ static int set_deployed(struct pkg_life *l, const char *name, const char *sha256
 	return db_write_end(l->db, r);
 }
 
-static int copy_charm(struct pkg_life *l, const char *name, const char *sha256)
+/* Copies the tree of the archive sha256 into a new work directory (tmp[len]), no lock needed. */
+static int stage_tree(struct pkg_life *l, const char *name, const char *sha256, char *tmp,
+		      size_t len)
 {
-	char src[PATH_MAX], tmp[PATH_MAX], dst[PATH_MAX];
 	static _Atomic unsigned seq;
-	int r = store_trees_ready(l->trees, sha256);
+	char src[PATH_MAX];
+	int n, r = store_trees_ready(l->trees, sha256);
 
 	if (r < 0)
 		return r;
 	snprintf(src, sizeof(src), "%s/trees/%s", l->dir, sha256);
-	r = pkg_life_mkdirs(l, name);
+	n = snprintf(tmp, len, "%s/tmp/pkg-%s-%u", l->dir, name, seq++);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	(void)rm_rf(tmp);
+	r = copy_tree(src, tmp);
+	if (r < 0)
+		(void)rm_rf(tmp);
+	return r;
+}
+
+/* Makes the staged tree tmp packages/NAME/charm in one rename (what was there goes). */
+static int install_tree(struct pkg_life *l, const char *name, const char *tmp)
+{
+	char dst[PATH_MAX];
+	int r = pkg_life_mkdirs(l, name);
+
 	if (r == 0)
 		r = pkg_life_path(l, name, "charm", dst, sizeof(dst));
-	if (r == 0) {
-		int n = snprintf(tmp, sizeof(tmp), "%s/tmp/pkg-%s-%u", l->dir, name, seq++);
-		r = n < 0 || (size_t)n >= sizeof(tmp) ? -ENAMETOOLONG : 0;
-	}
-	if (r == 0) {
-		(void)rm_rf(tmp);
-		r = copy_tree(src, tmp);
-	}
-	if (r == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) < 0) {
+	if (r == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) < 0)
 		r = errno == ENOENT && rename(tmp, dst) == 0 ? 0 : -errno;
-	}
 	(void)rm_rf(tmp);
 	return r;
 }
 
-int pkg_life_deploy(struct pkg_life *l, const char *name, const char *sha256)
+static int copy_charm(struct pkg_life *l, const char *name, const char *sha256)
+{
+	char tmp[PATH_MAX];
+	int r = stage_tree(l, name, sha256, tmp, sizeof(tmp));
+
+	return r < 0 ? r : install_tree(l, name, tmp);
+}
+
+/* Whether packages/NAME/charm holds the tree of sha256 (per the row): -ENOENT without a row. */
+static int deployed_is(struct pkg_life *l, const char *name, const char *sha256, bool *ret)
 {
 	char deployed[65], path[PATH_MAX];
 	struct stat st;
@@ -244,11 +261,35 @@ int pkg_life_deploy(struct pkg_life *l, const char *name, const char *sha256)
 
 	if (r < 0)
 		return r;
-	if (pkg_life_path(l, name, "charm", path, sizeof(path)) == 0 && !strcmp(deployed, sha256) &&
-	    stat(path, &st) == 0)
-		return 0;
-	r = copy_charm(l, name, sha256);
-	return r < 0 ? r : set_deployed(l, name, sha256);
+	*ret = pkg_life_path(l, name, "charm", path, sizeof(path)) == 0 &&
+	       !strcmp(deployed, sha256) && stat(path, &st) == 0;
+	return 0;
+}
+
+int pkg_life_deploy(struct pkg_life *l, const char *name, const char *sha256)
+{
+	char tmp[PATH_MAX];
+	bool done = false;
+	int r;
+
+	pkg_life_lock(l);
+	r = deployed_is(l, name, sha256, &done);
+	pkg_life_unlock(l);
+	if (r < 0 || done)
+		return r;
+	/* The copy, the long part, runs while other packages' writes go on. */
+	r = stage_tree(l, name, sha256, tmp, sizeof(tmp));
+	if (r < 0)
+		return r;
+	pkg_life_lock(l);
+	r = deployed_is(l, name, sha256, &done); /* -ENOENT: removed meanwhile */
+	if (r == 0 && !done)
+		r = install_tree(l, name, tmp);
+	if (r == 0 && !done)
+		r = set_deployed(l, name, sha256);
+	pkg_life_unlock(l);
+	(void)rm_rf(tmp);
+	return r;
 }
 
 int pkg_life_ensure_charm(struct pkg_life *l, const char *name)
@@ -437,11 +478,8 @@ int pkg_deploy_task(struct engine_run *run, void *ud)
 	r = check_order(l, name, engine_run_change_id(run));
 	if (r == -EAGAIN || (r == 0 && engine_run_stopping(run)))
 		return engine_run_retry(run, 20); /* aborted: the engine holds it */
-	if (r == 0) {
-		pkg_life_lock(l);
+	if (r == 0)
 		r = pkg_life_deploy(l, name, sha);
-		pkg_life_unlock(l);
-	}
 	if (r == -ENOENT)
 		return 0; /* the package went meanwhile */
 	if (r < 0)

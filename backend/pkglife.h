@@ -71,7 +71,10 @@ int pkg_life_mkdirs(struct pkg_life *l, const char *name) WUR;
 /*
  * Makes packages/NAME/charm a copy of the tree of the archive sha256,
  * replacing what was there in one rename, and records it as deployed;
- * nothing when it is deployed already. 0 or -errno.
+ * nothing when it is deployed already. Takes the writers' mutex itself,
+ * around the checks and the rename only: the copy runs without it, so
+ * other packages' writes go on meanwhile. -ENOENT when the package went.
+ * 0 or -errno.
  */
 int pkg_life_deploy(struct pkg_life *l, const char *name, const char *sha256) WUR;
 /*
