@@ -18,6 +18,7 @@ struct fs_config {
 	unsigned hook_timeout;
 	char *upgrade_url;
 	char *upgrade_key;
+	char *upgrade_ca;
 	unsigned upgrade_interval;
 	bool upgrade_auto;
 	char *http;

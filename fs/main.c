@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "client.h"
 #include "fs.h"
 #include "fsfile.h"
 #include "enginetest.h"
@@ -40,6 +41,7 @@
 #include "release.h"
 #include "run.h"
 #include "store.h"
+#include "upgrader.h"
 #include "banned.h"
 
 #define MAX_THREADS 256
@@ -48,7 +50,7 @@ struct cmdline {
 	char *storedir, *mountpoint;
 	char *lock_timeout, *stats, *hook_timeout, *upgrade_interval, *upgrade_auto;
 	char *prune_age, *sync, *max_archive, *max_expanded, *max_ratio, *max_entries;
-	char *upgrade_url, *upgrade_key, *http, *group, *logfile;
+	char *upgrade_url, *upgrade_key, *upgrade_ca, *http, *group, *logfile;
 	int nonopts;
 	int test_tasks; /* -o test_tasks: for charmfs's own tests */
 };
@@ -61,6 +63,7 @@ static const struct fuse_opt charmfs_opts[] = {
 	OPT("hook_timeout=%s", hook_timeout),
 	OPT("upgrade_url=%s", upgrade_url),
 	OPT("upgrade_key=%s", upgrade_key),
+	OPT("upgrade_ca=%s", upgrade_ca),
 	OPT("upgrade_interval=%s", upgrade_interval),
 	OPT("upgrade_auto=%s", upgrade_auto),
 	OPT("http=%s", http),
@@ -81,7 +84,7 @@ static void cmdline_free(struct cmdline *c)
 	char **fields[] = {
 		&c->storedir, &c->mountpoint, &c->lock_timeout, &c->stats, &c->hook_timeout, &c->upgrade_interval,
 		&c->upgrade_auto, &c->prune_age, &c->sync, &c->max_archive, &c->max_expanded,
-		&c->max_ratio, &c->max_entries, &c->upgrade_url, &c->upgrade_key, &c->http,
+		&c->max_ratio, &c->max_entries, &c->upgrade_url, &c->upgrade_key, &c->upgrade_ca, &c->http,
 		&c->group, &c->logfile,
 	};
 
@@ -106,6 +109,7 @@ static void usage(FILE *out)
 		"    hook_timeout=SECONDS    hook time limit (300)\n"
 		"    upgrade_url=URL         release publisher base URL\n"
 		"    upgrade_key=PEMFILE     Ed25519 public key for release signatures\n"
+		"    upgrade_ca=PEMFILE      the CA certificates to trust for the publisher\n"
 		"    upgrade_interval=SECONDS  release check interval (600)\n"
 		"    upgrade_auto=0|1        apply new releases automatically (0)\n"
 		"    http=ADDR:PORT          serve the charm store HTTP API (off)\n"
@@ -202,6 +206,7 @@ static int build_config(const struct cmdline *c, struct fs_config *cfg)
 	cfg->limits.max_entries = v[7];
 	cfg->upgrade_url = c->upgrade_url;
 	cfg->upgrade_key = c->upgrade_key;
+	cfg->upgrade_ca = c->upgrade_ca;
 	cfg->http = c->http;
 	cfg->group = c->group;
 	cfg->logfile = c->logfile;
@@ -621,6 +626,15 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		fprintf(stderr, "charmfs: %s\n", err);
 		goto out_session;
 	}
+	/* A bad upgrade_key must create nothing either. */
+	if (fs.cfg.upgrade_key) {
+		struct release_key *k = NULL;
+		if (release_key_load(fs.cfg.upgrade_key, &k, err, sizeof(err)) < 0) {
+			fprintf(stderr, "charmfs: -o upgrade_key: %s\n", err);
+			goto out_session;
+		}
+		release_key_free(k);
+	}
 	store_opts_default(&so);
 	so.limits = fs.cfg.limits;
 	so.sync_full = fs.cfg.sync_full;
@@ -645,6 +659,21 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 			fprintf(stderr, "charmfs: %s\n", err);
 			goto out_session;
 		}
+	}
+	if (r == 0)
+		r = release_client_global_init();
+	if (r == 0) {
+		struct upgrader_opts uo = { .url = fs.cfg.upgrade_url, .ca_file = fs.cfg.upgrade_ca,
+					    .key_file = fs.cfg.upgrade_key };
+		bool unverified = false;
+		r = upgrader_new(fs.ctx.store, &uo, &fs.ctx.upgrader, &unverified, err, sizeof(err));
+		if (r < 0) {
+			fprintf(stderr, "charmfs: -o upgrade_key: %s\n", err);
+			goto out_session;
+		}
+		if (unverified)
+			fs_log(LOG_WARNING, "upgrade_url without upgrade_key: releases from %s "
+			       "would not be verified", fs.cfg.upgrade_url);
 	}
 	/* What a hook leaves behind becomes ours, to be reaped (hooks/run.h). */
 	if (r == 0)
@@ -720,6 +749,7 @@ out:
 	scratch_close(fs.ctx.scratch);
 	/* The tools first (they answer from the store), the handlers with the store's engine. */
 	hook_agent_stop(agent);
+	upgrader_free(fs.ctx.upgrader);
 	store_close(fs.ctx.store);
 	hook_agent_free(agent);
 	inode_table_free(fs.inodes);

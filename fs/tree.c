@@ -27,6 +27,7 @@ const struct tree_ops *const tree_top[] = {
 	&tree_locks,
 	&tree_packages,
 	&tree_publish,
+	&tree_upgrade,
 };
 const size_t tree_top_count = ARRAY_SIZE(tree_top);
 

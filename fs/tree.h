@@ -72,6 +72,7 @@
 
 struct fs;
 struct fh;
+struct upgrader;
 
 /* What the daemon is serving from, shared by every tree (fs.h: struct fs). */
 struct node_ctx {
@@ -85,6 +86,7 @@ struct node_ctx {
 	unsigned lock_timeout; /* seconds */
 	bool stats;            /* count downloads */
 	bool test_tasks;       /* -o test_tasks: changes/ctl takes "test" requests */
+	struct upgrader *upgrader; /* upgrade/ (upgrade/upgrader.h) */
 };
 
 /* Bytes of per-tree state in a node. */
@@ -220,7 +222,7 @@ struct tree_ops {
 };
 
 extern const struct tree_ops tree_root, tree_backup, tree_changes, tree_charms, tree_counters,
-	tree_events, tree_hooks, tree_locks, tree_packages, tree_publish;
+	tree_events, tree_hooks, tree_locks, tree_packages, tree_publish, tree_upgrade;
 
 /* The top-level trees, sorted by name (tree.c); tree_root lists them. */
 extern const struct tree_ops *const tree_top[];

@@ -5,7 +5,7 @@
 start_daemon
 make_charm wordpress "$T/wp.charm"
 
-expect_eq "root listing" "backup changes charms counters events hooks locks packages publish" "$(ls "$MNT" | xargs)"
+expect_eq "root listing" "backup changes charms counters events hooks locks packages publish upgrade" "$(ls "$MNT" | xargs)"
 check "cp publishes" cp "$T/wp.charm" "$MNT/publish/trusty/wordpress.charm"
 R=$MNT/charms/trusty/wordpress/0
 for f in archive.charm metadata.yaml config.yaml files info sha256 digest size; do

@@ -1,0 +1,218 @@
+/*
+ * upgrade/ (SPEC §4.9): the release publisher as the daemon last saw it,
+ * from the upgrade agent (upgrade/upgrader.h) and the store's upgrade
+ * state (upgstate.h). Every file is read afresh at each request and never
+ * cached: a check changes them behind the kernel's back.
+ *
+ *   upgrade/            0755 root
+ *   current latest versions status history   0444
+ *   ctl                 0600 root's alone (it makes the daemon fetch): "check"
+ *
+ * Applying releases is the next part of the agent; until then `ctl` takes
+ * `check` only and `history` stays empty.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "fsfile.h"
+#include "upgrader.h"
+#include "upgstate.h"
+#include "banned.h"
+
+enum upgrade_kind { UG_TOP, UG_FILE, UG_CTL };
+enum upgrade_file { UF_CURRENT, UF_HISTORY, UF_LATEST, UF_STATUS, UF_VERSIONS };
+
+static const char *const files[] = {
+	[UF_CURRENT] = "current", [UF_HISTORY] = "history", [UF_LATEST] = "latest",
+	[UF_STATUS] = "status",	  [UF_VERSIONS] = "versions",
+};
+
+struct upgrade_state {
+	int file;
+};
+TREE_STATE_FITS(struct upgrade_state);
+
+static int upgrade_resolve(struct fs *fs, const struct comps *cp, struct node *ret)
+{
+	ret->kind = UG_TOP;
+	if (cp->n == 1)
+		return 0;
+	if (cp->n != 2)
+		return -ENOENT;
+	if (strcmp(cp->v[1], "ctl") == 0) {
+		ret->kind = UG_CTL;
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (strcmp(cp->v[1], files[i]) == 0) {
+			ret->kind = UG_FILE;
+			TREE_STATE(ret, struct upgrade_state)->file = (int)i;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* A file's content into out; its time (ns) into *ret_ns. */
+static int content(struct fs *fs, const struct node *n, struct buf *out, int64_t *ret_ns)
+{
+	struct upg_state st;
+	char *status;
+	int r;
+
+	if (TREE_CSTATE(n, struct upgrade_state)->file == UF_STATUS) {
+		r = upgrader_status(fs->ctx.upgrader, &status);
+		if (r == 0)
+			r = buf_addf(out, "%s\n", status);
+		free(status);
+		return r;
+	}
+	r = upg_state_get(fs->ctx.store, &st);
+	if (r < 0)
+		return r;
+	*ret_ns = st.checked_ns;
+	switch ((enum upgrade_file)TREE_CSTATE(n, struct upgrade_state)->file) {
+	case UF_CURRENT:
+		r = buf_addf(out, "%s\n", st.current);
+		break;
+	case UF_LATEST:
+		r = st.latest[0] ? buf_addf(out, "%s\n", st.latest) : 0;
+		break;
+	case UF_VERSIONS:
+		r = buf_addf(out, "%s", st.versions);
+		break;
+	case UF_HISTORY:
+	case UF_STATUS:
+		break;
+	}
+	upg_state_free(&st);
+	return r;
+}
+
+static int upgrade_stat(struct fs *fs, const struct node *n, struct stat *st)
+{
+	struct buf b;
+	int64_t ns = 0;
+	int r;
+
+	switch ((enum upgrade_kind)n->kind) {
+	case UG_TOP:
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+		return 0;
+	case UG_CTL:
+		st->st_mode = S_IFREG | 0600;
+		return 0;
+	case UG_FILE:
+		st->st_mode = S_IFREG | 0444;
+		buf_init(&b, SIZE_MAX);
+		r = content(fs, n, &b, &ns);
+		st->st_size = (off_t)b.len;
+		buf_free(&b);
+		if (r == 0 && ns)
+			tree_set_time(st, ns);
+		return r;
+	}
+	return -ENOENT;
+}
+
+static int upgrade_list(struct fs *fs, const struct node *n, void *dirstate, tree_list_cb cb,
+			void *ud)
+{
+	int r = 0;
+
+	if (n->kind != UG_TOP)
+		return -ENOTDIR;
+	r = cb(ud, "ctl", S_IFREG);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++)
+		r = cb(ud, files[i], S_IFREG);
+	return r;
+}
+
+static int upgrade_open(struct fs *fs, const struct node *n, struct fuse_file_info *fi,
+			struct fh **ret)
+{
+	int acc = fi->flags & O_ACCMODE;
+	struct fh *h;
+
+	if (n->kind == UG_TOP)
+		return -EISDIR;
+	if (n->kind == UG_FILE && acc != O_RDONLY)
+		return -EACCES;
+	h = fh_new(fs, n, n->kind == UG_CTL ? FH_CTL : FH_STREAM, acc);
+	if (!h)
+		return -ENOMEM;
+	fi->direct_io = 1;
+	*ret = h;
+	return 0;
+}
+
+static int upgrade_read(struct fs *fs, struct fh *h, uint64_t off, size_t size, struct buf *out)
+{
+	struct buf b;
+	int64_t ns;
+	int r;
+
+	buf_init(&b, SIZE_MAX);
+	r = content(fs, &h->node, &b, &ns);
+	if (r == 0 && off < b.len)
+		r = buf_add(out, b.data + off, b.len - off < size ? b.len - off : size);
+	buf_free(&b);
+	return r;
+}
+
+/* upgrade/ctl: "check" replies "ok LATEST" (SPEC §4.9). */
+static int upgrade_request(fuse_req_t req, struct fs *fs, const struct node *n, const char *data,
+			   size_t size, struct buf *reply, bool *malformed)
+{
+	const struct split_rules rules = { .max_len = 63, .max_words = 2, .blanks = " \t" };
+	char buf[64], *words[2], err[700] = "", *latest = NULL;
+	size_t nw;
+	int r = split_words(data, size, &rules, buf, words, &nw);
+
+	if (r < 0 || nw != 1 || strcmp(words[0], "check") != 0) {
+		*malformed = true;
+		(void)buf_addf(reply, "error the request is: check\n");
+		fs_fail("write", n->path, EINVAL, "the request is: check");
+		return -EINVAL;
+	}
+	r = upgrader_check(fs->ctx.upgrader, &latest, err, sizeof(err));
+	if (r == 0)
+		r = buf_addf(reply, "ok %s\n", latest);
+	else {
+		(void)buf_addf(reply, "error %s\n", err);
+		fs_fail("write", n->path, -r, err);
+	}
+	free(latest);
+	return r;
+}
+
+static int upgrade_setattr(fuse_req_t req, struct fs *fs, struct node *n, const struct stat *attr,
+			   int to_set, struct fuse_file_info *fi, double *ret_timeout)
+{
+	return n->kind == UG_CTL ? fsfile_ctl_setattr(to_set) : -EACCES;
+}
+
+static bool upgrade_volatile(const struct node *n)
+{
+	return n->kind == UG_FILE;
+}
+
+const struct tree_ops tree_upgrade = {
+	.name = "upgrade",
+	.type = S_IFDIR,
+	.negative_timeout = NODE_TIMEOUT,
+	.resolve = upgrade_resolve,
+	.stat = upgrade_stat,
+	.list = upgrade_list,
+	.open = upgrade_open,
+	.read = upgrade_read,
+	.request = upgrade_request,
+	.setattr = upgrade_setattr,
+	.attr_volatile = upgrade_volatile,
+};
