@@ -138,6 +138,20 @@ check "PATH starts with the hook tools" sh -c "grep '^PATH=' '$E' | cut -d= -f2 
 check "the deployed tree" cmp "$T/probe/metadata.yaml" "$P/p/charm/metadata.yaml"
 check "a context id is invalid after its hook" sh -c "! env JUJU_CONTEXT_ID=\$(sed -n 's/^JUJU_CONTEXT_ID=//p' '$E') JUJU_AGENT_SOCKET_ADDRESS=\$(sed -n 's/^JUJU_AGENT_SOCKET_ADDRESS=//p' '$E') \$(grep '^PATH=' '$E' | cut -d= -f2 | cut -d: -f1)/config-get >/dev/null 2>&1"
 
+# ---- the sample wordpress, with settings ------------------------------------------------
+check "mkdir packages/wp" mkdir "$P/wp"
+check "wordpress settings" sh -c "echo '{\"blog-title\": \"Hi\", \"port\": 8080}' >'$P/wp/settings'"
+check "deploy wordpress" sh -c "echo cs:trusty/wordpress-0 >'$P/wp/version'"
+check "settle after wordpress" settle
+WS=$STORE/packages/wp/state
+expect_eq "wordpress's hooks ran in order" "install config-changed start" "$(tr '\n' ' ' <"$WS/hooks.log" | sed 's/ $//')"
+expect_eq "it saw its settings" "8080 Hi yes" "$(cat "$WS/port") $(cat "$WS/title") $(cat "$WS/installed")"
+expect_eq "its status" "active: serving on port 8080" "$(cat "$P/wp/status")"
+check "its juju-log lines" grep -q "INFO wordpress: port=8080 title=Hi" "$P/wp/log"
+expect_eq "its settings with defaults" '{"blog-title":"Hi","cache-ratio":0.25,"debug":false,"port":8080,"tagline":""}' "$(cat "$P/wp/settings")"
+check "rmdir wordpress" rmdir "$P/wp"
+check "settle after its rmdir" settle
+
 # ---- the order of each kind of write -------------------------------------------------
 : >"$S/order"
 check "same version and settings again" sh -c "echo cs:trusty/probe-0 >'$P/p/version'"
