@@ -196,6 +196,13 @@ static bool has_hooks(struct evhooks *h, size_t i)
 	return has;
 }
 
+bool evhook_wanted(struct evhooks *h, const char *event)
+{
+	int i = event_index(event, false);
+
+	return i >= 0 && (has_hooks(h, (size_t)i) || has_hooks(h, N_EVENTS));
+}
+
 /* "url" -> "CHARMFS_URL=value" */
 static int fact_var(const struct evhook_fact *f, struct buf *out)
 {
@@ -244,7 +251,7 @@ static int record(struct evhooks *h, struct engine *e, const char *event, const 
 	*ret_recorded = false;
 	if (i < 0)
 		return -EINVAL;
-	if (!has_hooks(h, (size_t)i) && !has_hooks(h, N_EVENTS))
+	if (!evhook_wanted(h, event))
 		return 0;
 	data = task_data(event, json, facts, n);
 	if (!data)

@@ -70,6 +70,13 @@ void evhook_touch(struct evhooks *h);
  */
 int evhook_snapshot(struct evhooks *h, const char *dir) WUR;
 
+/*
+ * Whether event has a hook (its own or any/'s), from memory: callers ask
+ * before they build an event's JSON and facts, so that events nobody
+ * hooks cost nothing.
+ */
+bool evhook_wanted(struct evhooks *h, const char *event);
+
 /* One fact of an event: the hook sees CHARMFS_<KEY>=value (KEY upper-cased, '-' as '_'). */
 struct evhook_fact {
 	const char *key;

@@ -558,11 +558,14 @@ out:
 void pkg_fire_event(struct store *s, const char *event, const char *name, const char *hook,
 		    const char *message)
 {
-	json_t *o = json_pack("{s:s, s:s}", "kind", event, "package", name);
 	struct evhook_fact f[3] = { { "package", name } };
 	size_t n = 1;
+	json_t *o;
 	char *json;
 
+	if (!evhook_wanted(store_evhooks(s), event))
+		return;
+	o = json_pack("{s:s, s:s}", "kind", event, "package", name);
 	if (o && hook) {
 		json_object_set_new(o, "hook", json_string(hook));
 		f[n++] = (struct evhook_fact){ "hook-name", hook };

@@ -295,13 +295,14 @@ static char *event_line(const struct store_event *ev)
  * published), CHARMFS_URLS,
  * CHARMFS_REVISION(S), CHARMFS_DIGEST and CHARMFS_ERRORS.
  */
+static const char *const event_names[] = {
+	[EVENT_PUBLISHED] = "charm-published",
+	[EVENT_PUBLISH_ERROR] = "charm-publish-error",
+	[EVENT_DELETED] = "charm-deleted",
+};
+
 static int fire_hooks(struct store *s, const struct store_event *ev, const char *line)
 {
-	static const char *const names[] = {
-		[EVENT_PUBLISHED] = "charm-published",
-		[EVENT_PUBLISH_ERROR] = "charm-publish-error",
-		[EVENT_DELETED] = "charm-deleted",
-	};
 	struct strv urls = { 0 }, revs = { 0 };
 	struct evhook_fact f[5];
 	char url[URL_STR_MAX], rev[16], *joined_urls, *joined_revs, *errors = NULL, *json;
@@ -341,7 +342,7 @@ static int fire_hooks(struct store *s, const struct store_event *ev, const char 
 			f[n++] = (struct evhook_fact){ "digest", ev->digest ? ev->digest : "" };
 			f[n++] = (struct evhook_fact){ "errors", errors ? errors : "" };
 		}
-		r = evhook_record_tx(s->evhooks, names[ev->kind], json, f, n, &recorded);
+		r = evhook_record_tx(s->evhooks, event_names[ev->kind], json, f, n, &recorded);
 	}
 	free(json);
 	free(errors);
@@ -395,5 +396,7 @@ int store_event_insert(struct store *s, const struct store_event *ev)
 		r = db_errno(sqlite3_step(st));
 		db_reset(st);
 	}
-	return r < 0 || !s->evhooks ? r : fire_hooks(s, ev, line);
+	if (r < 0 || !s->evhooks || !evhook_wanted(s->evhooks, event_names[ev->kind]))
+		return r;
+	return fire_hooks(s, ev, line);
 }

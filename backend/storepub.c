@@ -466,12 +466,14 @@ static bool publishing(const struct store *s, const struct url *urls, size_t n)
 static void lock_expired_hooks(struct store *s, const char *over)
 {
 	size_t n = strcspn(over, " ");
-	char *url = strndup(over, n), *json = NULL;
 	const char *id = over[n] ? over + n + 1 : "";
-	json_t *o = url ? json_pack("{s:s, s:s, s:s}", "kind", "lock-expired", "url", url, "lock",
-				    id)
-			: NULL;
+	char *url, *json = NULL;
+	json_t *o;
 
+	if (!evhook_wanted(s->evhooks, "lock-expired"))
+		return;
+	url = strndup(over, n);
+	o = url ? json_pack("{s:s, s:s, s:s}", "kind", "lock-expired", "url", url, "lock", id) : NULL;
 	json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (json)
 		(void)evhook_fire(s->evhooks, s->engine, "lock-expired", json,

@@ -240,6 +240,17 @@ static int packages_stat(struct fs *fs, const struct node *n, struct stat *st)
 		return r;
 	case PK_FILE:
 		st->st_mode = S_IFREG | pkg_files[CST(n)->file].mode;
+		if (CST(n)->file == PF_LOG) {
+			/* Its size without reading up to PKG_LOG_MAX bytes of it. */
+			pkg_name(n, name, sizeof(name));
+			r = pkg_get(fs->ctx.store, name, &pi);
+			if (r < 0)
+				return r;
+			st->st_size = (off_t)pi.log_size;
+			tree_set_time(st, pi.log_ns);
+			pkg_info_free(&pi);
+			return 0;
+		}
 		buf_init(&b, SIZE_MAX);
 		r = file_content(fs, n, &b, &ns);
 		st->st_size = (off_t)b.len;
