@@ -90,25 +90,13 @@ static int folder(const struct evhooks *h, const char *event, char *out, size_t 
 int evhook_dir_at(struct evhooks *h, const char *event, int *ret_dirfd)
 {
 	char path[PATH_MAX];
-	int r, fd;
+	int r;
 
 	if (!evhook_event_valid(event, true))
 		return -ENOENT;
 	r = folder(h, event, path, sizeof(path));
-	if (r < 0)
-		return r;
 	/* Every request under hooks/ comes here: the folder is made only when it is missing. */
-	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		r = mkdir_p(path);
-		if (r < 0)
-			return r;
-		fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -errno;
-	*ret_dirfd = fd;
-	return 0;
+	return r < 0 ? r : dir_open_or_make(path, NULL, NULL, ret_dirfd);
 }
 
 void evhook_touch(struct evhooks *h)

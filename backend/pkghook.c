@@ -346,41 +346,37 @@ int pkg_ports(struct store *s, const char *name, struct strv *ret)
 	return r;
 }
 
+struct dir_want {
+	struct store *s;
+	const char *name;
+	enum pkg_dir which;
+};
+
 /* Makes the package's directories unless they exist (a restored copy has no charm/). */
-static int make_dirs(struct store *s, const char *name, enum pkg_dir which)
+static int make_dirs(void *ud)
 {
+	const struct dir_want *d = ud;
 	struct pkg_row w;
-	int r = pkg_row_read(s, name, false, &w);
+	int r = pkg_row_read(d->s, d->name, false, &w);
 
 	if (r < 0)
 		return r;
 	pkg_row_free(&w);
-	r = pkg_life_mkdirs(pkg_of(s), name);
-	if (r == 0 && which == PKG_DIR_CHARM)
-		r = pkg_life_ensure_charm(pkg_of(s), name);
+	r = pkg_life_mkdirs(pkg_of(d->s), d->name);
+	if (r == 0 && d->which == PKG_DIR_CHARM)
+		r = pkg_life_ensure_charm(pkg_of(d->s), d->name);
 	return r;
 }
 
 int pkg_dir_at(struct store *s, const char *name, enum pkg_dir which, int *ret_dirfd)
 {
+	struct dir_want d = { s, name, which };
 	char path[PATH_MAX];
-	int fd, r = pkg_life_path(pkg_of(s), name, which == PKG_DIR_CHARM ? "charm" : "state",
-				  path, sizeof(path));
+	int r = pkg_life_path(pkg_of(s), name, which == PKG_DIR_CHARM ? "charm" : "state", path,
+			      sizeof(path));
 
-	if (r < 0)
-		return r;
 	/* Every request under charm/ and state/ comes here: an existing directory costs one open. */
-	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		r = make_dirs(s, name, which);
-		if (r < 0)
-			return r;
-		fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -errno;
-	*ret_dirfd = fd;
-	return 0;
+	return r < 0 ? r : dir_open_or_make(path, make_dirs, &d, ret_dirfd);
 }
 
 /* ---- the hook handler ---------------------------------------------------------------- */

@@ -694,3 +694,19 @@ int copy_tree(const char *src, const char *dst)
 		close(dfd);
 	return r;
 }
+
+int dir_open_or_make(const char *path, int (*make)(void *ud), void *ud, int *ret_fd)
+{
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (fd < 0 && errno == ENOENT) {
+		r = make ? make(ud) : mkdir_p(path);
+		if (r < 0)
+			return r;
+		fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}

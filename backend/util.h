@@ -96,6 +96,12 @@ int mkdir_p(const char *path) WUR;
 /* rm -rf of a path (directory trees and files); a missing path is fine. 0 or -errno. */
 int rm_rf(const char *path);
 /*
+ * A new O_PATH|O_DIRECTORY descriptor of path into *ret_fd; when path is
+ * missing, make(ud) makes it first (make NULL: mkdir_p(path)). For
+ * directories that nearly always exist: then it costs one open. 0 or -errno.
+ */
+int dir_open_or_make(const char *path, int (*make)(void *ud), void *ud, int *ret_fd) WUR;
+/*
  * Copies the directory src into dst, which must not exist: regular files,
  * directories (depth at most 64) and symbolic links, with their modes (not
  * owners); what vanishes meanwhile is skipped, sockets, FIFOs and devices
