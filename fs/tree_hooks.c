@@ -38,12 +38,22 @@ TREE_STATE_FITS(struct hooks_state);
 
 #define CST(n) TREE_CSTATE(n, struct hooks_state)
 
-/* The folders, sorted by name. */
-static const char *const folders[] = {
-	"any",		   "charm-deleted",   "charm-publish-error", "charm-published",
-	"lock-expired",	   "package-changed", "package-error",	     "upgrade-applied",
-	"upgrade-available", "upgrade-failed",
-};
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The folders, any/ and every event (evhook.h), sorted by name, into v; their number. */
+static size_t folders(const char *v[], size_t max)
+{
+	size_t n = 0;
+
+	v[n++] = EVHOOK_ANY;
+	for (size_t i = 0; evhook_events[i] && n < max; i++)
+		v[n++] = evhook_events[i];
+	qsort(v, n, sizeof(*v), by_name);
+	return n;
+}
 
 static struct evhooks *evhooks_of(struct fs *fs)
 {
@@ -64,6 +74,14 @@ static int folder_fd(struct fs *fs, const struct node *n, int *ret)
 
 	event_of(n, ev, sizeof(ev));
 	return evhook_dir_at(evhooks_of(fs), ev, ret);
+}
+
+/* r, after telling the event hooks to look again when it is a success. */
+static int touched(struct fs *fs, int r)
+{
+	if (r == 0)
+		evhook_touch(evhooks_of(fs));
+	return r;
 }
 
 /* The hook's name inside its folder ("" for the folder itself). */
@@ -99,8 +117,9 @@ static int hooks_stat(struct fs *fs, const struct node *n, struct stat *st)
 	int r, dirfd;
 
 	if (n->kind == HK_TOP) {
+		const char *v[32];
 		st->st_mode = S_IFDIR | 0555;
-		st->st_nlink = 2 + ARRAY_SIZE(folders);
+		st->st_nlink = 2 + folders(v, ARRAY_SIZE(v));
 		return 0;
 	}
 	r = folder_fd(fs, n, &dirfd);
@@ -117,8 +136,10 @@ static int hooks_list(struct fs *fs, const struct node *n, void *dirstate, tree_
 	int r = 0, dirfd;
 
 	if (n->kind == HK_TOP) {
-		for (size_t i = 0; r == 0 && i < ARRAY_SIZE(folders); i++)
-			r = cb(ud, folders[i], S_IFDIR);
+		const char *v[32];
+		size_t count = folders(v, ARRAY_SIZE(v));
+		for (size_t i = 0; r == 0 && i < count; i++)
+			r = cb(ud, v[i], S_IFDIR);
 		return r;
 	}
 	if (n->kind != HK_FOLDER)
@@ -157,9 +178,7 @@ static int hooks_open(struct fs *fs, const struct node *n, struct fuse_file_info
 		return r;
 	r = realdir_open(fs, n, dirfd, rel_of(n), fi, ret);
 	close(dirfd);
-	if (r == 0 && (fi->flags & O_ACCMODE) != O_RDONLY)
-		evhook_touch(evhooks_of(fs));
-	return r;
+	return (fi->flags & O_ACCMODE) != O_RDONLY ? touched(fs, r) : r;
 }
 
 static int hooks_create(fuse_req_t req, struct fs *fs, const struct node *parent,
@@ -174,9 +193,7 @@ static int hooks_create(fuse_req_t req, struct fs *fs, const struct node *parent
 		return r;
 	r = realdir_create(req, fs, parent, dirfd, name, mode, fi, ret);
 	close(dirfd);
-	if (r == 0)
-		evhook_touch(evhooks_of(fs));
-	return r;
+	return touched(fs, r);
 }
 
 static int hooks_symlink(fuse_req_t req, struct fs *fs, const struct node *parent,
@@ -191,9 +208,7 @@ static int hooks_symlink(fuse_req_t req, struct fs *fs, const struct node *paren
 		return r;
 	r = realdir_symlink(req, target, dirfd, name);
 	close(dirfd);
-	if (r == 0)
-		evhook_touch(evhooks_of(fs));
-	return r;
+	return touched(fs, r);
 }
 
 static int hooks_unlink(struct fs *fs, const struct node *n)
@@ -207,9 +222,7 @@ static int hooks_unlink(struct fs *fs, const struct node *n)
 		return r;
 	r = realdir_unlink(dirfd, rel_of(n));
 	close(dirfd);
-	if (r == 0)
-		evhook_touch(evhooks_of(fs));
-	return r;
+	return touched(fs, r);
 }
 
 /* A rename between folders (a hook moved to another event) or inside one. */
@@ -230,9 +243,7 @@ static int hooks_rename(struct fs *fs, uid_t uid, const struct node *src,
 		close(to_fd);
 	}
 	close(from_fd);
-	if (r == 0)
-		evhook_touch(evhooks_of(fs));
-	return r;
+	return touched(fs, r);
 }
 
 static int hooks_setattr(fuse_req_t req, struct fs *fs, struct node *n, const struct stat *attr,
@@ -247,9 +258,7 @@ static int hooks_setattr(fuse_req_t req, struct fs *fs, struct node *n, const st
 		return r;
 	r = realdir_setattr(dirfd, rel_of(n), attr, to_set, fi);
 	close(dirfd);
-	if (r == 0)
-		evhook_touch(evhooks_of(fs));
-	return r;
+	return touched(fs, r);
 }
 
 static void hooks_write(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fh *h,
