@@ -64,6 +64,7 @@ opened-ports >"\$S/ports2"
 unit-get private-address >"\$S/addr"
 is-leader >"\$S/leader"
 echo "output of \$H"
+[ -e "$T/hold-\$H" ] && echo \$\$ >"\$S/held.\$H"
 while [ -e "$T/hold-\$H" ]; do sleep 0.05; done
 if [ -e "$T/stubborn-\$H" ]; then trap '' TERM; sleep 30; fi
 [ "\$H" = start ] && status-set active "probed"
@@ -288,8 +289,10 @@ mkdir "$P/k"
 K=$STORE/packages/k/state
 touch "$T/hold-install"
 echo cs:trusty/probe-0 >"$P/k/version"
-for _ in $(seq 400); do [ -s "$K/pid.install" ] && break; sleep 0.025; done
-pid=$(cat "$K/pid.install")
+# held.install: the hook has made its tool calls and written its output, so
+# the daemon's death cannot reach it through a closed pipe (SIGPIPE).
+for _ in $(seq 400); do [ -s "$K/held.install" ] && break; sleep 0.025; done
+pid=$(cat "$K/held.install")
 kill_daemon
 check "the hook outlived the daemon" alive "$pid"
 : >"$K/pid.install"
