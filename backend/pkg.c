@@ -495,6 +495,58 @@ out:
 	return r;
 }
 
+int pkg_deploy(struct store *s, const char *name, const char *version, const char *settings_json,
+	       struct strv *errors, int64_t *ret_change)
+{
+	_cleanup_free_ char *settings = NULL, *old = NULL, *new = NULL;
+	char canon[URL_STR_MAX];
+	struct store_rev rev;
+	struct charm_config *c = NULL;
+	json_t *obj = NULL;
+	struct pkg_row w;
+	int r = parse_version(s, version, strlen(version), canon, &rev, errors);
+
+	if (r == 0 && settings_json)
+		r = pkg_settings_parse(settings_json, strlen(settings_json), &settings, errors);
+	if (r < 0)
+		return r;
+	pkg_life_lock(pkg_of(s));
+	r = pkg_row_read(s, name, true, &w);
+	if (r < 0)
+		goto out;
+	r = pkg_config_load(s, canon, &c, errors);
+	if (r == 0) {
+		obj = json_loads(settings ? settings : w.settings, 0, NULL);
+		r = obj ? pkg_settings_check(c, canon, obj, errors) : -ENOMEM;
+	}
+	if (r == 0 && !strcmp(w.version, canon) && !w.failed) {
+		/* The same version: only the settings may differ (D5). */
+		if (settings)
+			r = pkg_settings_shown(c, w.settings, &old);
+		if (r == 0 && settings)
+			r = pkg_settings_shown(c, settings, &new);
+		if (r == 0 && settings && strcmp(old, new))
+			r = apply_settings(s, name, &w, settings, !cc_pending(s, w.cc_change));
+	} else if (r == 0) {
+		snprintf(w.version, sizeof(w.version), "%s", canon);
+		snprintf(w.sha256, sizeof(w.sha256), "%s", rev.sha256);
+		r = apply_version(s, name, &w, settings, settings != NULL);
+	}
+	pkg_row_free(&w);
+	if (r == 0 && ret_change) {
+		r = pkg_row_read(s, name, true, &w);
+		if (r == 0) {
+			*ret_change = w.change_id;
+			pkg_row_free(&w);
+		}
+	}
+out:
+	pkg_life_unlock(pkg_of(s));
+	json_decref(obj);
+	config_free(c);
+	return r;
+}
+
 int pkg_set_enabled(struct store *s, const char *name, bool enabled)
 {
 	struct plan p = { 0 };

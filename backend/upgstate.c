@@ -1,7 +1,8 @@
 /*
  * The upgrade state (upgstate.h) as rows of the meta table, keys
- * "upgrade.current", "upgrade.latest", "upgrade.versions" and
- * "upgrade.checked"; a check writes its three in one transaction.
+ * "upgrade.current", "upgrade.latest", "upgrade.versions",
+ * "upgrade.checked" and "upgrade.history"; a check writes its three in one
+ * transaction, an applied version its two.
  */
 #include "config.h"
 
@@ -39,6 +40,8 @@ int upg_state_get(struct store *s, struct upg_state *ret)
 	if (r == 0)
 		r = get(s, "upgrade.versions", "", &st.versions);
 	if (r == 0)
+		r = get(s, "upgrade.history", "", &st.history);
+	if (r == 0)
 		r = get(s, "upgrade.checked", "0", &checked);
 	if (r == 0 && parse_u64(checked, &ns) == 0 && ns <= INT64_MAX)
 		st.checked_ns = (int64_t)ns;
@@ -58,6 +61,7 @@ void upg_state_free(struct upg_state *st)
 	free(st->current);
 	free(st->latest);
 	free(st->versions);
+	free(st->history);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -97,6 +101,31 @@ int upg_state_checked(struct store *s, const char *latest, const char *const *ve
 			r = put(s, "upgrade.checked", ns);
 		r = db_write_end(store_db(s), r);
 	}
+	buf_free(&b);
+	return r;
+}
+
+int upg_state_applied(struct store *s, const char *version)
+{
+	struct buf b;
+	char *history = NULL, stamp[32];
+	int r = db_write_begin(store_db(s));
+
+	if (r < 0)
+		return r;
+	buf_init(&b, SIZE_MAX);
+	format_rfc3339(store_now_ns() / 1000000000, stamp);
+	r = get(s, "upgrade.history", "", &history);
+	if (r == 0)
+		r = buf_addf(&b, "%s%s %s\n", history, version, stamp);
+	if (r == 0)
+		r = buf_add(&b, "", 1);
+	if (r == 0)
+		r = put(s, "upgrade.history", b.data);
+	if (r == 0)
+		r = put(s, "upgrade.current", version);
+	r = db_write_end(store_db(s), r);
+	free(history);
 	buf_free(&b);
 	return r;
 }

@@ -396,6 +396,12 @@ static int daemon_ready(struct bg *bg, int logfd)
 	return r;
 }
 
+/* The upgrade watcher's messages (upgrader_opts.log). */
+static void upgrade_log(int prio, const char *msg)
+{
+	fs_log(prio, "%s", msg);
+}
+
 static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 {
 	struct fuse_cmdline_opts opts = { 0 };
@@ -530,7 +536,9 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		r = release_client_global_init();
 	if (r == 0) {
 		struct upgrader_opts uo = { .url = fs.cfg.upgrade_url, .ca_file = fs.cfg.upgrade_ca,
-					    .key_file = fs.cfg.upgrade_key };
+					    .key_file = fs.cfg.upgrade_key, .agent = agent,
+					    .limits = &fs.cfg.limits, .interval = fs.cfg.upgrade_interval,
+					    .autoapply = fs.cfg.upgrade_auto, .log = upgrade_log };
 		bool unverified = false;
 		r = upgrader_new(fs.ctx.store, &uo, &fs.ctx.upgrader, &unverified, err, sizeof(err));
 		if (r < 0) {
@@ -547,6 +555,8 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 	/* Every task kind is registered by now: resume what a previous daemon left. */
 	if (r == 0)
 		r = store_start(fs.ctx.store);
+	if (r == 0)
+		r = upgrader_start(fs.ctx.upgrader);
 	fs.inodes = inode_table_new();
 	if (r < 0 || !fs.inodes) {
 		fprintf(stderr, "charmfs: cannot set up: %s\n", strerror(r < 0 ? -r : ENOMEM));
@@ -615,8 +625,9 @@ out:
 	scratch_close(fs.ctx.scratch);
 	/* The tools first (they answer from the store), the handlers with the store's engine. */
 	hook_agent_stop(agent);
-	upgrader_free(fs.ctx.upgrader);
+	upgrader_stop(fs.ctx.upgrader);
 	store_close(fs.ctx.store);
+	upgrader_free(fs.ctx.upgrader);
 	hook_agent_free(agent);
 	inode_table_free(fs.inodes);
 	if (logfd >= 0)

@@ -6,10 +6,8 @@
  *
  *   upgrade/            0755 root
  *   current latest versions status history   0444
- *   ctl                 0600 root's alone (it makes the daemon fetch): "check"
- *
- * Applying releases is the next part of the agent; until then `ctl` takes
- * `check` only and `history` stays empty.
+ *   ctl                 0600 root's alone (it makes the daemon fetch and
+ *                       apply): "check", "apply", "apply VERSION"
  */
 #include "config.h"
 
@@ -87,6 +85,8 @@ static int content(struct fs *fs, const struct node *n, struct buf *out, int64_t
 		r = buf_addf(out, "%s", st.versions);
 		break;
 	case UF_HISTORY:
+		r = buf_addf(out, "%s", st.history);
+		break;
 	case UF_STATUS:
 		break;
 	}
@@ -166,29 +166,42 @@ static int upgrade_read(struct fs *fs, struct fh *h, uint64_t off, size_t size, 
 	return r;
 }
 
-/* upgrade/ctl: "check" replies "ok LATEST" (SPEC §4.9). */
+/*
+ * upgrade/ctl (SPEC §4.9): "check" replies "ok LATEST" when the check is
+ * done; "apply" and "apply VERSION" reply "ok CHANGE-ID" at once (just
+ * "ok" when there is nothing to apply) and the change runs.
+ */
 static int upgrade_request(fuse_req_t req, struct fs *fs, const struct node *n, const char *data,
 			   size_t size, struct buf *reply, bool *malformed)
 {
-	const struct split_rules rules = { .max_len = 63, .max_words = 2, .blanks = " \t" };
-	char buf[64], *words[2], err[700] = "", *latest = NULL;
+	static const char usage[] = "the request is: check | apply [VERSION]";
+	const struct split_rules rules = { .max_len = 255, .max_words = 3, .blanks = " \t" };
+	char buf[256], *words[3], err[700] = "", *latest = NULL;
+	int64_t id = 0;
 	size_t nw;
 	int r = split_words(data, size, &rules, buf, words, &nw);
 
-	if (r < 0 || nw != 1 || strcmp(words[0], "check") != 0) {
+	if (r == 0 && nw == 1 && strcmp(words[0], "check") == 0) {
+		r = upgrader_check(fs->ctx.upgrader, &latest, err, sizeof(err));
+		if (r == 0)
+			r = buf_addf(reply, "ok %s\n", latest);
+		free(latest);
+	} else if (r == 0 && (nw == 1 || nw == 2) && strcmp(words[0], "apply") == 0) {
+		r = upgrader_apply(fs->ctx.upgrader, nw == 2 ? words[1] : NULL, &id, err, sizeof(err));
+		if (r == 0 && id)
+			r = buf_addf(reply, "ok %lld\n", (long long)id);
+		else if (r == 0)
+			r = buf_addf(reply, "ok\n");
+	} else {
 		*malformed = true;
-		(void)buf_addf(reply, "error the request is: check\n");
-		fs_fail("write", n->path, EINVAL, "the request is: check");
+		(void)buf_addf(reply, "error %s\n", usage);
+		fs_fail("write", n->path, EINVAL, usage);
 		return -EINVAL;
 	}
-	r = upgrader_check(fs->ctx.upgrader, &latest, err, sizeof(err));
-	if (r == 0)
-		r = buf_addf(reply, "ok %s\n", latest);
-	else {
-		(void)buf_addf(reply, "error %s\n", err);
-		fs_fail("write", n->path, -r, err);
+	if (r < 0) {
+		(void)buf_addf(reply, "error %s\n", err[0] ? err : strerror(-r));
+		fs_fail("write", n->path, -r, err[0] ? err : strerror(-r));
 	}
-	free(latest);
 	return r;
 }
 

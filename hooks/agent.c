@@ -164,6 +164,17 @@ static const char *saved_token(struct engine_run *run, json_t **ret_obj)
 	return o ? json_string_value(json_object_get(o, "pgroup")) : NULL;
 }
 
+/* What a previous daemon left of this task's run is killed. */
+static void kill_leftover(struct engine_run *run)
+{
+	json_t *data;
+	const char *token = saved_token(run, &data);
+
+	if (token && hook_kill_token(token) > 0)
+		(void)engine_run_logf(run, false, "killed what was left of the previous run");
+	json_decref(data);
+}
+
 /* on_start: the group exists; remember it in the task before anything else happens. */
 static void save_token(const char *token, void *ud)
 {
@@ -335,13 +346,9 @@ static int run_hook(struct hook_agent *a, struct engine_run *run, struct pkg_hoo
 	struct hook_result res;
 	struct strv env = { 0 };
 	char ctx_id[HOOK_CONTEXT_ID_SIZE], how[256];
-	json_t *data;
-	const char *token = saved_token(run, &data);
 	int r, code;
 
-	if (token && hook_kill_token(token) > 0)
-		(void)engine_run_logf(run, false, "killed what was left of the previous run");
-	json_decref(data);
+	kill_leftover(run);
 	r = context_add(a, h, ctx_id);
 	if (r < 0)
 		return r == -ESHUTDOWN ? engine_run_retry(run, 0) : r;
@@ -392,41 +399,72 @@ static int hook_task(struct engine_run *run, void *ud)
 
 /* ---- event hooks ------------------------------------------------------------------ */
 
+/*
+ * Runs path in cwd with vars (and CHARMFS_MOUNT) and input on its standard
+ * input (NULL: none) for run, as name; its outcome as the handler's return.
+ */
+static int run_script(struct hook_agent *a, struct engine_run *run, const char *name,
+		      const char *path, const char *const *vars, const char *cwd, const char *input)
+{
+	struct run_ctx c = { .a = a, .run = run };
+	struct strv all = { 0 }, env = { 0 };
+	struct hook_result res;
+	char how[256];
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && vars && vars[i]; i++)
+		r = strv_push(&all, vars[i]);
+	r = r ? r : strv_pushf(&all, "CHARMFS_MOUNT=%s", a->mountpoint);
+	if (r == 0)
+		r = hook_env_build(&(struct hook_env){ .tools_dir = NULL, .home = cwd,
+						       .vars = (const char *const *)all.v },
+				   &env);
+	if (r == 0)
+		r = spawn(&c, path, env.v, cwd, input, &res);
+	strv_clear(&env);
+	strv_clear(&all);
+	if (r < 0)
+		return engine_run_fail(run, r, "cannot run %s: %s", name, strerror(-r));
+	switch (ended(&c, &res, name, how, sizeof(how), &r)) {
+	case ENDED_STOPPED:
+		return engine_run_retry(run, 0);
+	case ENDED_FAILED:
+		return engine_run_fail(run, -EIO, "%s failed: %s", name, how);
+	case ENDED_OK:
+		break;
+	}
+	(void)engine_run_logf(run, false, "%s ran", name);
+	return 0;
+}
+
+int hook_agent_run_script(struct hook_agent *a, struct engine_run *run, const char *name,
+			  const char *path, const char *const *vars, const char *cwd)
+{
+	kill_leftover(run);
+	return run_script(a, run, name, path, vars, cwd, NULL);
+}
+
 /* Runs one event hook of plan p; its outcome as the handler's return. */
 static int run_event_hook(struct hook_agent *a, struct engine_run *run, const struct evhook_plan *p,
 			  const struct evhook_step *step)
 {
-	struct run_ctx c = { .a = a, .run = run };
-	struct strv vars = { 0 }, env = { 0 };
-	struct hook_result res;
-	char how[256];
+	struct strv vars = { 0 };
+	char hook[600];
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < p->vars.n; i++)
 		r = strv_push(&vars, p->vars.v[i]);
 	r = r ? r : strv_pushf(&vars, "CHARMFS_HOOK=%s", step->name);
 	r = r ? r : strv_pushf(&vars, "CHARMFS_STATE_DIR=%s", step->state_dir);
-	r = r ? r : strv_pushf(&vars, "CHARMFS_MOUNT=%s", a->mountpoint);
-	if (r == 0)
-		r = hook_env_build(&(struct hook_env){ .tools_dir = NULL, .home = step->state_dir,
-						       .vars = (const char *const *)vars.v },
-				   &env);
-	if (r == 0)
-		r = spawn(&c, step->path, env.v, step->state_dir, p->input, &res);
-	strv_clear(&env);
-	strv_clear(&vars);
-	if (r < 0)
+	if (r < 0) {
+		strv_clear(&vars);
 		return engine_run_fail(run, r, "cannot run hook %s: %s", step->name, strerror(-r));
-	switch (ended(&c, &res, step->name, how, sizeof(how), &r)) {
-	case ENDED_STOPPED:
-		return engine_run_retry(run, 0);
-	case ENDED_FAILED:
-		return engine_run_fail(run, -EIO, "hook %s failed: %s", step->name, how);
-	case ENDED_OK:
-		break;
 	}
-	(void)engine_run_logf(run, false, "hook %s ran", step->name);
-	return 0;
+	snprintf(hook, sizeof(hook), "hook %s", step->name);
+	r = run_script(a, run, hook, step->path, (const char *const *)vars.v, step->state_dir,
+		       p->input);
+	strv_clear(&vars);
+	return r;
 }
 
 /* EVHOOK_TASK: the event's hooks in order; the first failure ends the run (B4). */
@@ -434,13 +472,9 @@ static int event_task(struct engine_run *run, void *ud)
 {
 	struct hook_agent *a = ud;
 	struct evhook_plan p;
-	json_t *data;
-	const char *token = saved_token(run, &data);
 	int r;
 
-	if (token && hook_kill_token(token) > 0)
-		(void)engine_run_logf(run, false, "killed what was left of the previous run");
-	json_decref(data);
+	kill_leftover(run);
 	r = evhook_plan(store_evhooks(a->store), engine_run_data(run), &p);
 	if (r < 0)
 		return engine_run_fail(run, r, "cannot read the event: %s", strerror(-r));

@@ -54,6 +54,22 @@ void hook_agent_stop(struct hook_agent *a);
 void hook_agent_free(struct hook_agent *a);
 
 /*
+ * Runs one script for the handler of another module's task (a release's
+ * migrate/pre and migrate/post, SPEC §4.9), as the event hooks run: what a
+ * previous daemon left of this task's run is killed first (the task data,
+ * a JSON object, keeps the "pgroup" token; its other members are kept),
+ * path runs in cwd with vars ("NAME=value", NULL-terminated; may be NULL)
+ * and CHARMFS_MOUNT, with the hook timeout, and an abort or the engine's
+ * close stops it. Its last output lines go to the task's log. Returns the
+ * handler's value: 0 when it exited 0; engine_run_fail(-EIO, "NAME failed:
+ * exit status 1") when it failed (also for a timeout); a retry when it was
+ * stopped; the errno of starting it. From the handler's thread only.
+ */
+struct engine_run;
+int hook_agent_run_script(struct hook_agent *a, struct engine_run *run, const char *name,
+			  const char *path, const char *const *vars, const char *cwd) WUR;
+
+/*
  * The directory of hook tools for the daemon at exe (its /proc/self/exe):
  * a build tree's hooks/charmfs-hook-tool gets links made in
  * STOREDIR/run/tools, an installed daemon uses PKGLIBEXECDIR. Into out.

@@ -103,12 +103,14 @@ fi
 
 # upgrade/ (libcharmfs_upgrade.la): the hooks/ rules, and of backend/ only
 # the public util.h, url.h and charm.h (and banned.h), and for the agent the
-# core API's store.h and upgstate.h; its own headers are its own business. No SQLite, FUSE or libmicrohttpd header or symbol.
+# core API's store.h, upgstate.h, engine.h, pkg.h, evhook.h and the hook
+# agent's agent.h; its own headers are its own business. No SQLite, FUSE or libmicrohttpd header or symbol.
 if [ -d "$src/upgrade" ]; then
 	for f in "$src"/upgrade/*.[ch]; do
 		for h in $(sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
 			case $h in
 			config.h | util.h | url.h | charm.h | banned.h | store.h | upgstate.h) ;;
+			engine.h | pkg.h | evhook.h | agent.h) ;; # the agent: the core API and the hook agent
 			*) [ -f "$src/upgrade/$h" ] || bad "$(basename "$f") includes $h" ;;
 			esac
 		done

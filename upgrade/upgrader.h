@@ -1,41 +1,74 @@
 /*
  * The upgrade agent (SPEC §4.9): follows the release publisher at
- * upgrade_url. This first part checks it: `check` reads the publisher's
- * `versions` and `latest` (upgrade/client.h, upgrade/release.h) and
- * records them in the store (upgstate.h); the status says what it is
- * doing or why the last check failed, and a failed check changes nothing
- * else. Applying releases comes next, as changes of the engine.
+ * upgrade_url and applies its releases to the store and the packages.
  *
- * Calling sequence (fs/main.c): release_client_global_init(), then
- * upgrader_new() after store_open(); upgrader_check() / upgrader_status()
- * from any thread; upgrader_free() before store_close().
+ *  - check: reads the publisher's `versions` and `latest`
+ *    (upgrade/client.h, upgrade/release.h) and records them in the store
+ *    (upgstate.h); a failed check changes nothing else.
+ *  - apply: checks, then adds one change of the store's engine per version
+ *    between current and the target, in ascending order (agents.md Z5),
+ *    each applied whole or rolled back whole (upgrade/apply.c); a failed
+ *    version stops the ones after it, the ones before stay applied.
+ *  - the watcher: every interval, a check; a latest strictly greater than
+ *    current and than the last one announced fires upgrade-available
+ *    (Z13), and with autoapply it is applied. Its errors go to the status
+ *    and the log callback, never further.
+ *  - the status line: idle | checking | downloading BYTES/TOTAL | verifying
+ *    | extracting | applying VERSION | error: MESSAGE, memory only (a state
+ *    of the running daemon).
  *
- * Thread-safety: any thread; checks run one at a time (a second waits).
+ * Calling sequence (fs/main.c): release_client_global_init(); after
+ * store_open(), before store_start(): upgrader_new() (registers the
+ * engine's handlers); after store_start(): upgrader_start() (the
+ * watcher); upgrader_check() / upgrader_apply() / upgrader_status() from
+ * any thread; at the end upgrader_stop() (joins the watcher), then
+ * store_close() (the engine stops its handlers), then upgrader_free().
+ *
+ * Thread-safety: any thread; checks and apply requests run one at a time
+ * (a second waits).
  */
 #ifndef CHARMFS_UPGRADER_H
 #define CHARMFS_UPGRADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "charm.h"
 #include "store.h"
 #include "util.h"
 
+struct hook_agent;
+
 struct upgrader_opts {
-	const char *url;     /* upgrade_url, or NULL: no publisher */
-	const char *ca_file; /* upgrade_ca, or NULL: the system's CAs */
+	const char *url;      /* upgrade_url, or NULL: no publisher */
+	const char *ca_file;  /* upgrade_ca, or NULL: the system's CAs */
 	const char *key_file; /* upgrade_key (an Ed25519 public key PEM), or NULL */
+	struct hook_agent *agent; /* runs migrate/pre and migrate/post (NULL: a release with them fails) */
+	const struct charm_limits *limits; /* of release archives; NULL: the defaults */
+	unsigned interval;    /* upgrade_interval, seconds (0: no watcher) */
+	bool autoapply;	      /* upgrade_auto */
+	/* Where the watcher's problems go (syslog priorities); NULL: nowhere. Any thread. */
+	void (*log)(int prio, const char *msg);
 };
 
 struct upgrader;
 
 /*
- * A new agent for store s. The key, when given, is loaded now: -EINVAL or
- * -errno with a message in err when it is not an Ed25519 public key.
- * *ret_unverified is set when there is a publisher but no key (the caller
- * warns: upgrades would not be verified). 0, -ENOMEM.
+ * A new agent for store s, with the engine's handlers of the upgrade
+ * tasks registered on store_engine(s) (which must not be started). The
+ * key, when given, is loaded now: -EINVAL or -errno with a message in err
+ * when it is not an Ed25519 public key. *ret_unverified is set when there
+ * is a publisher but no key (the caller warns: upgrades would not be
+ * verified). 0, -ENOMEM, or the engine's error.
  */
 int upgrader_new(struct store *s, const struct upgrader_opts *o, struct upgrader **ret,
 		 bool *ret_unverified, char *err, size_t errlen) WUR;
+/* Starts the watcher (nothing without a publisher or an interval). 0 or -errno. */
+int upgrader_start(struct upgrader *u) WUR;
+/* Stops the watcher and waits for it. NULL is fine; idempotent. */
+void upgrader_stop(struct upgrader *u);
+/* Frees u, after store_close(). NULL is fine. */
 void upgrader_free(struct upgrader *u);
 
 /*
@@ -48,7 +81,19 @@ void upgrader_free(struct upgrader *u);
  */
 int upgrader_check(struct upgrader *u, char **ret_latest, char *err, size_t errlen) WUR;
 
-/* The status line: "idle", "checking", or "error: MESSAGE" after a failed check (new string). */
+/*
+ * upgrade/ctl "apply" (version NULL: up to latest) and "apply VERSION":
+ * checks, then adds the change of the first version to apply and returns
+ * its id in *ret_id at once (0: nothing to apply, current is the target).
+ * The check's errors; -EBUSY while an upgrade change is unready ("change
+ * N is applying"); for a version given, -EINVAL when it is not a version
+ * or not greater than current, -ENOENT when the publisher does not list
+ * it. Messages in err.
+ */
+int upgrader_apply(struct upgrader *u, const char *version, int64_t *ret_id, char *err,
+		   size_t errlen) WUR;
+
+/* The status line (see above), a new string. */
 int upgrader_status(struct upgrader *u, char **ret) WUR;
 
 #endif
