@@ -132,6 +132,24 @@ void upg_fire(struct upgrader *u, const char *event, const char *version, const 
 
 /* ---- the manifest: what fetch extracted --------------------------------------- */
 
+/* packages.json as the manifest keeps it: NAME -> {version, settings (text), enabled}. */
+static json_t *packages_json(const struct release_packages *pk)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < pk->n; i++) {
+		const struct release_package *p = &pk->v[i];
+		json_t *e = json_pack("{s:s}", "version", p->version);
+		if (!e || (p->settings && json_object_set_new(e, "settings", json_string(p->settings)) < 0) ||
+		    (p->enabled >= 0 && json_object_set_new(e, "enabled", json_boolean(p->enabled)) < 0) ||
+		    json_object_set_new(o, p->name, e) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
 static int manifest_write(const struct step *st, const struct release_contents *c)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
@@ -144,7 +162,7 @@ static int manifest_write(const struct step *st, const struct release_contents *
 	if (r == 0)
 		r = json_object_set(o, "charms", charms);
 	if (r == 0 && c->has_packages)
-		r = json_object_set_new(o, "packages", json_true());
+		r = json_object_set_new(o, "packages", packages_json(&c->packages));
 	if (r == 0 && c->migrate_pre)
 		r = json_object_set_new(o, "pre", json_string(c->migrate_pre));
 	if (r == 0 && c->migrate_post)
@@ -294,12 +312,26 @@ static int fetch_do(struct engine_run *run, void *ud)
 static void change_error(struct step *st, char *out, size_t len)
 {
 	struct engine *e = store_engine(st->u->store);
-	struct engine_change_info *ci = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0;
 
 	snprintf(out, len, "a step failed");
-	if (engine_change_get(e, engine_run_change_id(st->run), &ci) == 0 && ci->err)
-		snprintf(out, len, "%s", ci->err);
-	engine_change_info_free(ci);
+	if (engine_task_ids(e, engine_run_change_id(st->run), &ids, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct engine_task_info *ti = NULL;
+		if (engine_task_get(e, ids[i], &ti) == 0 && ti->status == ENGINE_ERROR) {
+			for (size_t k = ti->n_log; k-- > 0;) {
+				const char *m = strstr(ti->log[k], " ERROR ");
+				if (m) {
+					snprintf(out, len, "%s", m + 7);
+					break;
+				}
+			}
+		}
+		engine_task_info_free(ti);
+	}
+	free(ids);
 }
 
 static int fetch_undo(struct engine_run *run, void *ud)
@@ -594,66 +626,62 @@ static int waiting_ready(struct step *st, const char *key, bool *ret_failed, cha
 	return 0;
 }
 
-/* Applies packages.json (the manifest says there is one) and fills data.waiting. */
-static int packages_apply(struct step *st)
+/* Applies the manifest's packages (packages.json) and fills data.waiting. */
+static int packages_apply(struct step *st, json_t *packages)
 {
-	struct release_packages pk = { 0 };
 	struct strv errors = { 0 };
-	json_t *old = json_object_get(st->data, "old"), *waiting = json_array();
-	char path[PATH_MAX], err[600] = "", *text = NULL;
-	size_t len = 0;
-	int r;
+	json_t *old = json_object_get(st->data, "old"), *waiting = json_array(), *p;
+	const char *name;
+	char err[600] = "";
+	int r = waiting ? 0 : -ENOMEM;
 
-	step_path(st, "staging/packages.json", path, sizeof(path));
-	r = read_file(path, RELEASE_PACKAGES_DOC_MAX, &text, &len);
-	if (r < 0)
-		errf(err, sizeof(err), r, "packages.json: %s", strerror(-r));
-	else
-		r = release_parse_packages(text, len, &pk, err, sizeof(err));
 	/* What they were, recorded before anything changes. */
 	if (r == 0 && !json_is_object(old)) {
 		old = json_object();
-		for (size_t i = 0; old && i < pk.n; i++)
-			json_object_set_new(old, pk.v[i].name, package_old(st->u->store, pk.v[i].name));
+		json_object_foreach(packages, name, p)
+			if (old)
+				json_object_set_new(old, name, package_old(st->u->store, name));
 		if (!old || json_object_set_new(st->data, "old", old) < 0)
-			r = errf(err, sizeof(err), -ENOMEM, "%s", strerror(ENOMEM));
-		else
-			r = step_save(st);
-		if (r < 0)
+			r = -ENOMEM;
+		else if ((r = step_save(st)) < 0)
 			goto out;
 	}
-	for (size_t i = 0; r == 0 && i < pk.n; i++) {
-		const struct release_package *p = &pk.v[i];
-		r = pkg_create(st->u->store, p->name);
+	json_object_foreach(packages, name, p) {
+		const char *version = json_string_value(json_object_get(p, "version"));
+		const char *settings = json_string_value(json_object_get(p, "settings"));
+		json_t *enabled = json_object_get(p, "enabled");
+
+		if (r < 0)
+			break;
+		r = pkg_create(st->u->store, name);
 		if (r == -EEXIST)
 			r = 0;
 		if (r == 0)
-			r = pkg_deploy(st->u->store, p->name, p->version, p->settings, &errors, NULL);
-		if (r == 0 && p->enabled >= 0)
-			r = pkg_set_enabled(st->u->store, p->name, p->enabled);
+			r = version ? pkg_deploy(st->u->store, name, version, settings, &errors, NULL)
+				    : -EINVAL;
+		if (r == 0 && json_is_boolean(enabled))
+			r = pkg_set_enabled(st->u->store, name, json_is_true(enabled));
 		if (r == 0)
-			r = wait_for_package(st->u->store, p->name, waiting);
+			r = wait_for_package(st->u->store, name, waiting);
 		if (r < 0) {
 			char *all = strv_join(&errors, "; ");
-			errf(err, sizeof(err), r, "package %s: %s", p->name,
+			errf(err, sizeof(err), r, "package %s: %s", name,
 			     all && *all ? all : strerror(-r));
 			free(all);
 		} else {
-			(void)engine_run_logf(st->run, false, "package %s: %s", p->name, p->version);
+			(void)engine_run_logf(st->run, false, "package %s: %s", name, version);
 		}
 	}
 	if (r == 0 && (json_object_set(st->data, "waiting", waiting) < 0 ||
 		       json_object_set_new(st->data, "applied", json_true()) < 0))
-		r = errf(err, sizeof(err), -ENOMEM, "%s", strerror(ENOMEM));
+		r = -ENOMEM;
 	if (r == 0)
 		r = step_save(st);
 	else
-		r = step_fail(st, r, err);
+		r = step_fail(st, r, err[0] ? err : strerror(-r));
 out:
 	json_decref(waiting);
 	strv_clear(&errors);
-	release_packages_free(&pk);
-	free(text);
 	return r;
 }
 
@@ -669,11 +697,12 @@ static int packages_do(struct engine_run *run, void *ud)
 		r = manifest_read(&st, &m);
 	if (r < 0)
 		goto out;
-	if (!json_is_true(json_object_get(m, "packages"))) {
+	if (!json_is_object(json_object_get(m, "packages"))) {
 		(void)engine_run_logf(run, false, "the release has no packages.json");
 		goto out;
 	}
-	if (!json_is_true(json_object_get(st.data, "applied")) && (r = packages_apply(&st)) < 0)
+	if (!json_is_true(json_object_get(st.data, "applied")) &&
+	    (r = packages_apply(&st, json_object_get(m, "packages"))) < 0)
 		goto out;
 	if (waiting_ready(&st, "waiting", &failed, err, sizeof(err)) > 0)
 		r = engine_run_retry(run, UPG_WAIT_MS);
