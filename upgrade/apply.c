@@ -280,7 +280,9 @@ static int fetch_do(struct engine_run *run, void *ud)
 		return engine_run_retry(run, 0); /* stopped: the next attempt starts over */
 	}
 	if (r == 0) {
-		upg_set_status(st.u, "", "extracting");
+		char line[RELEASE_VERSION_MAX + 16];
+		snprintf(line, sizeof(line), "applying %s", st.version);
+		upg_set_status(st.u, "", line);
 		step_path(&st, "release", path, sizeof(path));
 		step_path(&st, "staging", staging, sizeof(staging));
 		r = release_archive_read(path, &st.u->limits, staging, &contents, &errors);
@@ -299,10 +301,6 @@ static int fetch_do(struct engine_run *run, void *ud)
 		(void)rm_rf(st.dir);
 		upg_fire(st.u, "upgrade-failed", st.version, "error", err);
 		r = step_fail(&st, r, err);
-	} else {
-		char line[RELEASE_VERSION_MAX + 16];
-		snprintf(line, sizeof(line), "applying %s", st.version);
-		upg_set_status(st.u, "", line);
 	}
 	step_close(&st);
 	return r;

@@ -14,8 +14,8 @@
  *    (Z13), and with autoapply it is applied. Its errors go to the status
  *    and the log callback, never further.
  *  - the status line: idle | checking | downloading BYTES/TOTAL | verifying
- *    | extracting | applying VERSION | error: MESSAGE, memory only (a state
- *    of the running daemon).
+ *    | applying VERSION | error: MESSAGE, memory only (a state of the
+ *    running daemon).
  *
  * Calling sequence (fs/main.c): release_client_global_init(); after
  * store_open(), before store_start(): upgrader_new() (registers the

@@ -231,6 +231,8 @@ ctl_rw "$U/ctl" apply >/dev/null
 for _ in $(seq 400); do [ -s "$T/pre.pid" ] && break; sleep 0.025; done
 check "migrate/pre is running" test -s "$T/pre.pid"
 expect_eq "the status says what is applied" "applying 0.6.0" "$(cat "$U/status")"
+expect_eq "a second apply meanwhile is busy" "EBUSY" \
+	"$(errno_of "fd = os.open('$U/ctl', os.O_WRONLY); os.write(fd, b'apply\n')")"
 kill_daemon
 old=$(cat "$T/pre.pid")
 start_daemon -o "$OPTS"

@@ -2,7 +2,7 @@
 # upgrade/ (SPEC §4.9), its first part: checking a release publisher. With
 # -o upgrade_url, `echo check > upgrade/ctl` reads the publisher's versions
 # and latest (a static file server) and shows them; a publisher that returns
-# garbage, a 404, a redirect loop, or that is down leaves its error in
+# garbage, a 404, a redirect loop, that stalls or that is down leaves its error in
 # `status` and changes nothing else; without upgrade_url a check is refused;
 # without upgrade_key the daemon warns that releases would not be verified,
 # and a bad key is a start-up error that creates nothing. Modes, and a
@@ -83,6 +83,13 @@ start_daemon -o upgrade_url=http://127.0.0.1:$PORT_loop/
 expect_eq "the store kept the last check" "0.2.0" "$(cat "$U/latest")"
 failed_check "a redirect loop"
 check "the status says so" grep -qi redirect "$U/status"
+stop_daemon
+
+# A publisher that stalls: the check gives up after its timeout (30 s).
+serve stall stall
+start_daemon -o upgrade_url=http://127.0.0.1:$PORT_stall/
+failed_check "a stalled publisher"
+check "the status says it timed out" grep -qi "timed out\|timeout" "$U/status"
 stop_daemon
 
 start_daemon
