@@ -496,6 +496,30 @@ static int publish_one(struct step *st, json_t *charm, json_t *published)
 	return step_save(st);
 }
 
+/* Deletes the revisions data.published says the task published, newest first. */
+static int publish_rollback(struct step *st)
+{
+	json_t *published = json_object_get(st->data, "published");
+
+	for (size_t i = json_array_size(published); i-- > 0;) {
+		json_t *p = json_array_get(published, i);
+		const char *text = json_string_value(json_object_get(p, "url"));
+		int rev = (int)json_integer_value(json_object_get(p, "revision")), r;
+		char err[256];
+		struct url u;
+
+		if (!json_is_true(json_object_get(p, "ours")) || !text ||
+		    url_parse(text, &u, err, sizeof(err)) < 0)
+			continue;
+		r = store_delete(st->u->store, &u, rev, 0);
+		if (r < 0 && r != -ENOENT)
+			return engine_run_fail(st->run, r, "cannot remove %s-%d: %s", text, rev,
+					       strerror(-r));
+		(void)engine_run_logf(st->run, false, "removed %s-%d", text, rev);
+	}
+	return 0;
+}
+
 static int publish_do(struct engine_run *run, void *ud)
 {
 	struct step st;
@@ -522,6 +546,9 @@ static int publish_do(struct engine_run *run, void *ud)
 		}
 		r = publish_one(&st, json_array_get(charms, i), published);
 	}
+	/* A task in Error is not undone: what it published itself goes now. */
+	if (r < 0 && !engine_run_stopping(run))
+		(void)publish_rollback(&st);
 out:
 	json_decref(m);
 	step_close(&st);
@@ -531,31 +558,11 @@ out:
 static int publish_undo(struct engine_run *run, void *ud)
 {
 	struct step st;
-	json_t *published;
 	int r = step_open(&st, run, ud);
 
 	if (r < 0)
 		return r;
-	published = json_object_get(st.data, "published");
-	for (size_t i = json_array_size(published); i-- > 0;) {
-		json_t *p = json_array_get(published, i);
-		const char *text = json_string_value(json_object_get(p, "url"));
-		int rev = (int)json_integer_value(json_object_get(p, "revision"));
-		char err[256];
-		struct url u;
-
-		if (!json_is_true(json_object_get(p, "ours")) || !text ||
-		    url_parse(text, &u, err, sizeof(err)) < 0)
-			continue;
-		r = store_delete(st.u->store, &u, rev, 0);
-		if (r < 0 && r != -ENOENT) {
-			r = engine_run_fail(run, r, "cannot remove %s-%d: %s", text, rev, strerror(-r));
-			goto out;
-		}
-		(void)engine_run_logf(run, false, "removed %s-%d", text, rev);
-	}
-	r = 0;
-out:
+	r = publish_rollback(&st);
 	step_close(&st);
 	return r;
 }
@@ -624,13 +631,15 @@ static int waiting_ready(struct step *st, const char *key, bool *ret_failed, cha
 	return 0;
 }
 
-/* Applies the manifest's packages (packages.json) and fills data.waiting. */
-static int packages_apply(struct step *st, json_t *packages)
+/*
+ * Applies the manifest's packages (packages.json) and fills data.waiting;
+ * the old state of each is recorded first. A failure's message goes to err.
+ */
+static int packages_apply(struct step *st, json_t *packages, char *err, size_t errlen)
 {
 	struct strv errors = { 0 };
 	json_t *old = json_object_get(st->data, "old"), *waiting = json_array(), *p;
 	const char *name;
-	char err[600] = "";
 	int r = waiting ? 0 : -ENOMEM;
 
 	/* What they were, recorded before anything changes. */
@@ -642,7 +651,7 @@ static int packages_apply(struct step *st, json_t *packages)
 		if (!old || json_object_set_new(st->data, "old", old) < 0)
 			r = -ENOMEM;
 		else if ((r = step_save(st)) < 0)
-			goto out;
+			r = errf(err, errlen, r, "cannot record the packages' state");
 	}
 	json_object_foreach(packages, name, p) {
 		const char *version = json_string_value(json_object_get(p, "version"));
@@ -663,8 +672,7 @@ static int packages_apply(struct step *st, json_t *packages)
 			r = wait_for_package(st->u->store, name, waiting);
 		if (r < 0) {
 			char *all = strv_join(&errors, "; ");
-			errf(err, sizeof(err), r, "package %s: %s", name,
-			     all && *all ? all : strerror(-r));
+			errf(err, errlen, r, "package %s: %s", name, all && *all ? all : strerror(-r));
 			free(all);
 		} else {
 			(void)engine_run_logf(st->run, false, "package %s: %s", name, version);
@@ -673,42 +681,12 @@ static int packages_apply(struct step *st, json_t *packages)
 	if (r == 0 && (json_object_set(st->data, "waiting", waiting) < 0 ||
 		       json_object_set_new(st->data, "applied", json_true()) < 0))
 		r = -ENOMEM;
-	if (r == 0)
-		r = step_save(st);
-	else
-		r = step_fail(st, r, err[0] ? err : strerror(-r));
-out:
+	if (r == 0 && (r = step_save(st)) < 0)
+		errf(err, errlen, r, "cannot record the packages' state");
+	if (r < 0 && !err[0])
+		errf(err, errlen, r, "%s", strerror(-r));
 	json_decref(waiting);
 	strv_clear(&errors);
-	return r;
-}
-
-static int packages_do(struct engine_run *run, void *ud)
-{
-	struct step st;
-	json_t *m = NULL;
-	char err[600];
-	bool failed;
-	int r = step_open(&st, run, ud);
-
-	if (r == 0)
-		r = manifest_read(&st, &m);
-	if (r < 0)
-		goto out;
-	if (!json_is_object(json_object_get(m, "packages"))) {
-		(void)engine_run_logf(run, false, "the release has no packages.json");
-		goto out;
-	}
-	if (!json_is_true(json_object_get(st.data, "applied")) &&
-	    (r = packages_apply(&st, json_object_get(m, "packages"))) < 0)
-		goto out;
-	if (waiting_ready(&st, "waiting", &failed, err, sizeof(err)) > 0)
-		r = engine_run_retry(run, UPG_WAIT_MS);
-	else if (failed)
-		r = step_fail(&st, -EIO, err);
-out:
-	json_decref(m);
-	step_close(&st);
 	return r;
 }
 
@@ -747,32 +725,96 @@ static int package_restore(struct step *st, const char *name, json_t *old, json_
 	return r;
 }
 
-static int packages_undo(struct engine_run *run, void *ud)
+/*
+ * Puts every package data.old names back and waits for their changes: 0
+ * when they are ready, ENGINE_RETRY while they run (the handler returns
+ * it), a negative errno (already logged) when the progress is lost.
+ */
+static int packages_restore(struct step *st)
 {
-	struct step st;
-	json_t *old, *waiting, *v;
+	json_t *old = json_object_get(st->data, "old"), *waiting, *v;
 	const char *name;
 	char err[600];
 	bool failed;
+	int r = 0;
+
+	if (json_is_object(old) && !json_is_true(json_object_get(st->data, "restored"))) {
+		waiting = json_array();
+		json_object_foreach(old, name, v)
+			(void)package_restore(st, name, v, waiting);
+		if (!waiting || json_object_set_new(st->data, "undo-waiting", waiting) < 0 ||
+		    json_object_set_new(st->data, "restored", json_true()) < 0)
+			r = engine_run_fail(st->run, -ENOMEM, "%s", strerror(ENOMEM));
+		if (r == 0)
+			r = step_save(st);
+	}
+	if (r == 0 && waiting_ready(st, "undo-waiting", &failed, err, sizeof(err)) > 0)
+		r = engine_run_retry(st->run, UPG_WAIT_MS);
+	else if (r == 0 && failed)
+		(void)engine_run_logf(st->run, true, "%s", err);
+	return r;
+}
+
+/*
+ * Applies packages.json and waits for the packages' changes. When one
+ * fails, the task puts back what it changed itself (a task in Error is
+ * not undone) before it fails.
+ */
+static int packages_do(struct engine_run *run, void *ud)
+{
+	struct step st;
+	json_t *m = NULL, *packages;
+	const char *failure;
+	char err[600] = "";
+	bool failed = false;
+	int r = step_open(&st, run, ud);
+
+	if (r == 0)
+		r = manifest_read(&st, &m);
+	if (r < 0)
+		goto out;
+	packages = json_object_get(m, "packages");
+	if (!json_is_object(packages)) {
+		(void)engine_run_logf(run, false, "the release has no packages.json");
+		goto out;
+	}
+	failure = json_string_value(json_object_get(st.data, "failure"));
+	if (!failure && !json_is_true(json_object_get(st.data, "applied")))
+		failed = packages_apply(&st, packages, err, sizeof(err)) < 0;
+	if (!failure && !failed) {
+		if (waiting_ready(&st, "waiting", &failed, err, sizeof(err)) > 0) {
+			r = engine_run_retry(run, UPG_WAIT_MS);
+			goto out;
+		}
+	}
+	if (failed) {
+		(void)engine_run_logf(run, true, "%s; putting the packages back", err);
+		if (json_object_set_new(st.data, "failure", json_string(err)) < 0 ||
+		    (r = step_save(&st)) < 0) {
+			r = step_fail(&st, -EIO, err);
+			goto out;
+		}
+		failure = json_string_value(json_object_get(st.data, "failure"));
+	}
+	if (failure) {
+		r = packages_restore(&st);
+		if (r == 0)
+			r = step_fail(&st, -EIO, failure);
+	}
+out:
+	json_decref(m);
+	step_close(&st);
+	return r;
+}
+
+static int packages_undo(struct engine_run *run, void *ud)
+{
+	struct step st;
 	int r = step_open(&st, run, ud);
 
 	if (r < 0)
 		return r;
-	old = json_object_get(st.data, "old");
-	if (json_is_object(old) && !json_is_true(json_object_get(st.data, "restored"))) {
-		waiting = json_array();
-		json_object_foreach(old, name, v)
-			(void)package_restore(&st, name, v, waiting);
-		if (!waiting || json_object_set_new(st.data, "undo-waiting", waiting) < 0 ||
-		    json_object_set_new(st.data, "restored", json_true()) < 0)
-			r = engine_run_fail(run, -ENOMEM, "%s", strerror(ENOMEM));
-		if (r == 0)
-			r = step_save(&st);
-	}
-	if (r == 0 && waiting_ready(&st, "undo-waiting", &failed, err, sizeof(err)) > 0)
-		r = engine_run_retry(run, UPG_WAIT_MS);
-	else if (r == 0 && failed)
-		(void)engine_run_logf(run, true, "%s", err);
+	r = packages_restore(&st);
 	step_close(&st);
 	return r;
 }

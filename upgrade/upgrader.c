@@ -279,8 +279,8 @@ static void watch_once(struct upgrader *u)
 		upg_fire(u, "upgrade-available", latest, "current", st.current);
 		say(u, LOG_INFO, "release %s is available (current %s)", latest, st.current);
 	}
-	if (u->autoapply && release_version_parse(latest, &lat) == 0 &&
-	    release_version_parse(st.current, &cur) == 0 && release_version_cmp(&lat, &cur) > 0) {
+	/* Applied once when announced: a version that failed is not retried every interval. */
+	if (u->autoapply && fresh) {
 		if (upgrader_apply(u, NULL, &change, err, sizeof(err)) < 0) {
 			if (!strstr(err, "is applying"))
 				say(u, LOG_WARNING, "cannot apply %s: %s", latest, err);

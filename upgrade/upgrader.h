@@ -11,8 +11,10 @@
  *    version stops the ones after it, the ones before stay applied.
  *  - the watcher: every interval, a check; a latest strictly greater than
  *    current and than the last one announced fires upgrade-available
- *    (Z13), and with autoapply it is applied. Its errors go to the status
- *    and the log callback, never further.
+ *    (Z13), and with autoapply it is applied then (once: a version that
+ *    failed is tried again by a restart or an apply request, not every
+ *    interval). Its errors go to the status and the log callback, never
+ *    further.
  *  - the status line: idle | checking | downloading BYTES/TOTAL | verifying
  *    | applying VERSION | error: MESSAGE, memory only (a state of the
  *    running daemon).

@@ -47,6 +47,7 @@ cat >"$T/svc/hooks/install" <<'HOOK'
 #!/bin/sh
 echo "$JUJU_HOOK_NAME" >>"$CHARMFS_STATE_DIR/order"
 config-get motd >"$CHARMFS_STATE_DIR/motd"
+[ "$(cat "$CHARMFS_STATE_DIR/motd")" != fail ]
 HOOK
 chmod 0755 "$T/svc/hooks/install"
 for h in config-changed start stop upgrade-charm remove; do ln -s install "$T/svc/hooks/$h"; done
@@ -288,6 +289,28 @@ start_daemon -o "$OPTS,upgrade_interval=1,upgrade_auto=1"
 for _ in $(seq 600); do [ "$(cat "$U/current")" = 0.8.0 ] && break; sleep 0.05; done
 check "settle" settle
 expect_eq "upgrade_auto applied it" "0.8.0" "$(cat "$U/current")"
+stop_daemon
+
+# ---- a package's hook fails: the packages task puts them back itself --------------------
+start_daemon -o "$OPTS"
+: >"$STORE/packages/web/state/order"
+: >"$T/upgrade-failed.log"
+release 0.9.0 10 fail
+publish_versions 0.9.0 0.8.0 0.9.0
+ctl_rw "$U/ctl" apply >/dev/null
+check "settle" settle
+expect_eq "current stays" "0.8.0" "$(cat "$U/current")"
+expect_eq "the package is back on its version" "cs:trusty/svc-8" "$(cat "$MNT/packages/web/version")"
+# upgrade-charm failed, so svc-8 is still what is installed: the retry runs config-changed and start.
+expect_eq "its hooks ran for the release, then again" "upgrade-charm config-changed start" \
+	"$(xargs <"$STORE/packages/web/state/order")"
+expect_eq "with its settings" "eight" "$(cat "$STORE/packages/web/state/motd")"
+expect_eq "and its last change succeeded" "Done" "$(cat "$MNT/packages/web/change/status")"
+check "the charm the release published is gone" test ! -e "$MNT/charms/trusty/svc/9"
+check "upgrade-failed names the package" grep -q "^0.9.0 .*package web" "$T/upgrade-failed.log"
+stop_daemon
+
+start_daemon -o "$OPTS,upgrade_interval=1"
 eval "kill \$SRVPID_pub"
 for _ in $(seq 400); do curl -s -o /dev/null "$BASE/" || break; sleep 0.025; done
 check "a publisher that is down is an error in status" wait_for_grep "$U/status" "error: "
