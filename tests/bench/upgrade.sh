@@ -60,7 +60,7 @@ RELBENCH=$BUILD/tests/bench/relbench
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/charmfs-upgbench.XXXXXX")
 DL_DIR=${DL_DIR:-$T/dl}
-SERVER_PID=
+SERVER_PID= SERVER_IN=
 cleanup() {
 	stop_server
 	rm -f "$DL_DIR/relbench.bin" "$DL_DIR/curl.bin"
@@ -73,14 +73,14 @@ trap 'exit 130' INT TERM
 # this shell (closing it stops the server); PORT once it listens.
 start_server() {
 	coproc SRV { exec python3 "$HERE/sendfile_httpd.py" "$1" "$T/www"; }
-	SERVER_PID=$SRV_PID
+	SERVER_PID=$SRV_PID SERVER_IN=${SRV[1]}
 	read -r -t 20 PORT <&"${SRV[0]}" || die "the $1 server did not start"
 }
 stop_server() {
 	[ -n "$SERVER_PID" ] || return 0
-	eval "exec ${SRV[1]}>&-"
+	{ exec {SERVER_IN}>&-; } 2>/dev/null || true
 	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=
+	SERVER_PID= SERVER_IN=
 }
 
 now_ns() { date +%s%N; }
@@ -89,12 +89,14 @@ now_ns() { date +%s%N; }
 sample() { echo "$1 $2" >>"$T/samples"; }
 
 run_curl_null() {
-	sample "$1 curl-null" "$(curl -sf -o /dev/null -w '%{time_total}' "$URL")"
+	local t
+	t=$(curl -sf -o /dev/null -w '%{time_total}' "$URL") || die "curl -o /dev/null $URL failed"
+	sample "$1 curl-null" "$t"
 }
 run_curl_file() {
 	local t
 	rm -f "$DL_DIR/curl.bin"
-	t=$(curl -sf -o "$DL_DIR/curl.bin" -w '%{time_total}' "$URL")
+	t=$(curl -sf -o "$DL_DIR/curl.bin" -w '%{time_total}' "$URL") || die "curl -o FILE $URL failed"
 	[ "$(stat -c %s "$DL_DIR/curl.bin")" -eq "$SIZE" ] || die "curl -o FILE: short download"
 	rm -f "$DL_DIR/curl.bin"
 	sample "$1 curl-file" "$t"
@@ -102,7 +104,7 @@ run_curl_file() {
 run_relbench() {
 	local out bytes secs sha
 	rm -f "$DL_DIR/relbench.bin"
-	out=$("$RELBENCH" download "$URL" "$DL_DIR/relbench.bin")
+	out=$("$RELBENCH" download "$URL" "$DL_DIR/relbench.bin") || die "relbench download $URL failed"
 	rm -f "$DL_DIR/relbench.bin"
 	read -r _ bytes _ secs _ sha <<<"$out"
 	[ "$bytes" -eq "$SIZE" ] && [ "$sha" = "$SHA" ] ||
