@@ -75,8 +75,8 @@ struct xfer {
 	struct buf *doc;  /* a document's sink, or */
 	int fd;		  /* an archive's, with its digest */
 	EVP_MD_CTX *md;
-	char *wbuf;	  /* the archive's bytes not yet written to fd */
-	size_t wlen;
+	char *wbuf;	 /* the archive's bytes not yet written to fd, */
+	size_t wlen;	 /* wlen of them */
 	bool report;	 /* call c->progress */
 	int r;		 /* the sink's own failure (-EFBIG, a write's -errno) */
 	bool http_error; /* ended at an error response's body */
