@@ -4,6 +4,8 @@
 #
 #   tests/bench/run.sh [all]   metadata, reads and publish (needs setup.sh first)
 #   tests/bench/run.sh rss     daemon RSS with RSS_CHARMS (10,000) charms stored
+#   tests/bench/run.sh upgrade upgrade.sh: release download and verification
+#                              (its own data, servers and BUILD; see upgrade.sh)
 #
 # Environment: CHARMFS (binary, default /tmp/bench-build/charmfs), OUT,
 # COLD_REPS (3), WARM_REPS (5), PUB_REPS (3), PT_OPTS (extra passthrough_ll
@@ -15,6 +17,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 MODE=${1:-all}
+# The benchmarks with a script of their own, which need none of the setup below.
+case $MODE in
+upgrade) exec "$BENCH/upgrade.sh" ;;
+esac
 COLD_REPS=${COLD_REPS:-3}
 WARM_REPS=${WARM_REPS:-5}
 PUB_REPS=${PUB_REPS:-3}
@@ -311,5 +317,5 @@ mode_rss() {
 case $MODE in
 all) mode_all ;;
 rss) mode_rss ;;
-*) die "usage: run.sh [all|rss]" ;;
+*) die "usage: run.sh [all|rss|upgrade]" ;;
 esac

@@ -39,7 +39,8 @@
 #endif
 #define RELSERVER SRCDIR "/tests/unit/relserver.py"
 
-#define ARCHIVE_SIZE (300 * 1024 + 17)
+/* Over 2 MiB: the download writes the file in 1 MiB pieces (client.c) and a part piece. */
+#define ARCHIVE_SIZE (2 * 1024 * 1024 + 300 * 1024 + 17)
 #define BIGDOC_SIZE (100 * 1024)
 
 static char dir[64];	  /* the publisher's files: dir/pub/... */
