@@ -102,6 +102,15 @@ static void step_path(const struct step *st, const char *name, char *out, size_t
 		out[0] = '\0'; /* cannot happen: st->dir was checked with room to spare */
 }
 
+/* The status while the version's tasks run (also after a restart resumed them). */
+static void step_applying(struct step *st)
+{
+	char line[RELEASE_VERSION_MAX + 16];
+
+	snprintf(line, sizeof(line), "applying %s", st->version);
+	upg_set_status(st->u, "", line);
+}
+
 /* A step's failure: the status says why, the task's log too (its return value). */
 static int step_fail(struct step *st, int r, const char *msg)
 {
@@ -280,9 +289,7 @@ static int fetch_do(struct engine_run *run, void *ud)
 		return engine_run_retry(run, 0); /* stopped: the next attempt starts over */
 	}
 	if (r == 0) {
-		char line[RELEASE_VERSION_MAX + 16];
-		snprintf(line, sizeof(line), "applying %s", st.version);
-		upg_set_status(st.u, "", line);
+		step_applying(&st);
 		step_path(&st, "release", path, sizeof(path));
 		step_path(&st, "staging", staging, sizeof(staging));
 		r = release_archive_read(path, &st.u->limits, staging, &contents, &errors);
@@ -365,6 +372,7 @@ static int migrate(struct engine_run *run, void *ud, const char *which)
 		r = manifest_read(&st, &m);
 	if (r < 0)
 		goto out;
+	step_applying(&st);
 	script = json_string_value(json_object_get(m, which));
 	snprintf(name, sizeof(name), "migrate/%s", which);
 	if (!script) {
@@ -530,6 +538,7 @@ static int publish_do(struct engine_run *run, void *ud)
 		r = manifest_read(&st, &m);
 	if (r < 0)
 		goto out;
+	step_applying(&st);
 	charms = json_object_get(m, "charms");
 	published = json_object_get(st.data, "published");
 	if (!json_is_array(published)) {
@@ -773,6 +782,7 @@ static int packages_do(struct engine_run *run, void *ud)
 		r = manifest_read(&st, &m);
 	if (r < 0)
 		goto out;
+	step_applying(&st);
 	packages = json_object_get(m, "packages");
 	if (!json_is_object(packages)) {
 		(void)engine_run_logf(run, false, "the release has no packages.json");
