@@ -371,43 +371,6 @@ static int apply_version(struct store *s, const char *name, struct pkg_row *w, c
 	return r;
 }
 
-int pkg_set_version(struct store *s, const char *name, const char *text, size_t len,
-		    struct strv *errors)
-{
-	char version[URL_STR_MAX];
-	struct store_rev rev;
-	struct charm_config *c = NULL;
-	json_t *obj = NULL;
-	struct pkg_row w;
-	int r = parse_version(s, text, len, version, &rev, errors);
-
-	if (r < 0)
-		return r;
-	pkg_life_lock(pkg_of(s));
-	r = pkg_row_read(s, name, true, &w);
-	if (r < 0)
-		goto out;
-	if (!strcmp(w.version, version) && !w.failed)
-		goto done; /* D5: unchanged */
-	r = pkg_config_load(s, version, &c, errors);
-	if (r == 0) {
-		obj = json_loads(w.settings, 0, NULL);
-		r = obj ? pkg_settings_check(c, version, obj, errors) : -EIO;
-	}
-	if (r == 0) {
-		snprintf(w.version, sizeof(w.version), "%s", version);
-		snprintf(w.sha256, sizeof(w.sha256), "%s", rev.sha256);
-		r = apply_version(s, name, &w, NULL, false);
-	}
-done:
-	pkg_row_free(&w);
-out:
-	pkg_life_unlock(pkg_of(s));
-	json_decref(obj);
-	config_free(c);
-	return r;
-}
-
 /* True when change id's config-changed may still be absorbed: the change is unready. */
 static bool cc_pending(struct store *s, int64_t id)
 {
@@ -495,8 +458,9 @@ out:
 	return r;
 }
 
-int pkg_deploy(struct store *s, const char *name, const char *version, const char *settings_json,
-	       struct strv *errors, int64_t *ret_change)
+/* A version write (text[len]) with settings (NULL: the stored ones): pkg_deploy(). */
+static int deploy(struct store *s, const char *name, const char *text, size_t len,
+		  const char *settings_json, struct strv *errors)
 {
 	_cleanup_free_ char *settings = NULL, *old = NULL, *new = NULL;
 	char canon[URL_STR_MAX];
@@ -504,7 +468,7 @@ int pkg_deploy(struct store *s, const char *name, const char *version, const cha
 	struct charm_config *c = NULL;
 	json_t *obj = NULL;
 	struct pkg_row w;
-	int r = parse_version(s, version, strlen(version), canon, &rev, errors);
+	int r = parse_version(s, text, len, canon, &rev, errors);
 
 	if (r == 0 && settings_json)
 		r = pkg_settings_parse(settings_json, strlen(settings_json), &settings, errors);
@@ -533,18 +497,23 @@ int pkg_deploy(struct store *s, const char *name, const char *version, const cha
 		r = apply_version(s, name, &w, settings, settings != NULL);
 	}
 	pkg_row_free(&w);
-	if (r == 0 && ret_change) {
-		r = pkg_row_read(s, name, true, &w);
-		if (r == 0) {
-			*ret_change = w.change_id;
-			pkg_row_free(&w);
-		}
-	}
 out:
 	pkg_life_unlock(pkg_of(s));
 	json_decref(obj);
 	config_free(c);
 	return r;
+}
+
+int pkg_set_version(struct store *s, const char *name, const char *text, size_t len,
+		    struct strv *errors)
+{
+	return deploy(s, name, text, len, NULL, errors);
+}
+
+int pkg_deploy(struct store *s, const char *name, const char *version, const char *settings,
+	       struct strv *errors)
+{
+	return deploy(s, name, version, strlen(version), settings, errors);
 }
 
 int pkg_set_enabled(struct store *s, const char *name, bool enabled)

@@ -122,13 +122,13 @@ int pkg_set_settings(struct store *s, const char *name, const char *json, size_t
  * pkg_set_version() takes it, settings (NULL: keep the stored ones)
  * validated against that version's config.yaml, in one change: the
  * version plan with the new settings, or only config-changed when the
- * version is unchanged, or nothing when neither changed (D5). The
- * package's newest change id (0: none) goes to *ret_change (may be NULL),
- * so that the caller can wait for it. Errors as pkg_set_version() and
- * pkg_set_settings().
+ * version is unchanged, or nothing when neither changed (D5); the
+ * package's `change` (pkg_get()) names the change to wait for. Errors as
+ * pkg_set_version() and pkg_set_settings(). pkg_set_version() is this
+ * with the stored settings.
  */
 int pkg_deploy(struct store *s, const char *name, const char *version, const char *settings,
-	       struct strv *errors, int64_t *ret_change) WUR;
+	       struct strv *errors) WUR;
 /*
  * Writes enabled. 1->0 records stop, 0->1 config-changed then start, each
  * aborting the other's unready change (with no version set, only the flag

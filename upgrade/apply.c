@@ -85,6 +85,19 @@ static void step_close(struct step *st)
 	json_decref(st->data);
 }
 
+/* One attempt of a task that is fn on its decoded data. */
+static int step_run(struct engine_run *run, void *ud, int (*fn)(struct step *st))
+{
+	struct step st;
+	int r = step_open(&st, run, ud);
+
+	if (r < 0)
+		return r;
+	r = fn(&st);
+	step_close(&st);
+	return r;
+}
+
 /* Commits the step's data. */
 static int step_save(struct step *st)
 {
@@ -566,14 +579,7 @@ out:
 
 static int publish_undo(struct engine_run *run, void *ud)
 {
-	struct step st;
-	int r = step_open(&st, run, ud);
-
-	if (r < 0)
-		return r;
-	r = publish_rollback(&st);
-	step_close(&st);
-	return r;
+	return step_run(run, ud, publish_rollback);
 }
 
 /* ---- upgrade-packages ------------------------------------------------------------- */
@@ -673,7 +679,7 @@ static int packages_apply(struct step *st, json_t *packages, char *err, size_t e
 		if (r == -EEXIST)
 			r = 0;
 		if (r == 0)
-			r = version ? pkg_deploy(st->u->store, name, version, settings, &errors, NULL)
+			r = version ? pkg_deploy(st->u->store, name, version, settings, &errors)
 				    : -EINVAL;
 		if (r == 0 && json_is_boolean(enabled))
 			r = pkg_set_enabled(st->u->store, name, json_is_true(enabled));
@@ -714,7 +720,7 @@ static int package_restore(struct step *st, const char *name, json_t *old, json_
 		return r == -ENOENT ? 0 : r;
 	}
 	if (version && *version)
-		r = pkg_deploy(s, name, version, settings, &errors, NULL);
+		r = pkg_deploy(s, name, version, settings, &errors);
 	else
 		r = pkg_set_settings(s, name, settings ?: "{}", strlen(settings ?: "{}"), &errors);
 	if (r == 0)
@@ -819,14 +825,7 @@ out:
 
 static int packages_undo(struct engine_run *run, void *ud)
 {
-	struct step st;
-	int r = step_open(&st, run, ud);
-
-	if (r < 0)
-		return r;
-	r = packages_restore(&st);
-	step_close(&st);
-	return r;
+	return step_run(run, ud, packages_restore);
 }
 
 /* ---- upgrade-commit ------------------------------------------------------------- */
