@@ -273,8 +273,10 @@ static int releases_link(struct fs *fs, const struct node *src, const struct nod
 {
 	char rel[PATH_MAX];
 	struct stat st;
-	int dirfd, r = CST(src)->level == RL_TOP ? -EACCES : may_make(fs, parent, name, false, NULL);
+	int dirfd, r = -EACCES;
 
+	if (CST(src)->level != RL_TOP)
+		r = may_make(fs, parent, name, false, NULL);
 	if (r == 0)
 		r = child_rel(parent, name, rel, sizeof(rel));
 	if (r == 0)

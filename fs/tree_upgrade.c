@@ -238,8 +238,9 @@ static int upgrade_readlink(struct fs *fs, const struct node *n, char *target, s
 static int upgrade_create(fuse_req_t req, struct fs *fs, const struct node *parent,
 			  const char *name, mode_t mode, struct fuse_file_info *fi, struct fh **ret)
 {
-	return parent->kind == UG_RELEASES ? releases_ops.create(req, fs, parent, name, mode, fi, ret)
-					   : -EACCES;
+	if (parent->kind != UG_RELEASES)
+		return -EACCES;
+	return releases_ops.create(req, fs, parent, name, mode, fi, ret);
 }
 
 static int upgrade_mkdir(fuse_req_t req, struct fs *fs, const struct node *parent,

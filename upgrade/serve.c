@@ -324,7 +324,8 @@ static int read_signature(int vfd, const char *version, char **ret, char *err, s
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		if (fd >= 0)
 			close(fd);
-		return errf(err, errlen, -EBADMSG, "signature of %s is not a regular file", version);
+		return errf(err, errlen, -EBADMSG, "signature of %s is not a regular file",
+			    version);
 	}
 	while (len < sizeof(text) - 1 && (n = read(fd, text + len, sizeof(text) - 1 - len)) != 0) {
 		if (n < 0 && errno == EINTR)

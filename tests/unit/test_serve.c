@@ -167,9 +167,10 @@ static void test_order(void **state)
 {
 	/* Created in this order; served by precedence (semver.org §11). */
 	static const char *const made[] = {
-		"1.0.0",	 "10.0.0",	"1.0.0-rc.1", "0.9.10",		  "1.0.0-alpha.beta",
-		"1.0.0-beta",	 "2.0.0",	"0.9.9",      "1.0.0-alpha.1",	  "1.0.0-alpha",
-		"1.0.0-beta.11", "1.0.0-beta.2", "0.0.1+build.5",
+		"1.0.0",	 "10.0.0",	 "1.0.0-rc.1",	  "0.9.10",
+		"1.0.0-alpha.beta", "1.0.0-beta", "2.0.0",	  "0.9.9",
+		"1.0.0-alpha.1", "1.0.0-alpha",	 "1.0.0-beta.11", "1.0.0-beta.2",
+		"0.0.1+build.5",
 	};
 
 	(void)state;
