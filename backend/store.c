@@ -202,6 +202,23 @@ static int link_blobs(struct store *s, const char *dir)
 }
 
 /*
+ * STOREDIR/releases (the releases this charmfs serves, upgrade/serve.h)
+ * copied into the snapshot dir, when there is one. Root may rewrite a
+ * release in place, so it is copied, not linked; the database does not
+ * refer to it, so the copy needs no publish lock.
+ */
+static int snapshot_releases(struct store *s, const char *dir)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+
+	if ((size_t)snprintf(src, sizeof(src), "%s/releases", s->dir) >= sizeof(src) ||
+	    (size_t)snprintf(dst, sizeof(dst), "%s/releases", dir) >= sizeof(dst))
+		return -ENAMETOOLONG;
+	return stat(src, &st) == 0 ? copy_tree(src, dst) : 0;
+}
+
+/*
  * The snapshot path (struct backup_source): background work (the one
  * quiesce waits for it, the one stop for it and refuses it after), taken
  * while no publish or deletion runs so that the database copy and the
@@ -228,6 +245,8 @@ static int snapshot_to(void *ctx, const char *dir)
 	if (r == 0)
 		r = evhook_snapshot(s->evhooks, dir);
 	pthread_mutex_unlock(&s->pub_lock);
+	if (r == 0)
+		r = snapshot_releases(s, dir);
 	worker_leave(s->work);
 	return r;
 }

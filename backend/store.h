@@ -17,6 +17,8 @@
  *   packages/NAME/charm/  the deployed tree of package NAME (a copy of its
  *                       revision's tree; remade from the store when missing)
  *   packages/NAME/state/  the package's hook state (0700); a backup copies it
+ *   releases/VERSION/   the releases served under /releases/ (upgrade/serve.h);
+ *                       a backup copies it
  *   (a package's row, settings, status, ports and log are in the database)
  *
  * Thread-safety: every function may be called from any thread. Publishes

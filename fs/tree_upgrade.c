@@ -8,6 +8,8 @@
  *   current latest versions status history   0444
  *   ctl                 0600 root's alone (it makes the daemon fetch and
  *                       apply): "check", "apply", "apply VERSION"
+ *   releases/           the releases this charmfs serves (tree_releases.c):
+ *                       its nodes are UG_RELEASES, handed to releases_ops
  */
 #include "config.h"
 
@@ -19,11 +21,12 @@
 
 #include "fs.h"
 #include "fsfile.h"
+#include "tree_releases.h"
 #include "upgrader.h"
 #include "upgstate.h"
 #include "banned.h"
 
-enum upgrade_kind { UG_TOP, UG_FILE, UG_CTL };
+enum upgrade_kind { UG_TOP, UG_FILE, UG_CTL, UG_RELEASES };
 enum upgrade_file { UF_CURRENT, UF_HISTORY, UF_LATEST, UF_STATUS, UF_VERSIONS };
 
 static const char *const files[] = {
@@ -41,6 +44,10 @@ static int upgrade_resolve(struct fs *fs, const struct comps *cp, struct node *r
 	ret->kind = UG_TOP;
 	if (cp->n == 1)
 		return 0;
+	if (strcmp(cp->v[1], RELEASES_NAME) == 0) {
+		ret->kind = UG_RELEASES;
+		return releases_ops.resolve(fs, cp, ret);
+	}
 	if (cp->n != 2)
 		return -ENOENT;
 	if (strcmp(cp->v[1], "ctl") == 0) {
@@ -103,8 +110,10 @@ static int upgrade_stat(struct fs *fs, const struct node *n, struct stat *st)
 	switch ((enum upgrade_kind)n->kind) {
 	case UG_TOP:
 		st->st_mode = S_IFDIR | 0755;
-		st->st_nlink = 2;
+		st->st_nlink = 3;
 		return 0;
+	case UG_RELEASES:
+		return releases_ops.stat(fs, n, st);
 	case UG_CTL:
 		st->st_mode = S_IFREG | 0600;
 		return 0;
@@ -124,13 +133,22 @@ static int upgrade_stat(struct fs *fs, const struct node *n, struct stat *st)
 static int upgrade_list(struct fs *fs, const struct node *n, void *dirstate, tree_list_cb cb,
 			void *ud)
 {
+	bool releases = false;
 	int r = 0;
 
+	if (n->kind == UG_RELEASES)
+		return releases_ops.list(fs, n, dirstate, cb, ud);
 	if (n->kind != UG_TOP)
 		return -ENOTDIR;
 	r = cb(ud, "ctl", S_IFREG);
-	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++)
-		r = cb(ud, files[i], S_IFREG);
+	for (size_t i = 0; r == 0 && i < ARRAY_SIZE(files); i++) {
+		if (!releases && strcmp(files[i], RELEASES_NAME) > 0) {
+			releases = true;
+			r = cb(ud, RELEASES_NAME, S_IFDIR);
+		}
+		if (r == 0)
+			r = cb(ud, files[i], S_IFREG);
+	}
 	return r;
 }
 
@@ -140,6 +158,8 @@ static int upgrade_open(struct fs *fs, const struct node *n, struct fuse_file_in
 	int acc = fi->flags & O_ACCMODE;
 	struct fh *h;
 
+	if (n->kind == UG_RELEASES)
+		return releases_ops.open(fs, n, fi, ret);
 	if (n->kind == UG_TOP)
 		return -EISDIR;
 	if (n->kind == UG_FILE && acc != O_RDONLY)
@@ -208,18 +228,103 @@ static int upgrade_request(fuse_req_t req, struct fs *fs, const struct node *n, 
 static int upgrade_setattr(fuse_req_t req, struct fs *fs, struct node *n, const struct stat *attr,
 			   int to_set, struct fuse_file_info *fi, double *ret_timeout)
 {
+	if (n->kind == UG_RELEASES)
+		return releases_ops.setattr(req, fs, n, attr, to_set, fi, ret_timeout);
 	return n->kind == UG_CTL ? fsfile_ctl_setattr(to_set) : -EACCES;
 }
 
 static bool upgrade_volatile(const struct node *n)
 {
-	return n->kind == UG_FILE;
+	return n->kind == UG_FILE || n->kind == UG_RELEASES;
+}
+
+/*
+ * ---- releases/: the requests only its nodes take, handed to releases_ops
+ * (tree_releases.h); for the other nodes of upgrade/, tree.h's answers.
+ */
+
+static int upgrade_readlink(struct fs *fs, const struct node *n, char *target, size_t len)
+{
+	return n->kind == UG_RELEASES ? releases_ops.readlink(fs, n, target, len) : -EINVAL;
+}
+
+static int upgrade_create(fuse_req_t req, struct fs *fs, const struct node *parent,
+			  const char *name, mode_t mode, struct fuse_file_info *fi, struct fh **ret)
+{
+	if (parent->kind != UG_RELEASES)
+		return -EACCES;
+	return releases_ops.create(req, fs, parent, name, mode, fi, ret);
+}
+
+static int upgrade_mkdir(fuse_req_t req, struct fs *fs, const struct node *parent,
+			 const char *name, mode_t mode)
+{
+	return parent->kind == UG_RELEASES ? releases_ops.mkdir(req, fs, parent, name, mode)
+					   : -EACCES;
+}
+
+static int upgrade_rmdir(fuse_req_t req, struct fs *fs, const struct node *n, const char *ppath)
+{
+	if (n->kind == UG_RELEASES)
+		return releases_ops.rmdir(req, fs, n, ppath);
+	fs_fail("rmdir", n->path, EACCES, NULL);
+	return -EACCES;
+}
+
+static int upgrade_unlink(struct fs *fs, const struct node *n)
+{
+	return n->kind == UG_RELEASES ? releases_ops.unlink(fs, n) : -EACCES;
+}
+
+static int upgrade_rename(struct fs *fs, uid_t uid, const struct node *src,
+			  const struct node *dst_dir, const char *from, const char *to,
+			  unsigned flags)
+{
+	if (src->kind != UG_RELEASES || dst_dir->kind != UG_RELEASES)
+		return -EACCES;
+	return releases_ops.rename(fs, uid, src, dst_dir, from, to, flags);
+}
+
+static int upgrade_symlink(fuse_req_t req, struct fs *fs, const struct node *parent,
+			   const char *name, const char *target)
+{
+	return parent->kind == UG_RELEASES ? releases_ops.symlink(req, fs, parent, name, target)
+					   : -EACCES;
+}
+
+static int upgrade_link(struct fs *fs, const struct node *src, const struct node *parent,
+			const char *name)
+{
+	if (src->kind != UG_RELEASES || parent->kind != UG_RELEASES)
+		return -EACCES;
+	return releases_ops.link(fs, src, parent, name);
+}
+
+static void upgrade_write(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fh *h,
+			  const char *data, size_t size, off_t off)
+{
+	if (h->node.kind == UG_RELEASES)
+		releases_ops.write(req, fs, ino, h, data, size, off);
+	else
+		fuse_reply_err(req, EBADF);
+}
+
+static int upgrade_fstat(struct fs *fs, struct fh *h, struct stat *st)
+{
+	if (h->node.kind == UG_RELEASES)
+		return releases_ops.fstat(fs, h, st);
+	return tree_stat(fs, &h->node, st);
+}
+
+static double upgrade_entry_timeout(const struct node *n)
+{
+	return n->kind == UG_RELEASES ? releases_ops.entry_timeout(n) : NODE_TIMEOUT;
 }
 
 const struct tree_ops tree_upgrade = {
 	.name = "upgrade",
 	.type = S_IFDIR,
-	.negative_timeout = NODE_TIMEOUT,
+	.negative_timeout = 0.0, /* releases/ changes behind the kernel's back */
 	.resolve = upgrade_resolve,
 	.stat = upgrade_stat,
 	.list = upgrade_list,
@@ -228,4 +333,15 @@ const struct tree_ops tree_upgrade = {
 	.request = upgrade_request,
 	.setattr = upgrade_setattr,
 	.attr_volatile = upgrade_volatile,
+	.readlink = upgrade_readlink,
+	.create = upgrade_create,
+	.mkdir = upgrade_mkdir,
+	.rmdir = upgrade_rmdir,
+	.unlink = upgrade_unlink,
+	.rename = upgrade_rename,
+	.symlink = upgrade_symlink,
+	.link = upgrade_link,
+	.write = upgrade_write,
+	.fstat = upgrade_fstat,
+	.entry_timeout = upgrade_entry_timeout,
 };

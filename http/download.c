@@ -13,6 +13,9 @@
  * offset, so MHD streams it with sendfile and memory does not grow with
  * the archive. A download is counted by the completion callback in
  * http.c, only for a full 200 body that was sent completely.
+ *
+ * http_send_file() is that machinery for any open file: /releases/
+ * (releases.c) sends its archives through it too.
  */
 #include "config.h"
 
@@ -204,8 +207,8 @@ static enum MHD_Result reply_file(struct MHD_Connection *c, int fd, const char *
 	snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, rg->first,
 		 rg->last, size);
 	if (add_headers(resp, etag) < 0 ||
-	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-				    disposition) != MHD_YES ||
+	    (disposition && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+						    disposition) != MHD_YES) ||
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				    "application/octet-stream") != MHD_YES ||
 	    (partial &&
@@ -229,16 +232,51 @@ static bool range_applies(struct MHD_Connection *c, bool head, const char *etag)
 	return !ir || strcmp(skip_ows(ir), etag) == 0;
 }
 
+enum MHD_Result http_send_file(struct MHD_Connection *c, bool head, const struct http_file *f,
+			       bool *ret_full)
+{
+	const char *inm, *im, *rh;
+	enum range_kind rk = RANGE_NONE;
+	struct range rg;
+
+	*ret_full = false;
+	im = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
+	inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (im && !etag_listed(im, f->etag, false)) {
+		close(f->fd);
+		return status_only(c, MHD_HTTP_PRECONDITION_FAILED);
+	}
+	if (inm && etag_listed(inm, f->etag, true)) {
+		close(f->fd);
+		return reply_not_modified(c, f->etag);
+	}
+	rg.first = 0;
+	rg.last = f->size - 1;
+	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+	if (rh && range_applies(c, head, f->etag))
+		rk = parse_range(rh, f->size, &rg);
+	if (rk == RANGE_UNSATISFIABLE) {
+		close(f->fd);
+		return reply_unsatisfiable(c, f->etag, f->size);
+	}
+	*ret_full = rk == RANGE_NONE;
+	if (f->size == 0) {
+		close(f->fd);
+		return http_reply_text(c, MHD_HTTP_OK, "application/octet-stream", "");
+	}
+	return reply_file(c, f->fd, f->etag, f->disposition, f->size, &rg, rk == RANGE_ONE);
+}
+
 enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
 				 struct MHD_Connection *c, const char *path)
 {
 	char s[URL_INPUT_MAX + 4], blob[4096], etag[68], disp[URL_NAME_MAX + 64];
-	const char *inm, *im, *rh;
 	struct store_rev rev;
-	struct range rg;
+	struct http_file f = { .etag = etag, .disposition = disp };
 	struct stat st;
 	struct url u;
-	enum range_kind rk = RANGE_NONE;
+	enum MHD_Result ret;
+	bool full;
 	int fd, r;
 
 	if (strlen(path) > URL_INPUT_MAX)
@@ -261,34 +299,14 @@ enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
 				   : status_only(c, MHD_HTTP_INTERNAL_SERVER_ERROR);
 	}
 	snprintf(etag, sizeof(etag), "\"%s\"", rev.sha256);
-	im = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_MATCH);
-	inm = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
-	if (im && !etag_listed(im, etag, false)) {
-		close(fd);
-		return status_only(c, MHD_HTTP_PRECONDITION_FAILED);
-	}
-	if (inm && etag_listed(inm, etag, true)) {
-		close(fd);
-		return reply_not_modified(c, etag);
-	}
-	rg.first = 0;
-	rg.last = (uint64_t)st.st_size - 1;
-	rh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
-	if (rh && range_applies(c, rq->head, etag))
-		rk = parse_range(rh, (uint64_t)st.st_size, &rg);
-	if (rk == RANGE_UNSATISFIABLE) {
-		close(fd);
-		return reply_unsatisfiable(c, etag, (uint64_t)st.st_size);
-	}
-	if (rk == RANGE_NONE && http_stats_enabled(hs, c)) {
+	/* Names are [a-z0-9-] (url.h): nothing to quote. */
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s-%d.charm\"", u.name, rev.revision);
+	f.fd = fd;
+	f.size = (uint64_t)st.st_size;
+	ret = http_send_file(c, rq->head, &f, &full);
+	if (full && http_stats_enabled(hs, c)) {
 		rq->count_bundle = true;
 		rq->bundle_url = u;
 	}
-	if (st.st_size == 0) {
-		close(fd);
-		return http_reply_text(c, MHD_HTTP_OK, "application/octet-stream", "");
-	}
-	/* Names are [a-z0-9-] (url.h): nothing to quote. */
-	snprintf(disp, sizeof(disp), "attachment; filename=\"%s-%d.charm\"", u.name, rev.revision);
-	return reply_file(c, fd, etag, disp, (uint64_t)st.st_size, &rg, rk == RANGE_ONE);
+	return ret;
 }

@@ -40,6 +40,7 @@
 
 #define CHARM_PREFIX "/charm/"
 #define STATS_PREFIX "/stats/counter/"
+#define RELEASES_PREFIX "/releases/"
 #define BLITZ_PATH "/mu-35700a31-6bf320ca-a800b670-05f845ee"
 /* Pool bytes MHD spends per query parameter (its header record), rounded up. */
 #define PARAM_COST 64
@@ -81,6 +82,8 @@ static enum MHD_Result route(struct http_server *hs, struct http_req *rq,
 		return http_serve_charm(hs, rq, c, path + strlen(CHARM_PREFIX));
 	if (strncmp(path, STATS_PREFIX, strlen(STATS_PREFIX)) == 0)
 		return http_serve_stats(hs, c, path + strlen(STATS_PREFIX));
+	if (strncmp(path, RELEASES_PREFIX, strlen(RELEASES_PREFIX)) == 0)
+		return http_serve_releases(hs, rq, c, path + strlen(RELEASES_PREFIX));
 	if (strcmp(path, BLITZ_PATH) == 0)
 		return http_reply_blitz(c);
 	return http_reply_not_found(c);

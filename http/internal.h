@@ -1,9 +1,10 @@
 /*
  * Shared between the files of the HTTP front end (not part of its API):
  * the server, the per-request state, reply helpers and the handlers.
- * Calls go one way: http.c (the server and its routing) -> api.c and
- * download.c (the handlers) -> reply.c -> the core API (store.h,
- * storestate.h, query.h).
+ * Calls go one way: http.c (the server and its routing) -> api.c,
+ * releases.c and download.c (the handlers; releases.c sends its archives
+ * with download.c's http_send_file()) -> reply.c -> the core API (store.h,
+ * storestate.h, query.h, and upgrade/serve.h for /releases/).
  *
  * Every handler queues exactly one response on the connection and returns
  * what MHD_queue_response() returned (MHD_NO closes the connection).
@@ -13,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -89,5 +91,32 @@ enum MHD_Result http_serve_stats(struct http_server *hs, struct MHD_Connection *
 				 const char *key);
 enum MHD_Result http_serve_charm(struct http_server *hs, struct http_req *rq,
 				 struct MHD_Connection *c, const char *path);
+
+/* An open file to download, for http_send_file(). */
+struct http_file {
+	int fd;			 /* taken: closed whatever happens */
+	uint64_t size;		 /* its size (fstat) */
+	const char *etag;	 /* a strong entity tag, quoted: "\"...\"" */
+	const char *disposition; /* Content-Disposition, or NULL for none */
+};
+/*
+ * Queues the download of f as SPEC §4.11 asks of every download (download.c):
+ * If-Match (412) and If-None-Match (304) against f->etag, one byte Range
+ * (206, or 416) with If-Range, HEAD (headers only), the body sent from the
+ * descriptor with sendfile. *ret_full is set when the answer is the whole
+ * body with 200, what a counted download counts once it is sent in full.
+ */
+enum MHD_Result http_send_file(struct MHD_Connection *c, bool head, const struct http_file *f,
+			       bool *ret_full);
+
+/*
+ * /releases/PATH (releases.c; PATH is what follows "/releases/"): the
+ * release publisher protocol over upgrade/serve.h: `versions`, `latest`,
+ * `VERSION` (application/json) and `VERSION/release` (http_send_file()).
+ * 404 for anything else or a version that is not served; 500 with the
+ * message as text for a store failure or a bad signature file.
+ */
+enum MHD_Result http_serve_releases(struct http_server *hs, struct http_req *rq,
+				    struct MHD_Connection *c, const char *path);
 
 #endif

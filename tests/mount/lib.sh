@@ -347,3 +347,44 @@ newest_change() {
 		fi
 	done
 }
+
+# ---- a second daemon (tests/mount/releases.sh: a publisher and its client) ----
+# start_daemon2 [charmfs options...]: mounts $STORE2 on $MNT2 (stderr in
+# $LOG2), waiting for the mount as start_daemon does; stop_daemon2 unmounts
+# it and fails the test when its log holds a sanitizer report. A test that
+# starts one sets `trap 'stop_daemon2; cleanup' EXIT`.
+STORE2=$T/store2
+MNT2=$T/mnt2
+LOG2=$T/daemon2.log
+DAEMON2_PID=
+
+start_daemon2() {
+	local i
+	mkdir -p "$MNT2"
+	"$CHARMFS" -f "$@" "$STORE2" "$MNT2" 2>>"$LOG2" &
+	DAEMON2_PID=$!
+	for i in $(seq 1 400); do
+		mountpoint -q "$MNT2" && [ -e "$MNT2/events" ] && return 0
+		if ! kill -0 "$DAEMON2_PID" 2>/dev/null; then
+			echo "the second daemon exited during startup:" >&2
+			cat "$LOG2" >&2
+			exit 1
+		fi
+		sleep 0.025
+	done
+	echo "the second mount did not become ready" >&2
+	exit 1
+}
+
+stop_daemon2() {
+	if [ -n "$DAEMON2_PID" ]; then
+		fusermount3 -u "$MNT2" 2>/dev/null || umount -l "$MNT2" 2>/dev/null
+		wait "$DAEMON2_PID" 2>/dev/null
+		DAEMON2_PID=
+		if grep -qE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer" "$LOG2"; then
+			echo "FAIL: sanitizer report in the second daemon's log:" >&2
+			cat "$LOG2" >&2
+			FAILS=$((FAILS + 1))
+		fi
+	fi
+}
