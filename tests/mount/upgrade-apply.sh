@@ -7,7 +7,8 @@
 # refused with nothing of them in the store; a migrate/post that fails
 # rolls back the charms it published and the package it changed (whose
 # hooks run again); kill -9 during a download and during an apply; TLS
-# with and without upgrade_ca; the watcher announces and applies.
+# with and without upgrade_ca; the watcher announces and applies; a second
+# daemon follows the first one's /releases/.
 . "$SRCDIR/tests/mount/lib.sh"
 
 U2=charmfs-u2
@@ -316,5 +317,36 @@ for _ in $(seq 400); do curl -s -o /dev/null "$BASE/" || break; sleep 0.025; don
 check "a publisher that is down is an error in status" wait_for_grep "$U/status" "error: "
 check "and in the log" grep -q "upgrade check of .* failed" "$LOG"
 expect_eq "nothing else changes" "0.8.0" "$(cat "$U/current")"
+stop_daemon
+
+# ---- two daemons: B's publisher is A's /releases/, and B follows A ----------------------
+trap 'stop_daemon2; cleanup' EXIT
+PORT_A=$(free_port)
+start_daemon -o "$OPTS,http=127.0.0.1:$PORT_A"
+# serve_release V: A serves $T/pub/V.tar with its signature.
+serve_release() {
+	mkdir "$U/releases/$1" &&
+		"$CHARMFS" --sign-release "$T/key.pem" "$T/pub/$1.tar" "$1" >"$U/releases/$1/signature" &&
+		cp "$T/pub/$1.tar" "$U/releases/$1/.release.tmp" &&
+		mv "$U/releases/$1/.release.tmp" "$U/releases/$1/release"
+}
+release 0.1.0 1 one
+release 0.2.0 2 two
+check "A serves 0.1.0" serve_release 0.1.0
+check "A serves 0.2.0" serve_release 0.2.0
+start_daemon2 -o "upgrade_url=http://127.0.0.1:$PORT_A/releases,upgrade_key=$T/key.pub.pem,upgrade_interval=1,upgrade_auto=1"
+for _ in $(seq 600); do [ "$(cat "$MNT2/upgrade/current")" = 0.2.0 ] && break; sleep 0.05; done
+expect_eq "B settles" "ok" "$(ctl_rw "$MNT2/changes/ctl" "settle 60")"
+expect_eq "B applied what A serves" "0.2.0" "$(cat "$MNT2/upgrade/current")"
+expect_eq "B's history" "0.1.0 0.2.0" "$(cut -d' ' -f1 "$MNT2/upgrade/history" | xargs)"
+expect_eq "B has the charms" "0 1" "$(ls "$MNT2/charms/trusty/svc" | grep -E '^[0-9]+$' | sort -n | xargs)"
+expect_eq "and the package" "cs:trusty/svc-1" "$(cat "$MNT2/packages/web/version")"
+release 0.3.0 3 three
+check "A serves 0.3.0" serve_release 0.3.0
+for _ in $(seq 600); do [ "$(cat "$MNT2/upgrade/current")" = 0.3.0 ] && break; sleep 0.05; done
+expect_eq "B follows A to 0.3.0" "0.3.0" "$(cat "$MNT2/upgrade/current")"
+expect_eq "B settles again" "ok" "$(ctl_rw "$MNT2/changes/ctl" "settle 60")"
+expect_eq "with the package" "cs:trusty/svc-2" "$(cat "$MNT2/packages/web/version")"
+stop_daemon2
 
 finish
