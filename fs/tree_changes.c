@@ -2,8 +2,8 @@
  * changes/ (SPEC §4.8): the change engine's changes and tasks as files,
  * read from the engine (engine.h) at every request. Changes and tasks
  * progress by themselves, so nothing here is kept with an inode
- * (TREE_CACHE_NONE), attributes are never cached, entries of changes and
- * tasks are cached for no time (a pruned change vanishes at once) and
+ * (TREE_CACHE_NONE), attributes are never cached (a pruned change
+ * answers ENOENT at once), entries are kept (ids are never reused) and
  * files are streams with direct_io: each read builds the file's content
  * afresh and each getattr gives its current size, so `cat` shows the
  * current state and `tail -f` of a task log follows it.
@@ -562,16 +562,28 @@ static int changes_request(fuse_req_t req, struct fs *fs, const struct node *n, 
 
 /* ---- caching -------------------------------------------------------------------- */
 
-/* Changes are pruned by the engine: their entries are never cached. */
+/*
+ * Entries are kept NODE_TIMEOUT: an id is never reused, so a kept entry
+ * never names another change, and its attributes are never kept (every
+ * stat asks, and a change pruned meanwhile answers ENOENT at once). This
+ * spares `ls -l` a LOOKUP for each of its statx and getxattr calls.
+ */
 static double changes_entry_timeout(const struct node *n)
 {
-	return n->kind == CG_TOP || n->kind == CG_CTL ? NODE_TIMEOUT : 0.0;
+	(void)n;
+	return NODE_TIMEOUT;
 }
 
-/* Everything but changes/ctl moves by itself: sizes, times, statuses. */
+/*
+ * Everything but changes/ and changes/ctl moves by itself: sizes, times,
+ * statuses, and a change vanishes when it is pruned. changes/ itself never
+ * changes its attributes (its listing is read afresh at every readdir):
+ * kept, they spare every path walk through it a GETATTR (the permission
+ * check of default_permissions).
+ */
 static bool changes_volatile(const struct node *n)
 {
-	return n->kind != CG_CTL;
+	return n->kind != CG_CTL && n->kind != CG_TOP;
 }
 
 const struct tree_ops tree_changes = {

@@ -34,6 +34,15 @@
 #include "run.h"
 #include "banned.h"
 
+/*
+ * Times here are only lower bounds (a deadline is never early) and a bound
+ * far above every deadline that says the run ended at all (these hooks
+ * would run forever, or 100 s): how fast it ends is the flags' business
+ * (timed_out, stopped, killed), not the clock's, so that a loaded machine
+ * cannot fail the test.
+ */
+#define ENDED_MS 60000
+
 static char tmpdir[64];
 
 static int64_t mono_ms(void)
@@ -523,7 +532,7 @@ static void test_timeout(void **state)
 	assert_int_equal(res.signal, SIGKILL);
 	assert_false(hook_result_ok(&res));
 	assert_true(took >= 700);
-	assert_true(took < 4000);
+	assert_true(took < ENDED_MS);
 	assert_non_null(strstr(res.output, "started\n"));
 	assert_non_null(strstr(res.output, "got TERM\n"));
 	hook_result_describe(&res, desc, sizeof(desc));
@@ -540,7 +549,7 @@ static void test_timeout(void **state)
 	assert_true(res.timed_out);
 	assert_false(res.killed);
 	assert_int_equal(res.signal, SIGTERM);
-	assert_true(took >= 2000 && took < 2000 + HOOK_GRACE_MS);
+	assert_true(took >= 2000 && took < ENDED_MS);
 	hook_result_describe(&res, desc, sizeof(desc));
 	assert_string_equal(desc, "killed by signal 15 (SIGTERM) after a timeout of 2 s");
 	hook_result_free(&res);
@@ -555,7 +564,7 @@ static void test_timeout(void **state)
 	took = mono_ms() - t0;
 	assert_true(res.timed_out);
 	assert_int_equal(res.signal, SIGTERM);
-	assert_true(took >= 300 && took < 3000);
+	assert_true(took >= 300 && took < ENDED_MS);
 	assert_true(res.output_total > HOOK_CAPTURE_MAX);
 	assert_int_equal(res.output_len, HOOK_CAPTURE_MAX);
 	assert_int_equal(strspn(res.output, "y\n"), res.output_len);
@@ -596,7 +605,7 @@ static void test_stop_fd(void **state)
 	assert_true(res.stopped);
 	assert_false(res.timed_out);
 	assert_int_equal(res.signal, SIGTERM);
-	assert_true(took >= 100 && took < 3000);
+	assert_true(took >= 100 && took < ENDED_MS);
 	assert_int_equal(procs_in_group(token_pgid(s.token)), 0);
 	hook_result_describe(&res, desc, sizeof(desc));
 	assert_string_equal(desc, "killed by signal 15 (SIGTERM) after being stopped");
@@ -619,7 +628,7 @@ static void test_stop_fd(void **state)
 	assert_true(res.stopped);
 	assert_true(res.killed);
 	assert_int_equal(res.signal, SIGKILL);
-	assert_true(took >= 300 && took < 3000);
+	assert_true(took >= 300 && took < ENDED_MS);
 	assert_int_equal(procs_in_group(token_pgid(s.token)), 0);
 	hook_result_free(&res);
 	close(efd);
