@@ -20,6 +20,7 @@
  * Calling sequence:
  *   engine_open(db, &opts, &e)            loads the changes
  *   engine_add_handler(e, "kind", do, undo, ud) ...   before engine_start
+ *   engine_set_recurring(e, "kind")        likewise, for recurring work
  *   engine_start(e)                        starts the worker threads
  *   engine_change_add(e, ...)              from any thread, any time
  *   engine_record_tx(db, ...) in another module's transaction, then
@@ -157,6 +158,15 @@ int engine_open(struct db *db, const struct engine_opts *o, struct engine **ret)
  */
 int engine_add_handler(struct engine *e, const char *kind, engine_handler do_fn,
 		       engine_handler undo_fn, void *ud) WUR;
+/*
+ * Marks kind (registered) as recurring work, such as the upgrade watcher:
+ * a task that runs, asks to be called again later (engine_run_retry()) and
+ * never ends while the daemon wants it. engine_settle() does not wait for
+ * a change whose unready tasks are all of recurring kinds (SPEC §4.8);
+ * engine_settle_kind() of that kind does. Only before engine_start().
+ * -ENOENT when kind has no handler, -EBUSY after engine_start().
+ */
+int engine_set_recurring(struct engine *e, const char *kind) WUR;
 /* Starts the worker threads, which resume the loaded work. -EBUSY when started; -errno. */
 int engine_start(struct engine *e) WUR;
 /*

@@ -84,6 +84,7 @@ struct eng_handler {
 	char *kind;
 	engine_handler do_fn, undo_fn;
 	void *ud;
+	bool recurring; /* engine_set_recurring(): settle does not wait for it */
 };
 
 struct engine_run {
@@ -123,6 +124,7 @@ struct engine {
 
 	struct eng_handler *handlers;
 	size_t n_handlers;
+	bool any_recurring; /* some handler is recurring */
 
 	pthread_t *threads;
 	size_t n_threads;

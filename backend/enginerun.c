@@ -506,12 +506,30 @@ int engine_add_handler(struct engine *e, const char *kind, engine_handler do_fn,
 			v[e->n_handlers].do_fn = do_fn;
 			v[e->n_handlers].undo_fn = undo_fn;
 			v[e->n_handlers].ud = ud;
+			v[e->n_handlers].recurring = false;
 			if (v[e->n_handlers].kind)
 				e->n_handlers++;
 			else
 				r = -ENOMEM;
 		}
 	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int engine_set_recurring(struct engine *e, const char *kind)
+{
+	struct eng_handler *h;
+	int r = 0;
+
+	pthread_mutex_lock(&e->lock);
+	h = (struct eng_handler *)eng_handler_find(e, kind);
+	if (e->started)
+		r = -EBUSY;
+	else if (!h)
+		r = -ENOENT;
+	else
+		h->recurring = e->any_recurring = true;
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
@@ -606,10 +624,20 @@ static int wait_until(struct engine *e, bool (*done)(struct engine *, const void
 	}
 }
 
+/* True when no change is in progress: none is unready but recurring work. */
 static bool all_ready(struct engine *e, const void *arg)
 {
 	(void)arg;
-	return e->n_unready == 0;
+	if (e->n_unready == 0 || !e->any_recurring)
+		return e->n_unready == 0;
+	for (size_t i = 0; i < e->n_chg; i++) {
+		const struct eng_change *c = e->chg[i];
+		for (size_t k = 0; !c->ready && k < c->n_tasks; k++)
+			if (!engine_status_ready(c->tasks[k]->status) &&
+			    !(c->tasks[k]->h && c->tasks[k]->h->recurring))
+				return false;
+	}
+	return true;
 }
 
 static bool gen_moved(struct engine *e, const void *arg)

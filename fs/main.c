@@ -625,7 +625,6 @@ out:
 	scratch_close(fs.ctx.scratch);
 	/* The tools first (they answer from the store), the handlers with the store's engine. */
 	hook_agent_stop(agent);
-	upgrader_stop(fs.ctx.upgrader);
 	store_close(fs.ctx.store);
 	upgrader_free(fs.ctx.upgrader);
 	hook_agent_free(agent);

@@ -2,34 +2,34 @@
  * The upgrade agent (upgrader.h). A check is one client (made per check,
  * so that options and connections never outlive it), two documents and one
  * write of the store's upgrade state; an apply request is a check and one
- * change (apply.c); the watcher is a thread that sleeps on a condition
- * variable between checks. The status is memory only, as SPEC §4.9
+ * change (apply.c); the watcher is a recurring task of the engine (one
+ * change, kind UPG_WATCH, that asks to run again every interval and that
+ * settle does not wait for). The status is memory only, as SPEC §4.9
  * describes a state of the running daemon.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "client.h"
+#include "engine.h"
 #include "release.h"
 #include "upgrader_int.h"
 #include "upgstate.h"
 #include "banned.h"
 
+static int register_watcher(struct upgrader *u);
+
 int upgrader_new(struct store *s, const struct upgrader_opts *o, struct upgrader **ret,
 		 bool *ret_unverified, char *err, size_t errlen)
 {
 	struct upgrader *u = calloc(1, sizeof(*u));
-	pthread_condattr_t ca;
 	int r = 0;
 
 	if (!u)
@@ -46,19 +46,14 @@ int upgrader_new(struct store *s, const struct upgrader_opts *o, struct upgrader
 	pthread_mutex_init(&u->check_lock, NULL);
 	pthread_mutex_init(&u->apply_lock, NULL);
 	pthread_mutex_init(&u->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&u->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	snprintf(u->status, sizeof(u->status), "idle");
-	u->stop_pipe[0] = u->stop_pipe[1] = -1;
-	if (pipe2(u->stop_pipe, O_CLOEXEC) < 0)
-		r = errf(err, errlen, -errno, "pipe: %s", strerror(errno));
-	if (r == 0 && ((o->url && !(u->url = strdup(o->url))) || (o->ca_file && !(u->ca_file = strdup(o->ca_file)))))
+	if ((o->url && !(u->url = strdup(o->url))) || (o->ca_file && !(u->ca_file = strdup(o->ca_file))))
 		r = errf(err, errlen, -ENOMEM, "%s", strerror(ENOMEM));
 	if (r == 0 && o->key_file)
 		r = release_key_load(o->key_file, &u->key, err, errlen);
-	if (r == 0 && (r = upg_apply_register(u)) < 0)
+	if (r == 0 && (r = upg_apply_register(u)) == 0)
+		r = register_watcher(u);
+	if (r < 0 && !err[0])
 		errf(err, errlen, r, "cannot register the upgrade tasks: %s", strerror(-r));
 	if (r < 0) {
 		upgrader_free(u);
@@ -73,25 +68,19 @@ void upgrader_free(struct upgrader *u)
 {
 	if (!u)
 		return;
-	upgrader_stop(u);
 	release_key_free(u->key);
 	pthread_mutex_destroy(&u->check_lock);
 	pthread_mutex_destroy(&u->apply_lock);
 	pthread_mutex_destroy(&u->lock);
-	pthread_cond_destroy(&u->wake);
-	if (u->stop_pipe[0] >= 0)
-		close(u->stop_pipe[0]);
-	if (u->stop_pipe[1] >= 0)
-		close(u->stop_pipe[1]);
 	free(u->url);
 	free(u->ca_file);
 	free(u);
 }
 
-static int check(struct upgrader *u, char **ret_latest, char *err, size_t errlen)
+/* The check, ended early when stop_fd (-1: none) becomes readable. */
+static int check(struct upgrader *u, int stop_fd, char **ret_latest, char *err, size_t errlen)
 {
-	struct release_client_opts co = { .base = u->url, .ca_file = u->ca_file,
-					  .stop_fd = u->stop_pipe[0] };
+	struct release_client_opts co = { .base = u->url, .ca_file = u->ca_file, .stop_fd = stop_fd };
 	struct release_client *c = NULL;
 	struct strv versions = { 0 };
 	struct buf doc = { 0 };
@@ -123,7 +112,8 @@ static int check(struct upgrader *u, char **ret_latest, char *err, size_t errlen
 	return 0;
 }
 
-int upgrader_check(struct upgrader *u, char **ret_latest, char *err, size_t errlen)
+static int check_locked(struct upgrader *u, int stop_fd, char **ret_latest, char *err,
+			size_t errlen)
 {
 	int64_t running = 0;
 	int r;
@@ -136,13 +126,18 @@ int upgrader_check(struct upgrader *u, char **ret_latest, char *err, size_t errl
 		running = 0;
 	if (!running)
 		upg_set_status(u, "", "checking");
-	r = check(u, ret_latest, err, errlen);
+	r = check(u, stop_fd, ret_latest, err, errlen);
 	if (r < 0)
 		upg_set_status(u, "error: ", err);
 	else if (!running)
 		upg_set_status(u, "", "idle");
 	pthread_mutex_unlock(&u->check_lock);
 	return r;
+}
+
+int upgrader_check(struct upgrader *u, char **ret_latest, char *err, size_t errlen)
+{
+	return check_locked(u, -1, ret_latest, err, errlen);
 }
 
 /* The versions of the last check (one per line in vs) into ret. */
@@ -249,7 +244,7 @@ static void say(struct upgrader *u, int prio, const char *fmt, ...)
 }
 
 /* One round: a check; a new, greater latest is announced and, with autoapply, applied. */
-static void watch_once(struct upgrader *u)
+static void watch_once(struct upgrader *u, int stop_fd)
 {
 	struct release_version cur, lat, ann;
 	struct upg_state st;
@@ -257,7 +252,7 @@ static void watch_once(struct upgrader *u)
 	int64_t change = 0;
 	bool fresh;
 
-	if (upgrader_check(u, &latest, err, sizeof(err)) < 0) {
+	if (check_locked(u, stop_fd, &latest, err, sizeof(err)) < 0) {
 		say(u, LOG_WARNING, "upgrade check of %s failed: %s", u->url, err);
 		return;
 	}
@@ -293,49 +288,82 @@ static void watch_once(struct upgrader *u)
 	free(latest);
 }
 
-static void *watcher(void *arg)
+/*
+ * UPG_WATCH: a check every interval, as a task that asks to run again
+ * (the first time one interval after the daemon started); done when
+ * there is no publisher or no interval any more.
+ */
+static int watch_do(struct engine_run *run, void *ud)
 {
-	struct upgrader *u = arg;
-	struct timespec at;
+	struct upgrader *u = ud;
+	bool waited;
 
-	/* A ticker: the first check comes one interval after the start. */
+	int64_t mine;
+
 	pthread_mutex_lock(&u->lock);
-	while (!u->stop) {
-		clock_gettime(CLOCK_MONOTONIC, &at);
-		at.tv_sec += u->interval;
-		while (!u->stop && pthread_cond_timedwait(&u->wake, &u->lock, &at) == 0)
-			;
-		if (u->stop)
-			break;
-		pthread_mutex_unlock(&u->lock);
-		watch_once(u);
-		pthread_mutex_lock(&u->lock);
-	}
+	mine = u->watch_change;
+	waited = u->watch_waited;
+	u->watch_waited = waited || mine == engine_run_change_id(run);
 	pthread_mutex_unlock(&u->lock);
-	return NULL;
+	if (mine != engine_run_change_id(run)) {
+		(void)engine_run_logf(run, false, "replaced by the watcher of a newer daemon");
+		return 0;
+	}
+	if (!u->url || !u->interval) {
+		(void)engine_run_logf(run, false, "no upgrade_url or upgrade_interval: the watcher ends");
+		return 0;
+	}
+	if (waited && !engine_run_stopping(run))
+		watch_once(u, engine_run_stop_fd(run));
+	return engine_run_retry(run, (int64_t)u->interval * 1000);
+}
+
+static int register_watcher(struct upgrader *u)
+{
+	struct engine *e = store_engine(u->store);
+	int r = engine_add_handler(e, UPG_WATCH, watch_do, NULL, u);
+
+	return r ? r : engine_set_recurring(e, UPG_WATCH);
+}
+
+/* Ends the watcher a previous daemon left (its retry would wait that daemon's interval). */
+static void end_old_watcher(struct engine *e, int64_t id)
+{
+	int64_t *tasks = NULL;
+	size_t n = 0;
+
+	if (engine_task_ids(e, id, &tasks, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		(void)engine_task_logf(e, tasks[i], false, "replaced by the watcher of a newer daemon");
+		/* -EBUSY when it runs right now: then it ends itself (watch_do()). */
+		if (engine_task_set_status(e, tasks[i], ENGINE_DONE) < 0)
+			continue;
+	}
+	free(tasks);
 }
 
 int upgrader_start(struct upgrader *u)
 {
-	int r;
+	struct engine *e = store_engine(u->store);
+	const struct engine_task_spec task = { .kind = UPG_WATCH,
+					       .summary = "Check the release publisher" };
+	int64_t *ids = NULL, id = 0;
+	size_t n = 0;
+	int r = engine_change_ids(e, &ids, &n);
 
-	if (!u->url || !u->interval || u->watching)
-		return 0;
-	r = -pthread_create(&u->watcher, NULL, watcher, u);
-	u->watching = r == 0;
-	return r;
-}
-
-void upgrader_stop(struct upgrader *u)
-{
-	if (!u || !u->watching)
-		return;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct engine_change_info *ci = NULL;
+		if (engine_change_get(e, ids[i], &ci) == 0 && !ci->ready && !strcmp(ci->kind, UPG_WATCH))
+			end_old_watcher(e, ids[i]);
+		engine_change_info_free(ci);
+	}
+	free(ids);
+	/* Held while the change is added: its first run must find it is this daemon's. */
 	pthread_mutex_lock(&u->lock);
-	u->stop = true;
-	pthread_cond_broadcast(&u->wake);
+	if (r == 0 && u->url && u->interval)
+		r = engine_change_add(e, UPG_WATCH, "Watch the release publisher", &task, 1, &id);
+	u->watch_change = id;
 	pthread_mutex_unlock(&u->lock);
-	ssize_t w = write(u->stop_pipe[1], "", 1); /* an empty pipe: it cannot fail */
-	(void)w;
-	pthread_join(u->watcher, NULL);
-	u->watching = false;
+	return r;
 }

@@ -9,7 +9,9 @@
  *    between current and the target, in ascending order (agents.md Z5),
  *    each applied whole or rolled back whole (upgrade/apply.c); a failed
  *    version stops the ones after it, the ones before stay applied.
- *  - the watcher: every interval, a check; a latest strictly greater than
+ *  - the watcher: a recurring task of the engine (kind "watch-releases",
+ *    one change that settle does not wait for): every interval, a check; a
+ *    latest strictly greater than
  *    current and than the last one announced fires upgrade-available
  *    (Z13), and with autoapply it is applied then (once: a version that
  *    failed is tried again by a restart or an apply request, not every
@@ -22,9 +24,10 @@
  * Calling sequence (fs/main.c): release_client_global_init(); after
  * store_open(), before store_start(): upgrader_new() (registers the
  * engine's handlers); after store_start(): upgrader_start() (the
- * watcher); upgrader_check() / upgrader_apply() / upgrader_status() from
- * any thread; at the end upgrader_stop() (joins the watcher), then
- * store_close() (the engine stops its handlers), then upgrader_free().
+ * watcher's change, unless a previous daemon's is resumed);
+ * upgrader_check() / upgrader_apply() / upgrader_status() from any
+ * thread; at the end store_close() (the engine stops its handlers), then
+ * upgrader_free().
  *
  * Thread-safety: any thread; checks and apply requests run one at a time
  * (a second waits).
@@ -66,10 +69,12 @@ struct upgrader;
  */
 int upgrader_new(struct store *s, const struct upgrader_opts *o, struct upgrader **ret,
 		 bool *ret_unverified, char *err, size_t errlen) WUR;
-/* Starts the watcher (nothing without a publisher or an interval). 0 or -errno. */
+/*
+ * Adds the watcher's change (nothing without a publisher or an interval);
+ * a previous daemon's unready watcher is ended (its next run would wait
+ * that daemon's interval). After store_start(). 0 or -errno.
+ */
 int upgrader_start(struct upgrader *u) WUR;
-/* Stops the watcher and waits for it. NULL is fine; idempotent. */
-void upgrader_stop(struct upgrader *u);
 /* Frees u, after store_close(). NULL is fine. */
 void upgrader_free(struct upgrader *u);
 

@@ -21,6 +21,8 @@
 #define UPG_TASK_PACKAGES "upgrade-packages"
 #define UPG_TASK_POST "upgrade-post"
 #define UPG_TASK_COMMIT "upgrade-commit"
+/* The watcher: one change of one recurring task (engine_set_recurring()). */
+#define UPG_WATCH "watch-releases"
 /* How often the packages task looks at the package changes it waits for (ms). */
 #define UPG_WAIT_MS 50
 
@@ -36,12 +38,10 @@ struct upgrader {
 	pthread_mutex_t check_lock; /* one check at a time */
 	pthread_mutex_t apply_lock; /* one apply request at a time */
 	pthread_mutex_t lock;	    /* guards what follows */
-	pthread_cond_t wake;	    /* the watcher's sleep */
 	char status[700];
 	char announced[RELEASE_VERSION_MAX + 1]; /* the newest upgrade-available fired */
-	bool watching, stop;
-	int stop_pipe[2]; /* readable once upgrader_stop() began: transfers end */
-	pthread_t watcher;
+	bool watch_waited;   /* the watcher waited its first interval in this process */
+	int64_t watch_change; /* this daemon's watcher (upgrader_start()) */
 };
 
 /* Sets the status line: prefix and text ("error: " and a message, or "" and a state). */

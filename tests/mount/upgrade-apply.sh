@@ -280,6 +280,10 @@ start_daemon -o "$OPTS,upgrade_interval=1"
 release 0.8.0 9 eight
 publish_versions 0.8.0 0.7.0 0.8.0
 check "upgrade-available fired" wait_for_grep "$T/upgrade-available.log" "0.8.0"
+w=$(newest_change watch-releases)
+expect_eq "the watcher is a change" "Watch the release publisher" "$(cat "$MNT/changes/$w/summary")"
+expect_eq "that runs on" "Doing" "$(cat "$MNT/changes/$w/status")"
+expect_eq "and that settle does not wait for" "ok" "$(ctl_rw "$MNT/changes/ctl" "settle 5")"
 ctl_rw "$U/ctl" check >/dev/null
 ctl_rw "$U/ctl" check >/dev/null
 check "settle" settle
@@ -287,6 +291,7 @@ expect_eq "only once" "1" "$(grep -c . "$T/upgrade-available.log")"
 expect_eq "and not applied" "0.7.0" "$(cat "$U/current")"
 stop_daemon
 start_daemon -o "$OPTS,upgrade_interval=1,upgrade_auto=1"
+expect_eq "the last daemon's watcher ended" "Done" "$(cat "$MNT/changes/$w/status")"
 for _ in $(seq 600); do [ "$(cat "$U/current")" = 0.8.0 ] && break; sleep 0.05; done
 check "settle" settle
 expect_eq "upgrade_auto applied it" "0.8.0" "$(cat "$U/current")"

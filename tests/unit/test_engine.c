@@ -1884,6 +1884,35 @@ static void test_bounded_concurrency(void **state)
 		assert_int_equal(task_status(f->e, t[i]), ENGINE_DONE);
 }
 
+/* ---- recurring work ------------------------------------------------------------------------ */
+
+static int again_do(struct engine_run *run, void *ud)
+{
+	(void)ud;
+	return engine_run_retry(run, 20);
+}
+
+/* settle does not wait for recurring work (SPEC §4.8); settle_kind of its kind does. */
+static void test_recurring(void **state)
+{
+	struct fx *f = *state;
+
+	open_engine(f, 2, false);
+	assert_int_equal(engine_add_handler(f->e, "again", again_do, NULL, NULL), 0);
+	assert_int_equal(engine_add_handler(f->e, "ok", ok_do, NULL, NULL), 0);
+	assert_int_equal(engine_set_recurring(f->e, "nosuchkind"), -ENOENT);
+	assert_int_equal(engine_set_recurring(f->e, "again"), 0);
+	(void)add_plain(f->e, "again", 1, ENGINE_DO);
+	(void)add_plain(f->e, "ok", 2, ENGINE_DO);
+	assert_int_equal(engine_start(f->e), 0);
+	assert_int_equal(engine_set_recurring(f->e, "ok"), -EBUSY);
+	assert_int_equal(engine_settle(f->e, 20000, NULL, NULL), 0);
+	assert_int_equal(engine_settle_kind(f->e, "again", 100, NULL, NULL), -ETIMEDOUT);
+	/* Recurring work beside work in progress: settle waits for the latter. */
+	(void)add_plain(f->e, "ok", 1, ENGINE_DO);
+	assert_int_equal(engine_settle(f->e, 20000, NULL, NULL), 0);
+}
+
 /* ---- reads over many changes ------------------------------------------------------------------ */
 
 /*
@@ -1946,6 +1975,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wait_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_concurrency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recurring, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
