@@ -270,7 +270,10 @@ typedef bool (*engine_interrupted)(void *ud);
 
 /*
  * Waits until every change is ready (changes/ctl "settle"), noticing
- * recorded changes first (engine_notice()). timeout_ms < 0:
+ * recorded changes first (engine_notice()): every task that this engine
+ * runs, that is of a kind with a handler and not recurring
+ * (engine_set_recurring()); tasks of other kinds are never run here and
+ * are not waited for. timeout_ms < 0:
  * no limit. 0; -ETIMEDOUT; -EINTR as soon as interrupted(ud) says so (it
  * is checked at the start, at every engine event, at engine_wake() and at
  * least every ENGINE_POLL_MS). Never from a handler.

@@ -124,7 +124,6 @@ struct engine {
 
 	struct eng_handler *handlers;
 	size_t n_handlers;
-	bool any_recurring; /* some handler is recurring */
 
 	pthread_t *threads;
 	size_t n_threads;

@@ -529,7 +529,7 @@ int engine_set_recurring(struct engine *e, const char *kind)
 	else if (!h)
 		r = -ENOENT;
 	else
-		h->recurring = e->any_recurring = true;
+		h->recurring = true;
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
@@ -624,17 +624,21 @@ static int wait_until(struct engine *e, bool (*done)(struct engine *, const void
 	}
 }
 
-/* True when no change is in progress: none is unready but recurring work. */
+/*
+ * True when no change is in progress: no task is unready but recurring
+ * work and tasks of kinds without a handler here, which this runner never
+ * runs (snapd's settle waits only for the kinds its runner knows).
+ */
 static bool all_ready(struct engine *e, const void *arg)
 {
 	(void)arg;
-	if (e->n_unready == 0 || !e->any_recurring)
-		return e->n_unready == 0;
+	if (e->n_unready == 0)
+		return true;
 	for (size_t i = 0; i < e->n_chg; i++) {
 		const struct eng_change *c = e->chg[i];
 		for (size_t k = 0; !c->ready && k < c->n_tasks; k++)
-			if (!engine_status_ready(c->tasks[k]->status) &&
-			    !(c->tasks[k]->h && c->tasks[k]->h->recurring))
+			if (!engine_status_ready(c->tasks[k]->status) && c->tasks[k]->h &&
+			    !c->tasks[k]->h->recurring)
 				return false;
 	}
 	return true;

@@ -323,10 +323,14 @@ expect_eq "it is in Error" "Error" "$(cat "$E/status")"
 check "its err says why" grep -q "cannot perform the following tasks" "$E/err"
 
 # ---- without -o test_tasks --------------------------------------------------------------
+LEFT=$(new_change "wait $T/never")
+check "a test change left waiting" wait_content "$C/$LEFT/status" Doing
 stop_daemon
 start_daemon -o allow_other
 expect_eq "test requests need -o test_tasks" "EINVAL" "$(wr "$C/ctl" "test ok")"
 expect_eq "the changes are still there" "Done" "$(cat "$C/$ID4/status")"
-expect_eq "settle without test tasks" "ok" "$(ctl "$C/ctl" settle)"
+# Nothing here runs the test kind now: settle does not wait for it, and it stays.
+expect_eq "settle without test tasks" "ok" "$(ctl "$C/ctl" "settle 10")"
+expect_eq "the change nobody runs stays as it was" "Doing" "$(cat "$C/$LEFT/status")"
 
 finish
