@@ -10,12 +10,13 @@
 # of N (1000) distinct ~20 KiB charms into publish/xenial/ (the page cache
 # dropped before), timed to its return. Round r starts with the r-th entry
 # of the list (builds then the reference), so that no build always runs
-# first or right after another. Old stores are kept until the end: deleting
+# first or right after another. No store is deleted during a run: deleting
 # one makes ext4 (no journal) skip its recently freed inodes in the next
 # run's allocations, which would bias whichever run comes next.
 #
-# Per run it records the cp time and the daemon's CPU time (user + system,
-# over its whole life: the tree extractions after the publishes included).
+# Per run it records the cp time, the daemon's CPU time (user + system,
+# over its whole life: the tree extractions after the publishes included)
+# and its largest RSS.
 # Prints one line per run and, per build, the median, min and max of the
 # cp time per charm, the ratio to the plain copy's median, and the median
 # CPU. Environment: ROUNDS (5), N (1000), PAD (19580 bytes of random data
@@ -51,22 +52,31 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-rm -rf "$AB"
+# ext4 without a journal checks every free inode it considers against its
+# deletion time, and skips those freed in the last 30 s (recently_deleted()):
+# runs right after a deletion of many files pay for that scan. So the files
+# of an earlier run go first, and the runs start 31 s after the deletion.
+deleted=0
+if [ -d "$AB" ]; then
+	rm -rf "$AB"
+	deleted=$(date +%s)
+fi
 mkdir -p "$AB/src" "$MNT"
 python3 "$BENCH/gencharms.py" set "$AB/src" "$N" --prefix p --salt "ab$(date +%s%N)" --pad "$PAD"
+while [ $(($(date +%s) - deleted)) -le 31 ]; do sleep 1; done
 log "$N charms of $(stat -c %s "$AB/src/p00000.charm") bytes; rounds: $ROUNDS; order rotates over: ${NAMES[*]}"
 
-# run NAME ROUND: one measurement; prints "NAME ROUND CP_NS CPU_MS".
+# run NAME ROUND: one measurement; prints "NAME ROUND CP_NS CPU_MS MAXRSS_KIB".
 run() {
 	local name=$1 round=$2 dest t0 t1 pid i
 	local dir=$AB/$name-$round
 	mkdir -p "$dir"
 	if [ "$name" = copy ]; then
-		/usr/bin/time -o "$CPU" -f '%U %S' "$PT" -f -o "source=$dir${PT_OPTS:+,$PT_OPTS}" \
+		/usr/bin/time -o "$CPU" -f '%U %S %M' "$PT" -f -o "source=$dir${PT_OPTS:+,$PT_OPTS}" \
 			"$MNT" 2>>"$AB/pt.log" &
 		dest=$MNT
 	else
-		/usr/bin/time -o "$CPU" -f '%U %S' "${BIN[$name]}" -f ${CF_OPTS:+-o "$CF_OPTS"} \
+		/usr/bin/time -o "$CPU" -f '%U %S %M' "${BIN[$name]}" -f ${CF_OPTS:+-o "$CF_OPTS"} \
 			"$dir" "$MNT" 2>>"$AB/$name.log" &
 		dest=$MNT/publish/xenial
 	fi
@@ -88,7 +98,7 @@ run() {
 		n=$(sqlite3 "$dir/charmfs.db" "SELECT count(*) FROM revisions" 2>/dev/null || echo '?')
 		[ "$n" = "$N" ] || log "warning: $name stored $n revisions, not $N"
 	fi
-	echo "$name $round $((t1 - t0)) $(awk '{printf "%d", ($1 + $2) * 1000}' "$CPU")"
+	echo "$name $round $((t1 - t0)) $(awk '{printf "%d %d", ($1 + $2) * 1000, $3}' "$CPU")"
 }
 
 RESULTS=$AB/results
@@ -111,12 +121,13 @@ read -r copy_med _ _ < <(stats copy 3)
 echo
 echo "publish A/B, $(date -u +%FT%TZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds, $N charms of $(stat -c %s "$AB/src/p00000.charm") bytes"
 echo
-echo "| build | cp per charm, median (min-max) | / plain copy | daemon CPU per charm, median |"
-echo "|---|---|---:|---:|"
+echo "| build | cp per charm, median (min-max) | / plain copy | daemon CPU per charm, median | daemon max RSS, median |"
+echo "|---|---|---:|---:|---:|"
 for name in "${NAMES[@]}"; do
 	read -r med lo hi < <(stats "$name" 3)
 	read -r cpu _ _ < <(stats "$name" 4)
-	awk -v n="$name" -v m="$med" -v l="$lo" -v h="$hi" -v c="$copy_med" -v u="$cpu" -v N="$N" \
-		'BEGIN{printf "| %s | %.0f us (%.0f-%.0f) | %.2f | %.0f us |\n", n, m/N/1000, l/N/1000, h/N/1000, m/c, u*1000/N}'
+	read -r rss _ _ < <(stats "$name" 5)
+	awk -v n="$name" -v m="$med" -v l="$lo" -v h="$hi" -v c="$copy_med" -v u="$cpu" -v N="$N" -v k="$rss" \
+		'BEGIN{printf "| %s | %.0f us (%.0f-%.0f) | %.2f | %.0f us | %.1f MiB |\n", n, m/N/1000, l/N/1000, h/N/1000, m/c, u*1000/N, k/1024}'
 done
-rm -rf "$AB"/*-[0-9]*
+# The stores stay (each ~60 MB) until the next run, which deletes them first.
