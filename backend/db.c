@@ -162,13 +162,25 @@ static void conn_thread_exit(void *p)
  */
 #define DB_WAL_KEEP "1048576"
 
+/*
+ * A commit that brings the log to this many pages checkpoints it, in the
+ * committing thread (a publish's, often), with two fdatasync()s. SQLite's
+ * 1,000 pages came every ~25 publishes of a small charm (each writes ~40
+ * pages: the publish's own, its change's, the engine's); a checkpoint
+ * writes each page once however often it changed, so a longer interval
+ * also writes less: per 1,000 publishes 75 -> 21 fdatasync()s and 48k ->
+ * 41k page writes. The log grows to ~16 MiB between checkpoints.
+ */
+#define DB_WAL_CHECKPOINT "4000"
+
 static int conn_setup(sqlite3 *sql, bool sync_full, bool read_only)
 {
 	const char *const pragmas[] = {
 		"PRAGMA journal_mode=WAL",
 		sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
 		"PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY",
-		"PRAGMA mmap_size=" DB_MMAP_SIZE, "PRAGMA journal_size_limit=" DB_WAL_KEEP, NULL,
+		"PRAGMA mmap_size=" DB_MMAP_SIZE, "PRAGMA journal_size_limit=" DB_WAL_KEEP,
+		"PRAGMA wal_autocheckpoint=" DB_WAL_CHECKPOINT, NULL,
 	};
 	/* Read-only: the journal mode is the file's (setting it may write the header). */
 	const char *const *p = read_only ? pragmas + 2 : pragmas;
