@@ -67,13 +67,12 @@ struct db {
 	pthread_mutex_t conns_lock;
 	struct conn *conns;
 	pthread_mutex_t write_lock;
-	struct conn *writer;      /* every write transaction's connection, under write_lock */
+	struct conn *writer;	  /* every write transaction's connection, under write_lock */
 	struct db *outer_writing; /* the writing thread's `writing` before db_write_begin() */
 };
 
 /* The database whose write transaction the calling thread is in (its connection: db->writer). */
 static _Thread_local struct db *writing;
-
 
 int db_errno(int rc)
 {

@@ -580,8 +580,8 @@ int eng_db_insert(struct db *db, const char *kind, const char *summary, int64_t 
 	cid = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
 	/* A task that waits only for earlier ones (a publish's) is inserted whole. */
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		_cleanup_free_ char *wait = v[i].n_wait && waits_back(&v[i], i) ? wait_text(ids, &v[i])
-										 : strdup("");
+		_cleanup_free_ char *wait =
+		    v[i].n_wait && waits_back(&v[i], i) ? wait_text(ids, &v[i]) : strdup("");
 		r = wait ? insert_task(db, cid, i, &v[i], wait, now_ms, &ids[i]) : -ENOMEM;
 	}
 	for (size_t i = 0; r == 0 && i < n; i++)

@@ -115,7 +115,7 @@ done
 
 stats() { # NAME FIELD: "median min max" of a field of the results
 	awk -v n="$1" -v f="$2" '$1 == n {print $f}' "$RESULTS" | sort -n |
-		awk '{v[NR]=$1} END{m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; print m, v[1], v[NR]}'
+		awk '{v[NR]=$1} END{m = NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "%.0f %.0f %.0f\n", m, v[1], v[NR]}'
 }
 read -r copy_med _ _ < <(stats copy 3)
 echo
