@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <locale.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,18 +252,31 @@ int charm_zip_reader(int fd, struct archive **ret_a)
 	return 0;
 }
 
+/*
+ * The C.UTF-8 locale object is made once and kept for the life of the
+ * process (a locale_t may be used by several threads at once): making and
+ * freeing one per archive mapped and unmapped the locale files each time,
+ * ~0.15 ms of a publish, and every munmap() interrupted the other CPU.
+ */
+static locale_t utf8_locale;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+
+static void utf8_make(void)
+{
+	utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
 void charm_locale_begin(struct charm_locale *l)
 {
-	l->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	(void)pthread_once(&utf8_once, utf8_make);
+	l->utf8 = utf8_locale;
 	l->old = l->utf8 ? uselocale(l->utf8) : (locale_t)0;
 }
 
 void charm_locale_end(struct charm_locale *l)
 {
-	if (!l->utf8)
-		return;
-	uselocale(l->old);
-	freelocale(l->utf8);
+	if (l->utf8)
+		uselocale(l->old);
 }
 
 const char *charm_raw_name(struct archive_entry *ae)

@@ -10,6 +10,11 @@
  *   db_prep(db, SQL) ...    bind, step, db_reset
  *   db_write_end(db, r)     COMMIT when r == 0 (returns its result), else ROLLBACK
  * Reads just use db_prep()/db_reset() outside any transaction.
+ * Between db_write_begin() and db_write_end() the calling thread works on
+ * the writer's connection (one for all write transactions, handed over
+ * with the mutex), so a statement db_prep() returned inside a write
+ * transaction is stepped and reset inside it, and one from outside is not
+ * used inside it.
  */
 #ifndef CHARMFS_DB_H
 #define CHARMFS_DB_H

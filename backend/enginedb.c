@@ -476,12 +476,13 @@ static char *spec_log(const struct engine_task_spec *t, int64_t now_ms)
 	return s;
 }
 
+/* Inserts task t, waiting for wait (its wait-for text, "" when it is set later). */
 static int insert_task(struct db *db, int64_t cid, size_t seq, const struct engine_task_spec *t,
-		       int64_t now_ms, int64_t *ret_id)
+		       const char *wait, int64_t now_ms, int64_t *ret_id)
 {
 	sqlite3_stmt *st = db_prep(db, "INSERT INTO engine_tasks(change_id, seq, kind, summary,"
-				       " status, lanes, log, data, spawn_ms, ready_ms)"
-				       " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+				       " status, lanes, log, data, spawn_ms, ready_ms, wait_for)"
+				       " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
 	enum engine_status s = t->status == ENGINE_DEFAULT ? ENGINE_DO : t->status;
 	_cleanup_free_ char *lanes = join_ids(NULL, t->lanes, t->n_lanes);
 	_cleanup_free_ char *log = spec_log(t, now_ms);
@@ -502,23 +503,39 @@ static int insert_task(struct db *db, int64_t cid, size_t seq, const struct engi
 		sqlite3_bind_text(st, 8, t->data, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 9, now_ms);
 	sqlite3_bind_int64(st, 10, engine_status_ready(s) ? now_ms : 0);
+	sqlite3_bind_text(st, 11, wait, -1, SQLITE_STATIC);
 	r = step_done(st);
 	if (r == 0)
 		*ret_id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
 	return r;
 }
 
-static int set_wait(struct db *db, int64_t id, const int64_t *ids, const struct engine_task_spec *t)
+/* The wait-for text of t, whose prerequisites' ids are in ids. NULL on ENOMEM. */
+static char *wait_text(const int64_t *ids, const struct engine_task_spec *t)
 {
 	_cleanup_free_ int64_t *w = calloc(t->n_wait ? t->n_wait : 1, sizeof(*w));
-	_cleanup_free_ char *text = NULL;
-	sqlite3_stmt *st;
 
 	if (!w)
-		return -ENOMEM;
+		return NULL;
 	for (size_t k = 0; k < t->n_wait; k++)
 		w[k] = ids[t->wait_for[k]];
-	text = join_ids(w, NULL, t->n_wait);
+	return join_ids(w, NULL, t->n_wait);
+}
+
+/* Does t wait only for tasks before task i (their ids known when t is inserted)? */
+static bool waits_back(const struct engine_task_spec *t, size_t i)
+{
+	for (size_t k = 0; k < t->n_wait; k++)
+		if (t->wait_for[k] >= i)
+			return false;
+	return true;
+}
+
+static int set_wait(struct db *db, int64_t id, const int64_t *ids, const struct engine_task_spec *t)
+{
+	_cleanup_free_ char *text = wait_text(ids, t);
+	sqlite3_stmt *st;
+
 	if (!text)
 		return -ENOMEM;
 	st = db_prep(db, "UPDATE engine_tasks SET wait_for = ? WHERE id = ?");
@@ -561,10 +578,14 @@ int eng_db_insert(struct db *db, const char *kind, const char *summary, int64_t 
 	if (r < 0)
 		return r;
 	cid = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
+	/* A task that waits only for earlier ones (a publish's) is inserted whole. */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		_cleanup_free_ char *wait =
+		    v[i].n_wait && waits_back(&v[i], i) ? wait_text(ids, &v[i]) : strdup("");
+		r = wait ? insert_task(db, cid, i, &v[i], wait, now_ms, &ids[i]) : -ENOMEM;
+	}
 	for (size_t i = 0; r == 0 && i < n; i++)
-		r = insert_task(db, cid, i, &v[i], now_ms, &ids[i]);
-	for (size_t i = 0; r == 0 && i < n; i++)
-		if (v[i].n_wait)
+		if (v[i].n_wait && !waits_back(&v[i], i))
 			r = set_wait(db, ids[i], ids, &v[i]);
 	if (r == 0 && ret_id)
 		*ret_id = cid;

@@ -111,10 +111,15 @@ int scratch_openat(struct scratch *sc, const char *rel, int flags, mode_t mode, 
 	int fd, r;
 
 	if (flags & O_CREAT) {
-		r = make_parents(sc, rel);
-		if (r < 0)
-			return r;
+		/* The parents exist but for a file's first create in its directory. */
 		r = create_file(sc, rel, flags & ~(O_CREAT | O_EXCL), mode & 0777, uid, gid, ret_fd);
+		if (r == -ENOENT) {
+			r = make_parents(sc, rel);
+			if (r < 0)
+				return r;
+			r = create_file(sc, rel, flags & ~(O_CREAT | O_EXCL), mode & 0777, uid, gid,
+					ret_fd);
+		}
 		if (r != -EEXIST || (flags & O_EXCL))
 			return r;
 		flags &= ~O_CREAT;
@@ -140,8 +145,13 @@ int scratch_unlink(struct scratch *sc, const char *rel)
 
 int scratch_rename(struct scratch *sc, const char *from, const char *to, unsigned flags)
 {
-	int r = make_parents(sc, to);
+	int r;
 
+	if (renameat2(sc->dfd, from, sc->dfd, to, flags) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	r = make_parents(sc, to);
 	if (r < 0)
 		return r;
 	return renameat2(sc->dfd, from, sc->dfd, to, flags) < 0 ? -errno : 0;

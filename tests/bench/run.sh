@@ -36,7 +36,8 @@ trap 'exit 130' INT TERM
 "$BENCH/build-refs.sh" >/dev/null
 mkdir -p "$OUT/mnt"
 
-median() { sort -n | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print int((v[NR/2]+v[NR/2+1])/2)}'; }
+# (printf: mawk prints a number over 2^31 as 2.165e+09, which $((...)) cannot read)
+median() { sort -n | awk '{v[NR]=$1} END{if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else printf "%.0f\n", (v[NR/2]+v[NR/2+1])/2}'; }
 
 # time_ns DIR COMMAND...: runs COMMAND in DIR, prints elapsed nanoseconds.
 time_ns() {
