@@ -351,10 +351,11 @@ static void writer_release(struct db *db, int r)
 
 	writing = db->outer_writing;
 	db->outer_writing = NULL;
-	pthread_mutex_unlock(&db->write_lock);
+	/* Copied while the mutex is held: the next writer clears w->err. */
 	own = r < 0 && w ? conn_own(db) : NULL;
 	if (own && w->err[0])
 		memcpy(own->err, w->err, sizeof(own->err));
+	pthread_mutex_unlock(&db->write_lock);
 }
 
 int db_write_begin(struct db *db)
