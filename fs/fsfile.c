@@ -121,6 +121,9 @@ void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->ino = ino;
 	fi->fh = (uintptr_t)h;
+	/* Nothing to do at close: the kernel need not ask (FOPEN_NOFLUSH). */
+	if (!n.tree->flush)
+		fi->noflush = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
 }

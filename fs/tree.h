@@ -207,7 +207,7 @@ struct tree_ops {
 	/* Writes to a handle that is not FH_CTL; replies itself. NULL: EBADF. */
 	void (*write)(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fh *h, const char *data,
 		      size_t size, off_t off);
-	/* At close; replies itself. NULL: success. */
+	/* At close; replies itself. NULL: nothing to do, and opens ask for no FLUSH (fsfile.h). */
 	void (*flush)(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fh *h);
 
 	/* Caching. */
