@@ -99,6 +99,26 @@ static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t siz
 
 /* ---- open / create --------------------------------------------------------- */
 
+/* The largest immutable content an open puts into the kernel's page cache itself. */
+#define STORE_MAX (64 * 1024)
+
+/*
+ * An immutable snapshot (FH_BUF opened with keep_cache) goes into the
+ * kernel's page cache before the OPEN's reply, once per inode, so that the
+ * reads that follow are answered by the kernel: a cold `cat` of a small
+ * file costs OPEN and RELEASE, not OPEN, READ and RELEASE. A READ still
+ * works (the kernel may have dropped the pages since).
+ */
+static void store_content(struct fs *fs, fuse_ino_t ino, const struct fh *h,
+			  const struct fuse_file_info *fi)
+{
+	if (h->kind != FH_BUF || !fi->keep_cache || !h->data.len || h->data.len > STORE_MAX ||
+	    !fs->notifier || inode_flag_get(fs->inodes, ino, INODE_STORED))
+		return;
+	if (notify_store(fs->notifier, ino, h->data.data, h->data.len) == 0)
+		(void)inode_flag_set(fs->inodes, ino, INODE_STORED, true);
+}
+
 void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -124,6 +144,7 @@ void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Nothing to do at close: the kernel need not ask (FOPEN_NOFLUSH). */
 	if (!n.tree->flush)
 		fi->noflush = 1;
+	store_content(fs, ino, h, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
 }
