@@ -138,8 +138,8 @@ static struct entry *lookup(struct store_cache *c, const void *key, size_t klen,
 	return *pp;
 }
 
-size_t store_cache_get(struct store_cache *c, const void *key, size_t klen, int64_t gen,
-		       void *ret, size_t len)
+size_t store_cache_get(struct store_cache *c, const void *key, size_t klen, int64_t gen, void *ret,
+		       size_t len)
 {
 	struct entry *e;
 	size_t got = 0;

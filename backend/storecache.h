@@ -43,8 +43,8 @@ void store_cache_free(struct store_cache *c);
  * and returns its length; 0 when there is none, it was kept with another
  * generation (then it is dropped), or it does not fit in len.
  */
-size_t store_cache_get(struct store_cache *c, const void *key, size_t klen, int64_t gen,
-		       void *ret, size_t len);
+size_t store_cache_get(struct store_cache *c, const void *key, size_t klen, int64_t gen, void *ret,
+		       size_t len);
 /*
  * Appends the value kept under key[klen] with generation gen to out:
  * 1 when appended, 0 when there is none (as store_cache_get()), -ENOMEM

@@ -107,16 +107,18 @@ static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t siz
  * kernel's page cache before the OPEN's reply, once per inode, so that the
  * reads that follow are answered by the kernel: a cold `cat` of a small
  * file costs OPEN and RELEASE, not OPEN, READ and RELEASE. A READ still
- * works (the kernel may have dropped the pages since).
+ * works (the kernel may have dropped the pages since, or another open's
+ * store is not done yet). The first open claims the inode, so only one
+ * thread at a time can wait for its pages' locks.
  */
 static void store_content(struct fs *fs, fuse_ino_t ino, const struct fh *h,
 			  const struct fuse_file_info *fi)
 {
 	if (h->kind != FH_BUF || !fi->keep_cache || !h->data.len || h->data.len > STORE_MAX ||
-	    !fs->notifier || inode_flag_get(fs->inodes, ino, INODE_STORED))
+	    !fs->notifier || inode_flag_set(fs->inodes, ino, INODE_STORED, true))
 		return;
-	if (notify_store(fs->notifier, ino, h->data.data, h->data.len) == 0)
-		(void)inode_flag_set(fs->inodes, ino, INODE_STORED, true);
+	if (notify_store(fs->notifier, ino, h->data.data, h->data.len) < 0)
+		(void)inode_flag_set(fs->inodes, ino, INODE_STORED, false);
 }
 
 void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
