@@ -39,6 +39,7 @@
 #include "counter.h"
 #include "counterlog.h"
 #include "db.h"
+#include "storecache.h"
 #include "engine.h"
 #include "evhook.h"
 #include "lock.h"
@@ -454,6 +455,12 @@ int store_open(const char *dir, const struct store_opts *o, struct store **ret, 
 	s->opts = *o;
 	pthread_mutex_init(&s->pub_lock, NULL);
 	pthread_mutex_init(&s->lock_mu, NULL);
+	s->cache = store_cache_new(STORE_CACHE_BYTES);
+	if (!s->cache) {
+		snprintf(err, errlen, "cannot open %s: %s", dir, strerror(ENOMEM));
+		r = -ENOMEM;
+		goto fail;
+	}
 	s->dir = realpath(dir, NULL);
 	if (!s->dir && errno == ENOENT && !o->read_only) {
 		r = mkdir_p(dir);
@@ -583,6 +590,7 @@ void store_close(struct store *s)
 	pthread_mutex_destroy(&s->pub_lock);
 	pthread_mutex_destroy(&s->lock_mu);
 	strv_clear(&s->publishing);
+	store_cache_free(s->cache);
 	free(s->dir);
 	free(s);
 }
@@ -670,27 +678,67 @@ int store_list_revisions(struct store *s, const struct url *u, int **ret, size_t
 	return 0;
 }
 
+/* A read cache key (storecache.h): tag, then u's user, series and name, then revision. */
+struct url_key {
+	unsigned char b[sizeof(struct url) + sizeof(int) + 1];
+	size_t len;
+};
+
+static void url_key(struct url_key *k, char tag, const struct url *u, int revision)
+{
+	const char *parts[] = { u->user, u->series, u->name };
+
+	k->b[0] = (unsigned char)tag;
+	k->len = 1;
+	for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+		size_t n = strlen(parts[i]);
+		memcpy(k->b + k->len, parts[i], n);
+		k->len += n;
+		k->b[k->len++] = '\0';
+	}
+	memcpy(k->b + k->len, &revision, sizeof(revision));
+	k->len += sizeof(revision);
+}
+
+/*
+ * The latest revision of a URL moves with every publish and deletion, so
+ * it is kept under gen_changes, the answer "none" (-1) as well.
+ */
 int store_latest(struct store *s, const struct url *u, int *ret)
 {
-	sqlite3_stmt *st = db_prep(s->db, "SELECT max(revision) FROM url_revs"
-					  " WHERE user = ? AND series = ? AND name = ?");
-	int rc, r = -ENOENT;
+	int64_t gen = atomic_load(&s->gen_changes);
+	sqlite3_stmt *st;
+	struct url_key k;
+	int rc, r = -ENOENT, latest = -1;
 
+	url_key(&k, 'L', u, 0);
+	if (store_cache_get(s->cache, k.b, k.len, gen, &latest, sizeof(latest))) {
+		if (latest < 0)
+			return -ENOENT;
+		*ret = latest;
+		return 0;
+	}
+	st = db_prep(s->db, "SELECT max(revision) FROM url_revs"
+			    " WHERE user = ? AND series = ? AND name = ?");
 	if (!st)
 		return -EIO;
 	store_bind_url(st, 1, u);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-		*ret = sqlite3_column_int(st, 0);
+		latest = sqlite3_column_int(st, 0);
 		r = 0;
 	} else if (rc != SQLITE_ROW) {
 		r = db_errno(rc);
 	}
 	db_reset(st);
+	if (r == 0 || r == -ENOENT)
+		store_cache_put(s->cache, k.b, k.len, gen, &latest, sizeof(latest));
+	if (r == 0)
+		*ret = latest;
 	return r;
 }
 
-int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret)
+static int get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret)
 {
 	sqlite3_stmt *st = db_prep(s->db, "SELECT r.revision, r.sha256, r.digest, r.size,"
 					  " r.published, r.id, m.rev_id IS NOT NULL, m.size,"
@@ -725,6 +773,26 @@ int store_get_rev(struct store *s, const struct url *u, int revision, struct sto
 		r = db_errno(rc);
 	}
 	db_reset(st);
+	return r;
+}
+
+/*
+ * A revision of a URL never changes while it exists, and only a deletion
+ * removes it (a number is never reused), so a row found is kept under
+ * gen_deletions; "no such revision" is not kept (a publish adds one).
+ */
+int store_get_rev(struct store *s, const struct url *u, int revision, struct store_rev *ret)
+{
+	int64_t gen = atomic_load(&s->gen_deletions);
+	struct url_key k;
+	int r;
+
+	url_key(&k, 'R', u, revision);
+	if (store_cache_get(s->cache, k.b, k.len, gen, ret, sizeof(*ret)))
+		return 0;
+	r = get_rev(s, u, revision, ret);
+	if (r == 0)
+		store_cache_put(s->cache, k.b, k.len, gen, ret, sizeof(*ret));
 	return r;
 }
 
@@ -875,8 +943,7 @@ int store_delete(struct store *s, const struct url *u, int revision, uid_t uid)
 	pthread_mutex_unlock(&s->pub_lock);
 	strv_clear(&gone);
 	if (r == 0) {
-		atomic_store(&s->changed_ns, t);
-		atomic_store(&s->events_ns, t);
+		store_mark_changed(s, t, true);
 		if (s->engine)
 			engine_notice(s->engine); /* for its prune */
 	}

@@ -95,6 +95,10 @@ struct store {
 	pthread_mutex_t pub_lock; /* publishes, deletions and snapshots, one at a time */
 	_Atomic int64_t changed_ns;
 	_Atomic int64_t events_ns;
+	/* The read cache and its generations (storecache.h, store_mark_changed()). */
+	struct store_cache *cache;
+	_Atomic int64_t gen_changes;   /* moves with every change */
+	_Atomic int64_t gen_deletions; /* moves with every deletion */
 	struct worker *work;	     /* all background work (worker.h) */
 	struct store_trees *trees;   /* tree extraction (storetree.h), on work */
 	struct backup_state *backup; /* snapshots (backup_int.h), counted on work */
@@ -105,6 +109,17 @@ struct store {
 	struct strv publishing;   /* URLs (cs:... strings) a publish holds right now */
 	struct pkg_life *pkg;	  /* packages (pkglife.h) */
 };
+
+/* Bytes the read cache (storecache.h) may keep. */
+#define STORE_CACHE_BYTES (4 << 20)
+
+/*
+ * After a change committed, before its call returns: the change time and
+ * the time of the newest event become t, and the read cache's
+ * generations move (every change moves gen_changes, a deletion
+ * gen_deletions too), so nothing read before the change is served after.
+ */
+void store_mark_changed(struct store *s, int64_t t, bool deletion);
 
 /* ---- storebase.c: any thread ---- */
 

@@ -57,6 +57,15 @@ int64_t store_changed_ns(const struct store *s)
 	return atomic_load(&((struct store *)s)->changed_ns);
 }
 
+void store_mark_changed(struct store *s, int64_t t, bool deletion)
+{
+	if (deletion)
+		atomic_fetch_add(&s->gen_deletions, 1);
+	atomic_fetch_add(&s->gen_changes, 1);
+	atomic_store(&s->changed_ns, t);
+	atomic_store(&s->events_ns, t);
+}
+
 int64_t store_events_ns(const struct store *s)
 {
 	return atomic_load(&((struct store *)s)->events_ns);

@@ -16,6 +16,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "charm.h"
 #include "charmcheck.h"
 #include "store_int.h"
+#include "storecache.h"
 #include "banned.h"
 
 #define INLINE_TOTAL (1024 * 1024)
@@ -218,9 +221,32 @@ static sqlite3_stmt *prep_entry(struct store *s, const char *sql, const struct s
 	return st;
 }
 
+/*
+ * The read cache's key (storecache.h) of the entry at sub of rev under
+ * tag: a revision row's files/ rows never change while it exists, and
+ * only a deletion removes them (or lets a later revision reuse its id),
+ * so entries, data and targets found are kept under gen_deletions.
+ */
+struct entry_key {
+	unsigned char b[1 + sizeof(int64_t) + PATH_MAX];
+	size_t len;
+};
+
+static void entry_key(struct entry_key *k, char tag, const struct store_rev *rev, const char *sub,
+		      size_t sublen)
+{
+	k->b[0] = (unsigned char)tag;
+	memcpy(k->b + 1, &rev->id, sizeof(rev->id));
+	memcpy(k->b + 1 + sizeof(rev->id), sub, sublen);
+	k->len = 1 + sizeof(rev->id) + sublen;
+}
+
 int store_file_get(struct store *s, const struct store_rev *rev, const char *sub,
 		   struct store_file *ret)
 {
+	int64_t gen = atomic_load(&s->gen_deletions);
+	size_t sublen = strlen(sub);
+	struct entry_key k;
 	sqlite3_stmt *st;
 	char tmp[PATH_MAX];
 	int rc, r = 0;
@@ -231,6 +257,11 @@ int store_file_get(struct store *s, const struct store_rev *rev, const char *sub
 		ret->mode = 0755;
 		return 0;
 	}
+	if (sublen >= PATH_MAX)
+		return -ENAMETOOLONG;
+	entry_key(&k, 'F', rev, sub, sublen);
+	if (store_cache_get(s->cache, k.b, k.len, gen, ret, sizeof(*ret)))
+		return 0;
 	st = prep_entry(s, "SELECT kind, mode, size, data IS NOT NULL FROM rev_files"
 			   " WHERE rev_id = ? AND dir = ? AND name = ?",
 			rev, sub, tmp, sizeof(tmp), &r);
@@ -246,6 +277,8 @@ int store_file_get(struct store *s, const struct store_rev *rev, const char *sub
 		r = rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
 	}
 	db_reset(st);
+	if (r == 0)
+		store_cache_put(s->cache, k.b, k.len, gen, ret, sizeof(*ret));
 	return r;
 }
 
@@ -282,14 +315,27 @@ int store_file_list(struct store *s, const struct store_rev *rev, const char *su
 	return r;
 }
 
-/* Appends the one column sql selects (data or target) of sub's row to out. */
+/*
+ * Appends the one column sql selects (data or target) of sub's row to
+ * out, from the read cache under tag when it is there.
+ */
 static int read_column(struct store *s, const struct store_rev *rev, const char *sub,
-		       const char *sql, struct buf *out)
+		       const char *sql, char tag, struct buf *out)
 {
+	int64_t gen = atomic_load(&s->gen_deletions);
+	size_t sublen = strlen(sub);
+	struct entry_key k;
 	char tmp[PATH_MAX];
+	sqlite3_stmt *st;
 	int rc, r = 0;
-	sqlite3_stmt *st = prep_entry(s, sql, rev, sub, tmp, sizeof(tmp), &r);
 
+	if (sublen >= PATH_MAX)
+		return -ENAMETOOLONG;
+	entry_key(&k, tag, rev, sub, sublen);
+	r = store_cache_get_buf(s->cache, k.b, k.len, gen, out);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	st = prep_entry(s, sql, rev, sub, tmp, sizeof(tmp), &r);
 	if (!st)
 		return r;
 	rc = sqlite3_step(st);
@@ -297,6 +343,8 @@ static int read_column(struct store *s, const struct store_rev *rev, const char 
 		const void *p = sqlite3_column_blob(st, 0);
 		int n = sqlite3_column_bytes(st, 0);
 		r = n > 0 ? buf_add(out, p, (size_t)n) : 0;
+		if (r == 0)
+			store_cache_put(s->cache, k.b, k.len, gen, p, n > 0 ? (size_t)n : 0);
 	} else {
 		r = rc == SQLITE_ROW || rc == SQLITE_DONE ? -ENOENT : db_errno(rc);
 	}
@@ -309,7 +357,7 @@ int store_file_data(struct store *s, const struct store_rev *rev, const char *su
 {
 	return read_column(s, rev, sub,
 			   "SELECT data FROM rev_files WHERE rev_id = ? AND dir = ? AND name = ?",
-			   out);
+			   'D', out);
 }
 
 int store_file_target(struct store *s, const struct store_rev *rev, const char *sub,
@@ -317,5 +365,5 @@ int store_file_target(struct store *s, const struct store_rev *rev, const char *
 {
 	return read_column(s, rev, sub,
 			   "SELECT target FROM rev_files WHERE rev_id = ? AND dir = ? AND name = ?",
-			   out);
+			   'T', out);
 }

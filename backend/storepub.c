@@ -274,10 +274,8 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 	if (r == 0)
 		r = record_change(s, req, revision, sg, *ret_all_inline, warnings, t);
 	r = db_write_end(s->db, r);
-	if (r == 0) {
-		atomic_store(&s->changed_ns, t);
-		atomic_store(&s->events_ns, t);
-	}
+	if (r == 0)
+		store_mark_changed(s, t, false);
 	return r;
 }
 
@@ -329,8 +327,7 @@ static int record_refusal(struct store *s, const struct store_publish_req *req,
 				     ARRAY_SIZE(tasks), NULL);
 	r = db_write_end(s->db, r);
 	if (r == 0) {
-		atomic_store(&s->changed_ns, ev->t_ns);
-		atomic_store(&s->events_ns, ev->t_ns);
+		store_mark_changed(s, ev->t_ns, false);
 		if (s->engine)
 			engine_notice(s->engine); /* for its prune */
 	}

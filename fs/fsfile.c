@@ -99,6 +99,28 @@ static void ctl_write(fuse_req_t req, struct fh *h, const char *data, size_t siz
 
 /* ---- open / create --------------------------------------------------------- */
 
+/* The largest immutable content an open puts into the kernel's page cache itself. */
+#define STORE_MAX (64 * 1024)
+
+/*
+ * An immutable snapshot (FH_BUF opened with keep_cache) goes into the
+ * kernel's page cache before the OPEN's reply, once per inode, so that the
+ * reads that follow are answered by the kernel: a cold `cat` of a small
+ * file costs OPEN and RELEASE, not OPEN, READ and RELEASE. A READ still
+ * works (the kernel may have dropped the pages since, or another open's
+ * store is not done yet). The first open claims the inode, so only one
+ * thread at a time can wait for its pages' locks.
+ */
+static void store_content(struct fs *fs, fuse_ino_t ino, const struct fh *h,
+			  const struct fuse_file_info *fi)
+{
+	if (h->kind != FH_BUF || !fi->keep_cache || !h->data.len || h->data.len > STORE_MAX ||
+	    !fs->notifier || inode_flag_set(fs->inodes, ino, INODE_STORED, true))
+		return;
+	if (notify_store(fs->notifier, ino, h->data.data, h->data.len) < 0)
+		(void)inode_flag_set(fs->inodes, ino, INODE_STORED, false);
+}
+
 void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -121,6 +143,10 @@ void fsfile_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	h->ino = ino;
 	fi->fh = (uintptr_t)h;
+	/* Nothing to do at close: the kernel need not ask (FOPEN_NOFLUSH). */
+	if (!n.tree->flush)
+		fi->noflush = 1;
+	store_content(fs, ino, h, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
 }

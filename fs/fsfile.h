@@ -5,7 +5,12 @@
  * The handlers dispatch to the node's tree (tree.h); what a handle
  * generically does — read a descriptor with readahead, serve a snapshot
  * buffer, run a transaction file's request and keep its reply cursor — is
- * here, what it means is in the tree.
+ * here, what it means is in the tree. Files opened in a tree without a
+ * flush() are opened with FOPEN_NOFLUSH: their close() sends no FLUSH
+ * (it had nothing to do), only the asynchronous RELEASE. The content of
+ * an immutable snapshot (FH_BUF opened with keep_cache, at most 64 KiB)
+ * goes into the kernel's page cache at its inode's first open
+ * (notify_store()), so that reading it sends no READ.
  */
 #ifndef CHARMFS_FSFILE_H
 #define CHARMFS_FSFILE_H

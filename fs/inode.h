@@ -20,7 +20,8 @@
 #define INODE_ROOT 1
 
 /* Per-inode flags kept for the adapter: bits of one byte (0x1 to 0x80). */
-#define INODE_DIRTY 0x1 /* publish/ file written since its last publish */
+#define INODE_DIRTY 0x1  /* publish/ file written since its last publish */
+#define INODE_STORED 0x2 /* its content was put into the kernel's page cache (fsfile.c) */
 
 struct inode_table;
 

@@ -123,6 +123,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+int notify_store(struct notifier *n, uint64_t ino, const void *data, size_t len)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+	bv.buf[0].mem = (void *)data;
+	return fuse_lowlevel_notify_store(n->se, ino, 0, &bv, 0);
+}
+
 int notify_start(struct fuse_session *se, struct inode_table *t, struct notifier **ret)
 {
 	struct notifier *n = calloc(1, sizeof(*n));

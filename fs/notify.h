@@ -31,4 +31,17 @@ void notify_inode(struct notify_batch *b, const char *path);
 /* Hands the batch to the notifier thread, waits for it (bounded) and frees it. */
 void notify_batch_run(struct notify_batch *b);
 
+/*
+ * Puts data[len] into the kernel's page cache of inode ino at offset 0
+ * (fuse_lowlevel_notify_store), so that reading a file whose content never
+ * changes, opened with keep_cache, sends no READ. Unlike an invalidation
+ * this is called on the handler's own thread: from the OPEN of that file,
+ * before its reply, when the kernel holds no lock of the inode (it waits
+ * for the OPEN) and the store takes only the locks of its pages. len must
+ * not be past the size the kernel knows (the store would grow the file).
+ * 0 or -errno (-ENOENT: the kernel holds no such inode); on failure
+ * nothing is lost, reads ask as before. Any thread.
+ */
+int notify_store(struct notifier *n, uint64_t ino, const void *data, size_t len);
+
 #endif

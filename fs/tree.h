@@ -38,9 +38,11 @@
  *                     happen to them (a deletion), and every other change
  *                     of charms/ (a publish moves `latest`, adds revisions,
  *                     names, series, users), moves the store's change time.
- *                     So charms/ nodes other than `events` are cached with
- *                     that time and re-resolved after any publish, failed
- *                     publish or deletion.
+ *                     So charms/ files are cached with that time and
+ *                     re-resolved after any publish, failed publish or
+ *                     deletion (its directories and links are not kept:
+ *                     the store's own read cache answers them without
+ *                     SQL, and an `ls -lR` would keep one per directory).
  *
  * A rename or detach of the inode's path (unlink, rmdir) and its forget
  * drop the kept node too (inode.c). A tree added later picks one of the
@@ -207,7 +209,7 @@ struct tree_ops {
 	/* Writes to a handle that is not FH_CTL; replies itself. NULL: EBADF. */
 	void (*write)(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fh *h, const char *data,
 		      size_t size, off_t off);
-	/* At close; replies itself. NULL: success. */
+	/* At close; replies itself. NULL: nothing to do, and opens ask for no FLUSH (fsfile.h). */
 	void (*flush)(fuse_req_t req, struct fs *fs, fuse_ino_t ino, struct fh *h);
 
 	/* Caching. */

@@ -12,8 +12,9 @@
  * kernel caches (listing_cached).
  *
  * Everything but the events files depends only on what publishes and
- * deletions change, so resolved nodes are kept with their inodes while the
- * store's change time stands (tree.h, TREE_CACHE_STORE).
+ * deletions change, so resolved files are kept with their inodes while the
+ * store's change time stands (tree.h, TREE_CACHE_STORE); directories and
+ * links are resolved again, which the store's read cache makes cheap.
  */
 #include "config.h"
 
@@ -664,9 +665,21 @@ static bool charms_listing_cached(const struct node *n)
 	return n->kind != CH_LATEST && n->kind != CH_EVENTS && n->kind != CH_FILE;
 }
 
+/*
+ * Files are kept with their inodes; directories and links are resolved
+ * again, from the store's read cache (a probe or two, no SQL): an
+ * `ls -lR` opens every directory and reads every link, and keeping a node
+ * for each cost ~35 MiB with 10,000 charms.
+ */
 static enum tree_cache charms_cache(const struct node *n)
 {
-	return n->kind == CH_EVENTS ? TREE_CACHE_NONE : TREE_CACHE_STORE;
+	const struct charms_state *s = CST(n);
+
+	if (n->kind == CH_FILE)
+		return TREE_CACHE_STORE;
+	if (n->kind == CH_TREE && (!s->rev.in_db || s->fent.kind == STORE_FILE_REG))
+		return tree_sub(n)[0] ? TREE_CACHE_STORE : TREE_CACHE_NONE;
+	return TREE_CACHE_NONE;
 }
 
 const struct tree_ops tree_charms = {

@@ -15,6 +15,7 @@ CHARMFS=${CHARMFS:-/tmp/bench-build/charmfs}
 PT=${PT:-$BENCH/bin/passthrough_ll}
 PT_OPTS=${PT_OPTS:-}          # e.g. PT_OPTS=cache=always
 CF_OPTS=${CF_OPTS:-}          # extra charmfs -o options
+SQ_OPTS=${SQ_OPTS:-}          # extra squashfuse -o options (diag.sh: debug)
 NCHARMS=${NCHARMS:-1000}
 NREVS=${NREVS:-3}
 GEN=$OUT/gen
@@ -70,7 +71,7 @@ start_fs() {
 		"$PT" -f -o "source=$REF${PT_OPTS:+,$PT_OPTS}" "$mnt" 2>>"${LOGF[$mnt]}" &
 		;;
 	sq)
-		squashfuse -f "$IMG" "$mnt" 2>>"${LOGF[$mnt]}" &
+		squashfuse -f ${SQ_OPTS:+-o "$SQ_OPTS"} "$IMG" "$mnt" 2>>"${LOGF[$mnt]}" &
 		;;
 	*) die "unknown fs kind $kind" ;;
 	esac
