@@ -542,7 +542,8 @@ static int mount_and_run(struct fuse_args *args, struct cmdline *c)
 		bool unverified = false;
 		r = upgrader_new(fs.ctx.store, &uo, &fs.ctx.upgrader, &unverified, err, sizeof(err));
 		if (r < 0) {
-			fprintf(stderr, "charmfs: -o upgrade_key: %s\n", err);
+			/* The key was checked before the store: this is something else. */
+			fprintf(stderr, "charmfs: the upgrade agent: %s\n", err);
 			goto out_session;
 		}
 		if (unverified)
