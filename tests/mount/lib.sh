@@ -388,3 +388,18 @@ stop_daemon2() {
 		fi
 	fi
 }
+
+# serve NAME MODE ARGS...: a tests/unit/relserver.py (a release publisher,
+# or a server that stalls, loops or speaks TLS) on 127.0.0.1 until the test
+# ends (its stdin, a FIFO this shell holds, closes) or it is killed
+# (SRVPID_NAME); its port in PORT_NAME.
+serve() {
+	local name=$1 fd
+	shift
+	mkfifo "$T/srv-$name.in"
+	python3 "$SRCDIR/tests/unit/relserver.py" "$@" <"$T/srv-$name.in" >"$T/srv-$name.port" &
+	eval "SRVPID_$name=$!"
+	exec {fd}>"$T/srv-$name.in"
+	for _ in $(seq 400); do [ -s "$T/srv-$name.port" ] && break; sleep 0.025; done
+	eval "PORT_$name=$(head -n1 "$T/srv-$name.port")"
+}

@@ -15,18 +15,6 @@ U2=charmfs-u2
 need_user "$U2"
 chmod 0755 "$T"
 
-# serve NAME MODE ARGS...: a relserver.py on 127.0.0.1 (PORT_NAME) until the test ends.
-serve() {
-	local name=$1 fd
-	shift
-	mkfifo "$T/srv-$name.in"
-	python3 "$SRCDIR/tests/unit/relserver.py" "$@" <"$T/srv-$name.in" >"$T/srv-$name.port" &
-	eval "SRVPID_$name=$!"
-	exec {fd}>"$T/srv-$name.in"
-	for _ in $(seq 400); do [ -s "$T/srv-$name.port" ] && break; sleep 0.025; done
-	eval "PORT_$name=$(head -n1 "$T/srv-$name.port")"
-}
-
 "$CHARMFS" --keygen "$T/key" >/dev/null || fail "keygen"
 "$CHARMFS" --keygen "$T/other" >/dev/null || fail "keygen of another key"
 

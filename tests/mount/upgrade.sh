@@ -13,19 +13,6 @@ U2=charmfs-u2
 need_user "$U2"
 chmod 0755 "$T"
 
-# serve NAME MODE ARGS...: a relserver.py on 127.0.0.1 until the test ends (its
-# stdin closes) or it is killed (SRVPID_NAME); its port in PORT_NAME.
-serve() {
-	local name=$1 fd
-	shift
-	mkfifo "$T/srv-$name.in"
-	python3 "$SRCDIR/tests/unit/relserver.py" "$@" <"$T/srv-$name.in" >"$T/srv-$name.port" &
-	eval "SRVPID_$name=$!"
-	exec {fd}>"$T/srv-$name.in"
-	for _ in $(seq 400); do [ -s "$T/srv-$name.port" ] && break; sleep 0.025; done
-	eval "PORT_$name=$(head -n1 "$T/srv-$name.port")"
-}
-
 mkdir -p "$T/pub"
 echo '["0.1.0", "0.2.0"]' >"$T/pub/versions"
 echo '"0.2.0"' >"$T/pub/latest"
