@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -53,4 +54,15 @@ int sha256_fd(int fd, char hex[65], uint64_t *ret_size)
 	if (ret_size)
 		*ret_size = total;
 	return 0;
+}
+
+int sha256_file(const char *path, char hex[65], uint64_t *ret_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = sha256_fd(fd, hex, ret_size);
+	close(fd);
+	return r;
 }

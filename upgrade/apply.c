@@ -449,17 +449,6 @@ static int find_rev(struct store *s, const struct url *u, const char *sha256)
 	return found;
 }
 
-static int file_sha256(const char *path, char hex[65])
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return -errno;
-	r = sha256_fd(fd, hex, NULL);
-	close(fd);
-	return r;
-}
-
 /* Publishes charm i of the manifest unless it is done; records it in data.published. */
 static int publish_one(struct step *st, json_t *charm, json_t *published)
 {
@@ -475,7 +464,7 @@ static int publish_one(struct step *st, json_t *charm, json_t *published)
 
 	if (!text || !path || url_parse(text, &u, err, sizeof(err)) < 0)
 		return step_fail(st, -EINVAL, "a bad charm in the manifest");
-	r = file_sha256(path, sha);
+	r = sha256_file(path, sha, NULL);
 	if (r < 0)
 		return step_fail(st, r, "cannot read a charm of the release");
 	url_format(&u, canon, sizeof(canon));

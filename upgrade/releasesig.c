@@ -217,12 +217,8 @@ int release_sign_file(const char *keyfile, const char *archive_path, const char 
 {
 	char hex[65];
 	unsigned char sha[32];
-	int r, fd = open(archive_path, O_RDONLY | O_CLOEXEC);
+	int r = sha256_file(archive_path, hex, NULL);
 
-	if (fd < 0)
-		return errf(err, errlen, -errno, "%s: %s", archive_path, strerror(errno));
-	r = sha256_fd(fd, hex, NULL);
-	close(fd);
 	if (r < 0)
 		return errf(err, errlen, r, "%s: %s", archive_path, strerror(-r));
 	for (int i = 0; i < 32; i++)

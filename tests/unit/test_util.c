@@ -226,7 +226,11 @@ static void test_sha256_fd(void **state)
 	(void)state;
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
+	assert_int_equal(sha256_file(path, hex, &size), 0);
+	assert_string_equal(hex,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	unlink(path);
+	assert_int_equal(sha256_file(path, hex, NULL), -ENOENT);
 	assert_int_equal(sha256_fd(fd, hex, &size), 0);
 	assert_string_equal(hex,
 			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
