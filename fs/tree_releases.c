@@ -167,17 +167,28 @@ static int releases_open(struct fs *fs, const struct node *n, struct fuse_file_i
 	return r;
 }
 
+/*
+ * What a create or mkdir of name under parent needs: the check that it may
+ * be made there, its path relative to the releases directory (rel, of
+ * PATH_MAX bytes) and that directory's descriptor (the caller closes it).
+ */
+static int make_at(struct fs *fs, const struct node *parent, const char *name, bool dir,
+		   char *rel, int *ret_dirfd)
+{
+	int r = may_make(fs, parent, name, dir, NULL);
+
+	if (r == 0)
+		r = child_rel(parent, name, rel, PATH_MAX);
+	return r < 0 ? r : dir_fd(fs, ret_dirfd);
+}
+
 static int releases_create(fuse_req_t req, struct fs *fs, const struct node *parent,
 			   const char *name, mode_t mode, struct fuse_file_info *fi,
 			   struct fh **ret)
 {
 	char rel[PATH_MAX];
-	int dirfd, r = may_make(fs, parent, name, false, NULL);
+	int dirfd, r = make_at(fs, parent, name, false, rel, &dirfd);
 
-	if (r == 0)
-		r = child_rel(parent, name, rel, sizeof(rel));
-	if (r == 0)
-		r = dir_fd(fs, &dirfd);
 	if (r < 0)
 		return r;
 	r = realdir_create(req, fs, parent, dirfd, rel, mode, fi, ret);
@@ -189,12 +200,8 @@ static int releases_mkdir(fuse_req_t req, struct fs *fs, const struct node *pare
 			  const char *name, mode_t mode)
 {
 	char rel[PATH_MAX];
-	int dirfd, r = may_make(fs, parent, name, true, NULL);
+	int dirfd, r = make_at(fs, parent, name, true, rel, &dirfd);
 
-	if (r == 0)
-		r = child_rel(parent, name, rel, sizeof(rel));
-	if (r == 0)
-		r = dir_fd(fs, &dirfd);
 	if (r < 0)
 		return r;
 	r = realdir_mkdir(req, dirfd, rel, mode);
