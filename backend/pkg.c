@@ -414,10 +414,32 @@ static int apply_settings(struct store *s, const char *name, const struct pkg_ro
 	return r;
 }
 
+/*
+ * Writes settings (checked against c, w's version's config) to w's
+ * package: nothing when they show as the stored ones and it is not in
+ * error (D5); a package in error whose version never installed gets its
+ * version plan again; otherwise config-changed, unless one not begun yet
+ * will see them (late binding).
+ */
+static int write_settings(struct store *s, const char *name, struct pkg_row *w,
+			  const struct charm_config *c, const char *settings)
+{
+	_cleanup_free_ char *old = NULL, *new = NULL;
+	int r = pkg_settings_shown(c, w->settings, &old);
+
+	if (r == 0)
+		r = pkg_settings_shown(c, settings, &new);
+	if (r < 0 || (!strcmp(old, new) && !w->failed))
+		return r; /* D5 */
+	if (w->failed && strcmp(w->installed, w->version))
+		return apply_version(s, name, w, settings, true);
+	return apply_settings(s, name, w, settings, w->failed || !cc_pending(s, w->cc_change));
+}
+
 int pkg_set_settings(struct store *s, const char *name, const char *json, size_t len,
 		     struct strv *errors)
 {
-	_cleanup_free_ char *settings = NULL, *old = NULL, *new = NULL;
+	_cleanup_free_ char *settings = NULL;
 	struct charm_config *c = NULL;
 	json_t *obj = NULL;
 	struct pkg_row w;
@@ -440,15 +462,7 @@ int pkg_set_settings(struct store *s, const char *name, const char *json, size_t
 		r = obj ? pkg_settings_check(c, w.version, obj, errors) : -ENOMEM;
 	}
 	if (r == 0)
-		r = pkg_settings_shown(c, w.settings, &old);
-	if (r == 0)
-		r = pkg_settings_shown(c, settings, &new);
-	if (r < 0 || (!strcmp(old, new) && !w.failed))
-		goto done; /* D5 */
-	if (w.failed && strcmp(w.installed, w.version))
-		r = apply_version(s, name, &w, settings, true);
-	else
-		r = apply_settings(s, name, &w, settings, w.failed || !cc_pending(s, w.cc_change));
+		r = write_settings(s, name, &w, c, settings);
 done:
 	pkg_row_free(&w);
 out:
@@ -462,7 +476,7 @@ out:
 static int deploy(struct store *s, const char *name, const char *text, size_t len,
 		  const char *settings_json, struct strv *errors)
 {
-	_cleanup_free_ char *settings = NULL, *old = NULL, *new = NULL;
+	_cleanup_free_ char *settings = NULL;
 	char canon[URL_STR_MAX];
 	struct store_rev rev;
 	struct charm_config *c = NULL;
@@ -484,13 +498,9 @@ static int deploy(struct store *s, const char *name, const char *text, size_t le
 		r = obj ? pkg_settings_check(c, canon, obj, errors) : -ENOMEM;
 	}
 	if (r == 0 && !strcmp(w.version, canon) && !w.failed) {
-		/* The same version: only the settings may differ (D5). */
+		/* The same version: only the settings may differ. */
 		if (settings)
-			r = pkg_settings_shown(c, w.settings, &old);
-		if (r == 0 && settings)
-			r = pkg_settings_shown(c, settings, &new);
-		if (r == 0 && settings && strcmp(old, new))
-			r = apply_settings(s, name, &w, settings, !cc_pending(s, w.cc_change));
+			r = write_settings(s, name, &w, c, settings);
 	} else if (r == 0) {
 		snprintf(w.version, sizeof(w.version), "%s", canon);
 		snprintf(w.sha256, sizeof(w.sha256), "%s", rev.sha256);
