@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "engine.h"
 
@@ -181,5 +182,25 @@ int eng_db_insert(struct db *db, const char *kind, const char *summary, int64_t 
 /* enginerun.c: the runner */
 void eng_ensure(struct engine *e);
 void eng_request_stop(struct engine *e, struct engine_run *run);
+
+/* The monotonic clock in ms, and a deadline ms from now (for timed waits). */
+static inline void mono_deadline(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+static inline int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 #endif
