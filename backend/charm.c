@@ -3,11 +3,12 @@
  * streaming, with libarchive's seekable zip reader so that the central
  * directory is authoritative (no stray local headers, no garbage
  * accepted). Every entry's data is decompressed in 64 KiB chunks, counted and
- * hashed, never kept: sizes declared in headers are not trusted, and reading
- * stops at the first chunk that crosses a limit, so a zip bomb costs at most
- * max_expanded bytes of inflation. Only metadata.yaml and config.yaml are
- * buffered (at most YAML_MAX_BYTES each). Memory is the entry list: at most
- * max_entries names of at most CHARM_NAME_MAX bytes. Name, symlink and tree
+ * hashed: sizes declared in headers are not trusted, and reading stops at
+ * the first chunk that crosses a limit, so a zip bomb costs at most
+ * max_expanded bytes of inflation. metadata.yaml and config.yaml are
+ * buffered (at most YAML_MAX_BYTES each), and a small archive's data is held
+ * (at most CHARM_HOLD_MAX bytes, see struct charm); otherwise memory is the
+ * entry list: at most max_entries names of at most CHARM_NAME_MAX bytes. Name, symlink and tree
  * rules and the digest live in charmcheck.c; one rule needs the raw central
  * directory too, because libarchive reports fifo entries as regular files.
  *
@@ -65,6 +66,7 @@ struct reader {
 	struct strv fifos; /* raw names the central directory calls fifos */
 	struct buf meta_yaml, config_yaml;
 	bool has_meta, has_config;
+	struct buf *hold; /* the charm's held bytes while it still holds them, or NULL */
 	struct strv *errors;
 	int verdict; /* 0, -EINVAL or -EFBIG: the worst rule failure so far */
 };
@@ -184,12 +186,27 @@ static bool looks_random(const struct open_sink *s)
 	return sq * 256 * 2 < n * n * 3;
 }
 
+/* Keeps n more bytes of a file's data, or stops holding any past CHARM_HOLD_MAX. */
+static int hold_add(struct reader *rd, const void *p, size_t n)
+{
+	int r = buf_add(rd->hold, p, n);
+
+	if (r == -EFBIG) {
+		buf_free(rd->hold);
+		rd->hold = NULL;
+		r = 0;
+	}
+	return r;
+}
+
 static int open_sink_add(void *ctx, const void *p, size_t n)
 {
 	struct open_sink *s = ctx;
 	int r = count_expanded(s->rd, n);
 
 	sample_bytes(s, p, n);
+	if (r == 0 && s->rd->hold)
+		r = hold_add(s->rd, p, n);
 
 	if (r < 0 || !s->yaml)
 		return r;
@@ -379,6 +396,7 @@ static int read_file_data(struct reader *rd, struct charm_entry *e)
 		s.yaml = &rd->config_yaml;
 		rd->has_config = true;
 	}
+	e->held_at = rd->hold ? rd->hold->len : 0;
 	r = charm_stream_data(rd->a, rd->chunk, open_sink_add, &s, e->sha256, &e->size);
 	e->stored = looks_random(&s);
 	return r == -EINVAL ? fail_unreadable(rd->errors, rd->a) : r;
@@ -554,6 +572,10 @@ int charm_open(const char *path, const struct charm_limits *lim, struct charm **
 		r = -ENOMEM;
 	else
 		r = open_archive(&rd, path, &fd);
+	if (r == 0 && rd.archive_size <= CHARM_HOLD_MAX) {
+		buf_init(&c->held, CHARM_HOLD_MAX);
+		rd.hold = &c->held;
+	}
 	if (r == 0)
 		r = read_entries(&rd, c);
 	if (r == 0)
@@ -569,6 +591,7 @@ int charm_open(const char *path, const struct charm_limits *lim, struct charm **
 		c->meta_yaml = rd.meta_yaml;
 		c->config_yaml = rd.config_yaml;
 		c->has_config = rd.has_config;
+		c->holds = rd.hold != NULL;
 	} else {
 		buf_free(&rd.meta_yaml);
 		buf_free(&rd.config_yaml);
@@ -597,6 +620,7 @@ void charm_free(struct charm *c)
 	config_free(c->config);
 	buf_free(&c->meta_yaml);
 	buf_free(&c->config_yaml);
+	buf_free(&c->held);
 	free(c->path);
 	free(c);
 }
@@ -622,6 +646,11 @@ const char *charm_name(const struct charm *c)
 const char *charm_digest(const struct charm *c)
 {
 	return c->digest;
+}
+
+bool charm_holds(const struct charm *c)
+{
+	return c->holds;
 }
 
 uint64_t charm_disk_estimate(const struct charm *c)

@@ -8,8 +8,9 @@
  *   charm_store(c, revision, zip_fd, tree_dir)          write the stored archive and/or its tree
  *   charm_free(c)
  *
- * A struct charm keeps the validated metadata and entry list in memory, never
- * the entry data: charm_store() reads the source archive again. Nothing here
+ * A struct charm keeps the validated metadata and entry list in memory, and
+ * the entry data of a small archive (charm_holds()); charm_store() writes
+ * that, or reads a bigger source archive again. Nothing here
  * is shared between threads; separate charms may be used concurrently.
  */
 #ifndef CHARMFS_CHARM_H
@@ -49,6 +50,13 @@ const char *charm_name(const struct charm *c);
 /* "sha256:" + hex of the content digest (SPEC §4.2; doc/internals.md). */
 const char *charm_digest(const struct charm *c);
 const struct charm_meta *charm_meta(const struct charm *c);
+/*
+ * Archives of at most this many bytes, whose files hold at most this much
+ * data, keep it from charm_open() to charm_free().
+ */
+#define CHARM_HOLD_MAX (1024 * 1024)
+/* Whether c keeps its files' data: charm_store() then never reads the source again. */
+bool charm_holds(const struct charm *c);
 /* Bytes of disk the extracted tree will take, roughly (entries in 4 KiB blocks). */
 uint64_t charm_disk_estimate(const struct charm *c);
 /* NULL when the archive has no config.yaml. */
@@ -64,12 +72,13 @@ const struct buf *charm_yaml(const struct charm *c, bool config);
  * extracts the same tree (including `revision`) under tree_dir, which must
  * exist and be empty. At least one of the two is asked for.
  * Returns 0 or -errno: -ESTALE when the source is no longer what
- * charm_open() validated (it changed or became unreadable), -EIO, -ENOSPC.
+ * charm_open() validated (it changed or became unreadable; never when
+ * charm_holds(c)), -EIO, -ENOSPC.
  */
 int charm_store(const struct charm *c, int revision, int zip_fd, const char *tree_dir) WUR;
 
 /* Files up to this size are handed whole to charm_store_cb()'s callback. */
-#define CHARM_INLINE_MAX 4096
+#define CHARM_INLINE_MAX 32768
 struct charm_entry;
 typedef int (*charm_data_cb)(void *ud, const struct charm_entry *e, const void *data, size_t len);
 /*
@@ -79,6 +88,12 @@ typedef int (*charm_data_cb)(void *ud, const struct charm_entry *e, const void *
  */
 int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *tree_dir,
 		   charm_data_cb cb, void *ud) WUR;
+/*
+ * charm_store_cb() writing the stored archive into zip (appended; its max
+ * bounds it: -EFBIG past it) instead of a file, and no tree.
+ */
+int charm_store_buf(const struct charm *c, int revision, struct buf *zip, charm_data_cb cb,
+		    void *ud) WUR;
 /* The entries charm_open() kept, in archive order (the root directory left out). */
 const struct charm_entry *charm_entries(const struct charm *c, size_t *ret_n);
 

@@ -26,6 +26,14 @@ struct charm {
 	struct buf meta_yaml, config_yaml; /* the two files' text, as in the archive */
 	bool has_config;
 	char digest[CHARM_DIGEST_LEN];
+	/*
+	 * An archive of at most CHARM_HOLD_MAX bytes whose files' data add up to
+	 * at most that much keeps the data it was validated with (holds): the
+	 * files one after another, each at its entry's held_at, so that
+	 * charm_store() writes what was checked without reading the source again.
+	 */
+	struct buf held;
+	bool holds;
 };
 
 typedef int (*data_sink)(void *ctx, const void *p, size_t n);

@@ -43,6 +43,7 @@ struct charm_entry {
 	uint64_t size;          /* decompressed bytes actually read (files) */
 	unsigned char sha256[32]; /* of the data, or of the symlink target */
 	bool stored;            /* files: kept uncompressed in the stored zip (see charm.c) */
+	uint64_t held_at;       /* files: where the data starts in the charm's held bytes (charm.c) */
 };
 
 /* Bytes of a name that messages quote; the rest is cut (go_quote() of util.h). */

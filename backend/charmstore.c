@@ -1,7 +1,8 @@
 /*
- * charm_store() (SPEC §4.2): reads the source again, re-hashing every entry
- * against the list charm_open() made (the file may have changed in between:
- * -ESTALE), and writes the stored zip, the tree, or both. The stored zip
+ * charm_store() (SPEC §4.2): writes the stored zip, the tree, or both, from
+ * the data charm_open() held, or for a bigger archive by reading the source
+ * again, re-hashing every entry against the list charm_open() made (the
+ * file may have changed in between: -ESTALE). The stored zip
  * deflates an entry unless charm_open() marked it `stored` (tiny, or its
  * first bytes look random: already compressed data, images), since
  * deflating those costs most of a publish and saves nothing. Extraction
@@ -33,7 +34,8 @@ struct pass {
 	int root; /* tree_dir, or -1 */
 	unsigned char *chunk;
 	int out_fd;
-	int out_err; /* the first write error on out_fd, as -errno */
+	struct buf *out_buf; /* instead of out_fd */
+	int out_err;	     /* the first write error on out_fd or out_buf, as -errno */
 };
 
 /*
@@ -47,7 +49,7 @@ static la_ssize_t pass_write(struct archive *a, void *ud, const void *buf, size_
 
 	(void)a;
 	if (st->out_err == 0)
-		st->out_err = write_all(st->out_fd, buf, n);
+		st->out_err = st->out_buf ? buf_add(st->out_buf, buf, n) : write_all(st->out_fd, buf, n);
 	return (la_ssize_t)n;
 }
 
@@ -195,6 +197,18 @@ static int write_header(struct archive *w, const struct charm_entry *e)
 	return r;
 }
 
+/* Copies the held data of e to the zip, the tree and the callback. */
+static int pass_held_data(struct pass *st, const struct charm_entry *e, int fd)
+{
+	struct pass_sink s = { .w = st->w, .fd = fd, .expect = e->size };
+	const char *data = st->c->held.data ? st->c->held.data + e->held_at : "";
+	int r = e->size ? pass_sink_add(&s, data, (size_t)e->size) : 0;
+
+	if (r == 0 && st->cb && e->size <= CHARM_INLINE_MAX)
+		r = st->cb(st->cb_ud, e, data, (size_t)e->size);
+	return r;
+}
+
 /* Copies the source entry's data to the zip and the tree, re-checking its hash. */
 static int pass_data(struct pass *st, const struct charm_entry *e, int fd)
 {
@@ -203,6 +217,8 @@ static int pass_data(struct pass *st, const struct charm_entry *e, int fd)
 	uint64_t size;
 	int r;
 
+	if (st->c->holds)
+		return pass_held_data(st, e, fd);
 	if (st->cb && e->size <= CHARM_INLINE_MAX)
 		s.keep = st->chunk + CHUNK;
 	r = charm_stream_data(st->src, st->chunk, pass_sink_add, &s, sha, &size);
@@ -290,8 +306,8 @@ static int pass_entries(struct pass *st)
 	const struct charm *c = st->c;
 
 	for (size_t i = 0;; i++) {
-		bool end;
-		int r = next_source_entry(st, i, &end);
+		bool end = i == c->n_entries;
+		int r = c->holds ? 0 : next_source_entry(st, i, &end);
 		if (r < 0 || end)
 			return r;
 		if (charmcheck_is_revision(&c->entries[i]))
@@ -302,18 +318,18 @@ static int pass_entries(struct pass *st)
 	}
 }
 
-static int pass_open(struct pass *st, int zip_fd, const char *tree_dir, int *src_fd)
+static int pass_open(struct pass *st, bool zip, const char *tree_dir, int *src_fd)
 {
 	uint64_t size;
-	int r = charm_source_open(st->c->path, src_fd, &size);
+	int r = st->c->holds ? 0 : charm_source_open(st->c->path, src_fd, &size);
 
-	if (r == 0)
+	if (r == 0 && !st->c->holds)
 		r = charm_zip_reader(*src_fd, &st->src);
 	if (r == -EINVAL)
 		r = -ESTALE;
 	if (r < 0)
 		return r;
-	if (zip_fd >= 0) {
+	if (zip) {
 		st->w = archive_write_new();
 		if (!st->w)
 			return -ENOMEM;
@@ -335,18 +351,20 @@ int charm_store(const struct charm *c, int revision, int zip_fd, const char *tre
 	return charm_store_cb(c, revision, zip_fd, tree_dir, NULL, NULL);
 }
 
-int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *tree_dir,
-		   charm_data_cb cb, void *ud)
+/* One pass writing to zip_fd or zip (or neither) and tree_dir (or not). */
+static int store_pass(const struct charm *c, int revision, int zip_fd, struct buf *zip,
+		      const char *tree_dir, charm_data_cb cb, void *ud)
 {
-	struct pass st = { .c = c, .cb = cb, .cb_ud = ud, .root = -1, .out_fd = zip_fd };
+	struct pass st = { .c = c, .cb = cb, .cb_ud = ud, .root = -1, .out_fd = zip_fd,
+			   .out_buf = zip };
 	struct charm_locale loc;
 	int src_fd = -1, r;
 
-	if (revision < 0 || (zip_fd < 0 && !tree_dir))
+	if (revision < 0 || (zip_fd < 0 && !zip && !tree_dir))
 		return -EINVAL;
 	charm_locale_begin(&loc);
-	st.chunk = malloc(CHUNK + CHARM_INLINE_MAX);
-	r = st.chunk ? pass_open(&st, zip_fd, tree_dir, &src_fd) : -ENOMEM;
+	st.chunk = c->holds ? NULL : malloc(CHUNK + CHARM_INLINE_MAX);
+	r = st.chunk || c->holds ? pass_open(&st, zip_fd >= 0 || zip, tree_dir, &src_fd) : -ENOMEM;
 	if (r == 0)
 		r = pass_revision(&st, revision);
 	if (r == 0)
@@ -364,4 +382,16 @@ int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *
 	free(st.chunk);
 	charm_locale_end(&loc);
 	return r;
+}
+
+int charm_store_cb(const struct charm *c, int revision, int zip_fd, const char *tree_dir,
+		   charm_data_cb cb, void *ud)
+{
+	return store_pass(c, revision, zip_fd, NULL, tree_dir, cb, ud);
+}
+
+int charm_store_buf(const struct charm *c, int revision, struct buf *zip, charm_data_cb cb,
+		    void *ud)
+{
+	return zip ? store_pass(c, revision, -1, zip, NULL, cb, ud) : -EINVAL;
 }

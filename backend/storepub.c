@@ -1,8 +1,8 @@
 /*
  * Publishing (SPEC §4.2): lock the target URLs, validate the archive,
  * compute the revision over the URL set (or refuse a redundant update),
- * write the stored archive under tmp/, move it to its content-addressed
- * name, then record revision, URLs, event and the publish change in one
+ * write the stored archive (a small one made in memory, straight to its
+ * content-addressed name; a bigger one under tmp/, then moved), then record revision, URLs, event and the publish change in one
  * transaction. A crash before the commit leaves only unreferenced files,
  * which the next start removes. The change's extract-tree task, recorded
  * Do when a file needs the tree, is run by the engine after the return
@@ -97,6 +97,40 @@ struct staged {
 };
 
 /*
+ * Writes a held charm's stored archive, made in memory, straight to its
+ * content-addressed name (none is written when it is there already). A
+ * crash before the commit leaves it unreferenced, like a staged one.
+ */
+static int stage_held(struct store *s, const struct charm *c, int revision,
+		      struct staged *out, struct store_inline *in)
+{
+	char blob[PATH_MAX];
+	struct buf zip;
+	int fd, r;
+
+	buf_init(&zip, 4 * CHARM_HOLD_MAX);
+	r = charm_store_buf(c, revision, &zip, store_inline_add, in);
+	if (r == 0)
+		r = sha256_mem(zip.data ? zip.data : "", zip.len, out->sha256);
+	out->size = zip.len;
+	store_blob_path(s, out->sha256, blob, sizeof(blob));
+	fd = r == 0 ? open(blob, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444) : -1;
+	if (r == 0 && fd < 0 && errno != EEXIST)
+		r = -errno;
+	if (fd >= 0) {
+		r = write_all(fd, zip.data, zip.len);
+		if (r == 0 && s->opts.sync_full && fsync(fd) < 0)
+			r = -errno;
+		if (close(fd) < 0 && r == 0)
+			r = -errno;
+		if (r < 0)
+			(void)unlink(blob);
+	}
+	buf_free(&zip);
+	return r;
+}
+
+/*
  * Writes the stored archive under tmp/ and hashes it, keeping small files'
  * data in in (the tree comes later, if at all).
  */
@@ -104,6 +138,9 @@ static int stage(struct store *s, const struct charm *c, int revision, struct st
 		 struct store_inline *in)
 {
 	int fd, r;
+
+	if (charm_holds(c))
+		return stage_held(s, c, revision, out, in);
 
 	snprintf(out->zip, sizeof(out->zip), "%s/tmp/pub-XXXXXX", s->dir);
 	fd = mkostemp(out->zip, O_CLOEXEC);
@@ -131,7 +168,9 @@ static int install(struct store *s, struct staged *st)
 	struct stat sb;
 
 	store_blob_path(s, st->sha256, blob, sizeof(blob));
-	if (stat(blob, &sb) == 0) {
+	if (!st->zip[0]) {
+		/* stage_held() wrote it there */
+	} else if (stat(blob, &sb) == 0) {
 		(void)unlink(st->zip);
 	} else if (rename(st->zip, blob) < 0) {
 		return -errno;

@@ -114,6 +114,8 @@ int copy_tree(const char *src, const char *dst) WUR;
  * hex into hex[65], and the byte count into *ret_size (may be NULL). 0 or -errno.
  */
 int sha256_fd(int fd, char hex[65], uint64_t *ret_size) WUR;
+/* The SHA-256 of n bytes at p, as lower-case hex. 0 or -EIO. */
+int sha256_mem(const void *p, size_t n, char hex[65]) WUR;
 /* sha256_fd() of the file at path (opened and closed here). 0 or -errno. */
 int sha256_file(const char *path, char hex[65], uint64_t *ret_size) WUR;
 /* fsync of a directory by path. 0 or -errno. */

@@ -56,6 +56,16 @@ int sha256_fd(int fd, char hex[65], uint64_t *ret_size)
 	return 0;
 }
 
+int sha256_mem(const void *p, size_t n, char hex[65])
+{
+	unsigned char md[32];
+
+	if (EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	hex_encode(md, sizeof(md), hex);
+	return 0;
+}
+
 int sha256_file(const char *path, char hex[65], uint64_t *ret_size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r;

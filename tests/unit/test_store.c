@@ -84,10 +84,10 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	for (int i = 0; i < 3; i++) {
 		/* in2.zip has a file too big to keep in the database: it needs a tree. */
-		static char payload[8192];
+		static char payload[CHARM_INLINE_MAX + 8192];
 		snprintf(f->zips[i], sizeof(f->zips[i]), "%s/in%d.zip", f->dir, i);
 		memset(payload, 'x', sizeof(payload) - 1);
-		snprintf(i == 2 ? payload + 6000 : payload, 16, "v%d", i);
+		snprintf(i == 2 ? payload + CHARM_INLINE_MAX + 1000 : payload, 16, "v%d", i);
 		write_charm(f->zips[i], "foo", payload);
 	}
 	f->s = open_store(f->dir);
