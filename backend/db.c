@@ -69,6 +69,11 @@ struct db {
 	pthread_mutex_t write_lock;
 	struct conn *writer;	  /* every write transaction's connection, under write_lock */
 	struct db *outer_writing; /* the writing thread's `writing` before db_write_begin() */
+	/* The checkpointer (see DB_WAL_CHECKPOINT), started by the first commit that wants it. */
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	pthread_t ckpt_thread;
+	bool ckpt_started, ckpt_wanted, ckpt_stop;
 };
 
 /* The database whose write transaction the calling thread is in (its connection: db->writer). */
@@ -162,15 +167,19 @@ static void conn_thread_exit(void *p)
 #define DB_WAL_KEEP "1048576"
 
 /*
- * A commit that brings the log to this many pages checkpoints it, in the
- * committing thread (a publish's, often), with two fdatasync()s. SQLite's
- * 1,000 pages came every ~25 publishes of a small charm (each writes ~40
- * pages: the publish's own, its change's, the engine's); a checkpoint
- * writes each page once however often it changed, so a longer interval
- * also writes less: per 1,000 publishes 75 -> 21 fdatasync()s and 48k ->
- * 41k page writes. The log grows to ~16 MiB between checkpoints.
+ * A commit that brings the log to this many pages has it checkpointed.
+ * SQLite's 1,000 pages came every ~25 publishes of a small charm (each
+ * writes ~25-40 pages: the publish's own, its change's, the engine's); a
+ * checkpoint writes each page once however often it changed, so a longer
+ * interval also writes less: per 1,000 publishes 75 -> 21 fdatasync()s and
+ * 48k -> 41k page writes. The log grows to ~16 MiB between checkpoints.
+ * SQLite would run the checkpoint inside that commit, with its page copies
+ * and two fdatasync()s (~10 ms here), in whichever call committed (a
+ * publish's close(), often); the writer's connection instead wakes the
+ * checkpointer thread, whose passive checkpoint runs beside the readers
+ * and the writer.
  */
-#define DB_WAL_CHECKPOINT "4000"
+#define DB_WAL_CHECKPOINT 4000
 
 static int conn_setup(sqlite3 *sql, bool sync_full, bool read_only)
 {
@@ -179,7 +188,7 @@ static int conn_setup(sqlite3 *sql, bool sync_full, bool read_only)
 		sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
 		"PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY",
 		"PRAGMA mmap_size=" DB_MMAP_SIZE, "PRAGMA journal_size_limit=" DB_WAL_KEEP,
-		"PRAGMA wal_autocheckpoint=" DB_WAL_CHECKPOINT, NULL,
+		"PRAGMA wal_autocheckpoint=0", NULL,
 	};
 	/* Read-only: the journal mode is the file's (setting it may write the header). */
 	const char *const *p = read_only ? pragmas + 2 : pragmas;
@@ -358,6 +367,46 @@ static void writer_release(struct db *db, int r)
 	pthread_mutex_unlock(&db->write_lock);
 }
 
+static void *checkpointer(void *ud)
+{
+	struct db *db = ud;
+
+	pthread_mutex_lock(&db->ckpt_lock);
+	for (;;) {
+		while (!db->ckpt_wanted && !db->ckpt_stop)
+			pthread_cond_wait(&db->ckpt_cond, &db->ckpt_lock);
+		if (db->ckpt_stop)
+			break;
+		db->ckpt_wanted = false;
+		pthread_mutex_unlock(&db->ckpt_lock);
+		struct conn *c = conn_own(db);
+		if (c)
+			(void)sqlite3_wal_checkpoint_v2(c->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+							NULL);
+		pthread_mutex_lock(&db->ckpt_lock);
+	}
+	pthread_mutex_unlock(&db->ckpt_lock);
+	return NULL;
+}
+
+/* After each commit on the writer's connection (under write_lock): wakes the checkpointer. */
+static int wal_hook(void *ud, sqlite3 *sql, const char *name, int pages)
+{
+	struct db *db = ud;
+
+	(void)sql;
+	(void)name;
+	if (pages < DB_WAL_CHECKPOINT)
+		return SQLITE_OK;
+	pthread_mutex_lock(&db->ckpt_lock);
+	if (!db->ckpt_started && !db->ckpt_stop)
+		db->ckpt_started = pthread_create(&db->ckpt_thread, NULL, checkpointer, db) == 0;
+	db->ckpt_wanted = true;
+	pthread_cond_signal(&db->ckpt_cond);
+	pthread_mutex_unlock(&db->ckpt_lock);
+	return SQLITE_OK;
+}
+
 int db_write_begin(struct db *db)
 {
 	int r;
@@ -365,8 +414,11 @@ int db_write_begin(struct db *db)
 	if (db->read_only)
 		return -EROFS;
 	pthread_mutex_lock(&db->write_lock);
-	if (!db->writer)
+	if (!db->writer) {
 		db->writer = conn_new(db);
+		if (db->writer)
+			sqlite3_wal_hook(db->writer->sql, wal_hook, db);
+	}
 	db->outer_writing = writing;
 	writing = db;
 	if (db->writer)
@@ -598,6 +650,8 @@ static int db_new(const char *path, bool sync_full, bool read_only, struct db **
 	}
 	pthread_mutex_init(&db->conns_lock, NULL);
 	pthread_mutex_init(&db->write_lock, NULL);
+	pthread_mutex_init(&db->ckpt_lock, NULL);
+	pthread_cond_init(&db->ckpt_cond, NULL);
 	if (!conn_get(db)) {
 		snprintf(err, errlen, "cannot open database %s", path);
 		db_close(db);
@@ -702,6 +756,12 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
+	pthread_mutex_lock(&db->ckpt_lock);
+	db->ckpt_stop = true;
+	pthread_cond_signal(&db->ckpt_cond);
+	pthread_mutex_unlock(&db->ckpt_lock);
+	if (db->ckpt_started)
+		pthread_join(db->ckpt_thread, NULL);
 	pthread_mutex_lock(&db->conns_lock);
 	while (db->conns) {
 		struct conn *c = db->conns;
@@ -713,6 +773,8 @@ void db_close(struct db *db)
 	pthread_key_delete(db->key);
 	pthread_mutex_destroy(&db->conns_lock);
 	pthread_mutex_destroy(&db->write_lock);
+	pthread_mutex_destroy(&db->ckpt_lock);
+	pthread_cond_destroy(&db->ckpt_cond);
 	free(db->path);
 	free(db);
 }

@@ -253,21 +253,19 @@ static int record_change(struct store *s, const struct store_publish_req *req, i
 				NULL);
 }
 
+/* Writes the publish's rows, at time t, in the caller's write transaction. */
 static int record(struct store *s, const struct store_publish_req *req, int revision,
 		  const char *digest, const struct staged *sg, const struct store_inline *in,
-		  bool *ret_all_inline, const struct strv *warnings)
+		  bool *ret_all_inline, const struct strv *warnings, int64_t t)
 {
-	int64_t t = store_now_ns();
 	sqlite3_stmt *st;
 	sqlite3_int64 id;
-	int r = db_write_begin(s->db);
+	int r;
 
-	if (r < 0)
-		return r;
 	st = db_prep(s->db, "INSERT INTO revisions(revision, sha256, digest, size, published)"
 			    " VALUES(?, ?, ?, ?, ?)");
 	if (!st)
-		return db_write_end(s->db, -EIO);
+		return -EIO;
 	sqlite3_bind_int(st, 1, revision);
 	sqlite3_bind_text(st, 2, sg->sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, digest, -1, SQLITE_STATIC);
@@ -312,9 +310,6 @@ static int record(struct store *s, const struct store_publish_req *req, int revi
 			.digest = digest, .warnings = warnings, .uid = req->uid, .t_ns = t });
 	if (r == 0)
 		r = record_change(s, req, revision, sg, *ret_all_inline, warnings, t);
-	r = db_write_end(s->db, r);
-	if (r == 0)
-		store_mark_changed(s, t, false);
 	return r;
 }
 
@@ -430,36 +425,78 @@ static int check_space(struct store *s, const struct charm *c)
 	return space_for(s, need) ? 0 : -ENOSPC;
 }
 
+/* The revision for the publish, with the message of a redundant one. */
+static int revision_for(struct store *s, const struct store_publish_req *req, const char *digest,
+			int *ret, struct strv *errors)
+{
+	int r = next_revision(s, req, digest, ret);
+
+	if (r == -EEXIST)
+		(void)strv_push(errors, "charm is up-to-date");
+	return r;
+}
+
+/*
+ * Stores and records the charm, and sets *ret_revision. A held charm
+ * (small: its stored zip is made in memory) does it all in one write
+ * transaction, whose reads of the URLs' revisions hit the writer's page
+ * cache instead of a reader's, which every commit empties; a bigger one
+ * computes the revision and stages its archive before the transaction.
+ */
+static int store_and_record(struct store *s, const struct store_publish_req *req,
+			    const struct charm *c, const char *digest,
+			    const struct strv *warnings, int *ret_revision, struct strv *errors,
+			    struct staged *sg, struct store_inline *in)
+{
+	bool one_tx = charm_holds(c), all_inline = false;
+	int64_t t = 0;
+	int r = one_tx ? 0 : revision_for(s, req, digest, ret_revision, errors);
+
+	if (r == 0)
+		r = check_space(s, c);
+	if (r == 0)
+		r = store_inline_init(in, c);
+	if (r == 0 && !one_tx)
+		r = stage(s, c, *ret_revision, sg, in);
+	if (r == 0 && !one_tx)
+		r = install(s, sg);
+	if (r < 0)
+		return r;
+	r = db_write_begin(s->db);
+	if (r < 0)
+		return r;
+	if (one_tx) {
+		r = revision_for(s, req, digest, ret_revision, errors);
+		if (r == 0)
+			r = stage(s, c, *ret_revision, sg, in);
+		if (r == 0)
+			r = install(s, sg);
+	}
+	if (r == 0) {
+		t = store_now_ns();
+		r = record(s, req, *ret_revision, digest, sg, in, &all_inline, warnings, t);
+	}
+	r = db_write_end(s->db, r);
+	if (r == 0)
+		store_mark_changed(s, t, false);
+	return r;
+}
+
 static int publish_locked(struct store *s, const struct store_publish_req *req,
 			  const struct charm *c, const char *digest,
 			  const struct strv *warnings, int *ret_revision, struct strv *errors)
 {
 	struct staged sg = { .zip = "" };
-	struct store_inline in;
-	bool all_inline = false;
-	int revision, r;
+	struct store_inline in = { 0 };
+	int revision = -1, r;
 
-	r = next_revision(s, req, digest, &revision);
-	if (r == -EEXIST) {
-		(void)strv_push(errors, "charm is up-to-date");
-		return r;
-	}
-	if (r < 0)
-		return r;
-	r = check_space(s, c);
-	if (r == 0)
-		r = store_inline_init(&in, c);
-	if (r < 0)
-		return r;
-	r = stage(s, c, revision, &sg, &in);
-	if (r == 0)
-		r = install(s, &sg);
-	if (r == 0)
-		r = record(s, req, revision, digest, &sg, &in, &all_inline, warnings);
+	r = store_and_record(s, req, c, digest, warnings, &revision, errors, &sg, &in);
 	if (r == 0 && s->engine)
 		engine_notice(s->engine); /* the runner takes the tree from here */
 	store_inline_free(&in);
 	unstage(&sg);
+	if (r == -EEXIST)
+		return r;
 	if (r == -ESTALE) {
 		(void)strv_push(errors, "the archive changed while it was being published");
 		return -EBUSY;
