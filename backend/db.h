@@ -15,6 +15,9 @@
  * with the mutex), so a statement db_prep() returned inside a write
  * transaction is stepped and reset inside it, and one from outside is not
  * used inside it.
+ * The write-ahead log is checkpointed by a thread of the db's own, woken by
+ * the commits that grow it past a mark (never inside a caller's commit);
+ * db_close() stops it.
  */
 #ifndef CHARMFS_DB_H
 #define CHARMFS_DB_H
