@@ -67,6 +67,7 @@ struct reader {
 	struct buf meta_yaml, config_yaml;
 	bool has_meta, has_config;
 	struct buf *hold; /* the charm's held bytes while it still holds them, or NULL */
+	unsigned char *raw; /* a small archive's bytes, read whole (see read_whole()) */
 	struct strv *errors;
 	int verdict; /* 0, -EINVAL or -EFBIG: the worst rule failure so far */
 };
@@ -252,11 +253,8 @@ int charm_source_open(const char *path, int *ret_fd, uint64_t *ret_size)
 	return 0;
 }
 
-/*
- * Starts a seekable zip reader on fd; *ret_a is set even on failure so the
- * caller can read libarchive's message. 0, -ENOMEM or the mapped failure.
- */
-int charm_zip_reader(int fd, struct archive **ret_a)
+/* A seekable zip reader on fd, or on len bytes at mem when mem is not NULL. */
+static int zip_reader(int fd, const void *mem, size_t len, struct archive **ret_a)
 {
 	struct archive *a = archive_read_new();
 
@@ -264,8 +262,44 @@ int charm_zip_reader(int fd, struct archive **ret_a)
 	if (!a)
 		return -ENOMEM;
 	if (archive_read_support_format_zip_seekable(a) != ARCHIVE_OK ||
-	    archive_read_open_fd(a, fd, CHUNK) != ARCHIVE_OK)
+	    (mem ? archive_read_open_memory(a, mem, len) : archive_read_open_fd(a, fd, CHUNK)) !=
+		    ARCHIVE_OK)
 		return charm_archive_errno(a, false);
+	return 0;
+}
+
+/*
+ * Starts a seekable zip reader on fd; *ret_a is set even on failure so the
+ * caller can read libarchive's message. 0, -ENOMEM or the mapped failure.
+ */
+int charm_zip_reader(int fd, struct archive **ret_a)
+{
+	return zip_reader(fd, NULL, 0, ret_a);
+}
+
+/*
+ * Reads an archive of at most CHARM_HOLD_MAX bytes whole, in one call
+ * when it can: the checks below then parse memory, and what they validate
+ * is exactly these bytes (a file that grows meanwhile is read as it was).
+ */
+static int read_whole(struct reader *rd, int fd)
+{
+	size_t n = (size_t)rd->archive_size, got = 0;
+
+	rd->raw = malloc(n ? n : 1);
+	if (!rd->raw)
+		return -ENOMEM;
+	while (got < n) {
+		ssize_t k = pread(fd, rd->raw + got, n - got, (off_t)got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	rd->archive_size = got;
 	return 0;
 }
 
@@ -539,8 +573,16 @@ static int open_archive(struct reader *rd, const char *path, int *fd)
 				 "archive is %llu bytes, over the limit of %llu bytes",
 				 (unsigned long long)rd->archive_size,
 				 (unsigned long long)rd->lim->max_archive);
+	if (rd->archive_size <= CHARM_HOLD_MAX) {
+		r = read_whole(rd, *fd);
+		if (r < 0)
+			return r;
+	}
 	struct strv nul = { 0 };
-	r = charmcheck_zip_fifos(*fd, rd->archive_size, rd->lim->max_entries, &rd->fifos, &nul);
+	r = rd->raw ? charmcheck_zip_fifos_mem(rd->raw, (size_t)rd->archive_size,
+					       rd->lim->max_entries, &rd->fifos, &nul)
+		    : charmcheck_zip_fifos(*fd, rd->archive_size, rd->lim->max_entries, &rd->fifos,
+					   &nul);
 	for (size_t i = 0; r == 0 && i < nul.n; i++)
 		r = charmcheck_complain(rd->errors, -EINVAL, "entry name contains a NUL byte: ",
 					nul.v[i], "");
@@ -550,7 +592,7 @@ static int open_archive(struct reader *rd, const char *path, int *fd)
 	if (rd->fifos.n)
 		qsort(rd->fifos.v, rd->fifos.n, sizeof(*rd->fifos.v), cmp_strp);
 	if (r == 0)
-		r = charm_zip_reader(*fd, &rd->a);
+		r = zip_reader(*fd, rd->raw, (size_t)rd->archive_size, &rd->a);
 	if (r < 0 && rd->a)
 		return fail_unreadable(rd->errors, rd->a);
 	return r;
@@ -585,6 +627,7 @@ int charm_open(const char *path, const struct charm_limits *lim, struct charm **
 	if (r == 0)
 		r = charmcheck_digest(c->entries, c->n_entries, c->digest);
 	archive_read_free(rd.a);
+	free(rd.raw);
 	if (fd >= 0)
 		close(fd);
 	if (r == 0) {

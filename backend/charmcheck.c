@@ -387,17 +387,29 @@ static uint64_t le(const unsigned char *p, size_t n)
 	return v;
 }
 
-static bool pread_all(int fd, void *p, size_t n, uint64_t off)
+/* A zip's bytes: a file, or (mem not NULL) size bytes in memory. */
+struct zsrc {
+	int fd;
+	const unsigned char *mem;
+	uint64_t size;
+};
+
+static bool pread_all(const struct zsrc *z, void *p, size_t n, uint64_t off)
 {
-	return pread(fd, p, n, (off_t)off) == (ssize_t)n;
+	if (!z->mem)
+		return pread(z->fd, p, n, (off_t)off) == (ssize_t)n;
+	if (off > z->size || n > z->size - off)
+		return false;
+	memcpy(p, z->mem + off, n);
+	return true;
 }
 
 /* The zip64 end record's directory offset and count, when the classic one overflowed. */
-static bool zip64_end(int fd, const unsigned char *eocd, uint64_t *off, uint64_t *count)
+static bool zip64_end(const struct zsrc *src, const unsigned char *eocd, uint64_t *off, uint64_t *count)
 {
 	unsigned char z[56];
 
-	if (le(eocd - 20, 4) != ZIP64_LOC_SIG || !pread_all(fd, z, sizeof(z), le(eocd - 12, 8)) ||
+	if (le(eocd - 20, 4) != ZIP64_LOC_SIG || !pread_all(src, z, sizeof(z), le(eocd - 12, 8)) ||
 	    le(z, 4) != ZIP64_EOCD_SIG)
 		return false;
 	*count = le(z + 32, 8);
@@ -406,7 +418,7 @@ static bool zip64_end(int fd, const unsigned char *eocd, uint64_t *off, uint64_t
 }
 
 /* Where the central directory starts and how many records it holds. */
-static bool find_central_directory(int fd, uint64_t size, uint64_t *ret_off, uint64_t *ret_count)
+static bool find_central_directory(const struct zsrc *src, uint64_t size, uint64_t *ret_off, uint64_t *ret_count)
 {
 	size_t n = size < EOCD_SEARCH ? (size_t)size : EOCD_SEARCH;
 	_cleanup_free_ unsigned char *tail = malloc(n ? n : 1);
@@ -414,7 +426,7 @@ static bool find_central_directory(int fd, uint64_t size, uint64_t *ret_off, uin
 	uint64_t off, count, cdsize, eocd_at;
 	size_t i;
 
-	if (!tail || n < 22 || !pread_all(fd, tail, n, size - n))
+	if (!tail || n < 22 || !pread_all(src, tail, n, size - n))
 		return false;
 	for (i = n - 22; i > 0 && le(tail + i, 4) != ZIP_EOCD_SIG; i--)
 		;
@@ -424,37 +436,37 @@ static bool find_central_directory(int fd, uint64_t size, uint64_t *ret_off, uin
 	cdsize = le(tail + i + 12, 4);
 	off = le(tail + i + 16, 4);
 	eocd_at = size - n + i;
-	if ((off == 0xffffffffu || count == 0xffffu) && i >= 20 && !zip64_end(fd, tail + i, &off, &count))
+	if ((off == 0xffffffffu || count == 0xffffu) && i >= 20 && !zip64_end(src, tail + i, &off, &count))
 		return false;
-	if ((!pread_all(fd, sig, 4, off) || le(sig, 4) != ZIP_CDH_SIG) && cdsize <= eocd_at)
+	if ((!pread_all(src, sig, 4, off) || le(sig, 4) != ZIP_CDH_SIG) && cdsize <= eocd_at)
 		off = eocd_at - cdsize; /* data prepended to the zip */
 	*ret_off = off;
 	*ret_count = count;
 	return true;
 }
 
-int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct strv *ret,
-			 struct strv *ret_nul)
+static int zip_fifos(const struct zsrc *src, uint64_t size, uint64_t max_entries,
+		     struct strv *ret, struct strv *ret_nul)
 {
 	uint64_t off, count;
 
-	if (!find_central_directory(fd, size, &off, &count))
+	if (!find_central_directory(src, size, &off, &count))
 		return 0;
 	for (uint64_t k = 0; k < count && k <= max_entries; k++) {
 		unsigned char h[46];
 		char name[CHARM_NAME_MAX + 1];
 		size_t nlen;
-		if (!pread_all(fd, h, sizeof(h), off) || le(h, 4) != ZIP_CDH_SIG)
+		if (!pread_all(src, h, sizeof(h), off) || le(h, 4) != ZIP_CDH_SIG)
 			return 0;
 		nlen = (size_t)le(h + 28, 2);
-		if (nlen <= CHARM_NAME_MAX && pread_all(fd, name, nlen, off + 46) &&
+		if (nlen <= CHARM_NAME_MAX && pread_all(src, name, nlen, off + 46) &&
 		    memchr(name, '\0', nlen)) {
 			name[nlen] = '\0';
 			if (strv_push(ret_nul, name) < 0)
 				return -ENOMEM;
 		}
 		if (h[5] == 3 && ((le(h + 38, 4) >> 16) & S_IFMT) == S_IFIFO && nlen <= CHARM_NAME_MAX &&
-		    pread_all(fd, name, nlen, off + 46)) {
+		    pread_all(src, name, nlen, off + 46)) {
 			name[nlen] = '\0';
 			if (strv_push(ret, name) < 0)
 				return -ENOMEM;
@@ -462,4 +474,20 @@ int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct str
 		off += 46 + nlen + le(h + 30, 2) + le(h + 32, 2);
 	}
 	return 0;
+}
+
+int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct strv *ret,
+			 struct strv *ret_nul)
+{
+	const struct zsrc z = { .fd = fd, .size = size };
+
+	return zip_fifos(&z, size, max_entries, ret, ret_nul);
+}
+
+int charmcheck_zip_fifos_mem(const void *mem, size_t size, uint64_t max_entries,
+			     struct strv *ret, struct strv *ret_nul)
+{
+	const struct zsrc z = { .fd = -1, .mem = mem, .size = size };
+
+	return zip_fifos(&z, size, max_entries, ret, ret_nul);
 }

@@ -100,6 +100,9 @@ int charmcheck_tree(const struct charm_entry *e, size_t n, struct strv *errors) 
  */
 int charmcheck_zip_fifos(int fd, uint64_t size, uint64_t max_entries, struct strv *ret,
 			 struct strv *ret_nul) WUR;
+/* charmcheck_zip_fifos() of a zip of size bytes at mem. */
+int charmcheck_zip_fifos_mem(const void *mem, size_t size, uint64_t max_entries,
+			     struct strv *ret, struct strv *ret_nul) WUR;
 
 /* Is this the top-level `revision` entry, left out of digests and stores? */
 bool charmcheck_is_revision(const struct charm_entry *e);

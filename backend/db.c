@@ -74,6 +74,7 @@ struct db {
 	pthread_cond_t ckpt_cond;
 	pthread_t ckpt_thread;
 	bool ckpt_started, ckpt_wanted, ckpt_stop;
+	int ckpt_next; /* the log size that wakes it next (under write_lock) */
 };
 
 /* The database whose write transaction the calling thread is in (its connection: db->writer). */
@@ -380,9 +381,22 @@ static void *checkpointer(void *ud)
 		db->ckpt_wanted = false;
 		pthread_mutex_unlock(&db->ckpt_lock);
 		struct conn *c = conn_own(db);
-		if (c)
-			(void)sqlite3_wal_checkpoint_v2(c->sql, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-							NULL);
+		if (c) {
+			/*
+			 * The bulk of the copy beside the writer; then, holding
+			 * the writer mutex, the frames it added meanwhile, so
+			 * that the checkpoint is complete and the next write
+			 * transaction starts the log again from its beginning
+			 * (a passive checkpoint alone never catches up with a
+			 * steady writer, and the log would grow without end).
+			 */
+			(void)sqlite3_wal_checkpoint_v2(c->sql, NULL, SQLITE_CHECKPOINT_PASSIVE,
+							NULL, NULL);
+			pthread_mutex_lock(&db->write_lock);
+			(void)sqlite3_wal_checkpoint_v2(c->sql, NULL, SQLITE_CHECKPOINT_PASSIVE,
+							NULL, NULL);
+			pthread_mutex_unlock(&db->write_lock);
+		}
 		pthread_mutex_lock(&db->ckpt_lock);
 	}
 	pthread_mutex_unlock(&db->ckpt_lock);
@@ -396,8 +410,15 @@ static int wal_hook(void *ud, sqlite3 *sql, const char *name, int pages)
 
 	(void)sql;
 	(void)name;
+	/*
+	 * A checkpoint that readers kept from finishing leaves the log long
+	 * until one does: wake it again only after another quarter's growth.
+	 */
 	if (pages < DB_WAL_CHECKPOINT)
+		db->ckpt_next = DB_WAL_CHECKPOINT;
+	if (pages < db->ckpt_next)
 		return SQLITE_OK;
+	db->ckpt_next = pages + DB_WAL_CHECKPOINT / 4;
 	pthread_mutex_lock(&db->ckpt_lock);
 	if (!db->ckpt_started && !db->ckpt_stop)
 		db->ckpt_started = pthread_create(&db->ckpt_thread, NULL, checkpointer, db) == 0;

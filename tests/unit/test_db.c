@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -70,6 +71,55 @@ static int insert(struct db *db, const char *k, long v)
 	r = db_errno(sqlite3_step(st));
 	db_reset(st);
 	return db_write_end(db, r);
+}
+
+static long long wal_size(void)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/t.db-wal", dir);
+	return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/*
+ * A steady writer, never pausing: the checkpointer (woken past 4,000 log
+ * pages) must still complete a checkpoint, so that the log starts again
+ * from its beginning and is cut back to 1 MiB. A checkpoint that only runs
+ * beside the writer never catches up, and the log grows without end.
+ */
+static void test_log_bounded_under_steady_writes(void **state)
+{
+	struct db *db = open_db();
+	char big[3000];
+	long long max = 0;
+	bool grew = false, cut = false;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (long i = 0; i < 60000 && !cut; i++) {
+		sqlite3_stmt *st;
+		assert_int_equal(db_write_begin(db), 0);
+		st = db_prep(db, "INSERT OR REPLACE INTO t(k, v) VALUES(?1, ?2)");
+		assert_non_null(st);
+		/* 500 keys of 2.5-3 KiB: a page or two per commit. */
+		sqlite3_bind_text(st, 1, big + i % 500, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, i);
+		assert_int_equal(db_errno(sqlite3_step(st)), 0);
+		db_reset(st);
+		assert_int_equal(db_write_end(db, 0), 0);
+		long long n = wal_size();
+		if (n > max)
+			max = n;
+		if (n > 16 << 20)
+			grew = true;
+		else if (grew && n <= 2 << 20)
+			cut = true;
+	}
+	print_message("log: largest %lld bytes, cut back: %s\n", max, cut ? "yes" : "no");
+	assert_true(grew);
+	assert_true(cut);
+	db_close(db);
 }
 
 static void test_many_statements(void **state)
@@ -313,6 +363,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_many_statements, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_bounded_under_steady_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_in_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steps_in_order, setup, teardown),
