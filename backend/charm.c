@@ -53,7 +53,7 @@
 
 #define RATIO_FLOOR (1024 * 1024)
 #define SAMPLE_BYTES 4096 /* how much of an entry the compressibility guess looks at */
-#define STORE_BELOW 64    /* entries smaller than this are never deflated */
+#define STORE_BELOW 1024 /* entries smaller than this are never deflated (see doc/internals.md) */
 
 /* State of one charm_open() pass. */
 struct reader {

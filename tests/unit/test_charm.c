@@ -317,7 +317,7 @@ static int method_of(const char *path, const char *name)
 	return m;
 }
 
-/* Deflated unless tiny or random-looking; what is stored reads back the same. */
+/* Deflated unless under 1 KiB or random-looking; what is stored reads back the same. */
 static void test_store_methods(void **state)
 {
 	static char text[8192], noise[8192];
@@ -338,12 +338,16 @@ static void test_store_methods(void **state)
 		{ "text.txt", ZG_FILE, 0644, text, sizeof(text), 0, 0 },
 		{ "data/noise.bin", ZG_FILE, 0644, noise, sizeof(noise), 0, 0 },
 		{ "tiny", ZG_FILE, 0644, "0123456789", 0, 0, 0 },
+		{ "text-1k.txt", ZG_FILE, 0644, text, 1024, 0, 0 },
+		{ "text-1023.txt", ZG_FILE, 0644, text, 1023, 0, 0 },
 	};
 	assert_int_equal(zipgen_write(f->src, e, ARRAY_SIZE(e)), 0);
 	digest = digest_of(f, f->src);
 	assert_int_equal(store_to(f, 5, f->out, NULL), 0);
-	assert_int_equal(method_of(f->out, "metadata.yaml"), 8);
+	assert_int_equal(method_of(f->out, "metadata.yaml"), 0); /* a few hundred bytes */
 	assert_int_equal(method_of(f->out, "text.txt"), 8);
+	assert_int_equal(method_of(f->out, "text-1k.txt"), 8);
+	assert_int_equal(method_of(f->out, "text-1023.txt"), 0);
 	assert_int_equal(method_of(f->out, "data/noise.bin"), 0);
 	assert_int_equal(method_of(f->out, "tiny"), 0);
 	assert_int_equal(method_of(f->out, "revision"), 0);
