@@ -66,7 +66,7 @@ is-leader >"\$S/leader"
 echo "output of \$H"
 [ -e "$T/hold-\$H" ] && echo \$\$ >"\$S/held.\$H"
 while [ -e "$T/hold-\$H" ]; do sleep 0.05; done
-if [ -e "$T/stubborn-\$H" ]; then trap '' TERM; sleep 30; fi
+if [ -e "$T/stubborn-\$H" ]; then trap '' TERM; sleep 30.$$; fi
 [ "\$H" = start ] && status-set active "probed"
 [ -e "$T/fail-\$H" ] && exit 4
 exit 0
@@ -271,7 +271,8 @@ echo '{"greeting": "slow"}' >"$P/p/settings"
 check "settle after the timeout" settle
 expect_eq "a timed-out hook fails" "error: hook config-changed failed" "$(cat "$P/p/status")"
 check "the log says it timed out" grep -q "config-changed failed: .*timeout of 1 s" "$P/p/log"
-check "nothing of it remains" sh -c "! pgrep -f '[s]leep 30' >/dev/null"
+# (30.PID: only this test's hook sleeps exactly that long)
+check "nothing of it remains" sh -c "! pgrep -fx '[s]leep 30\\.$$' >/dev/null"
 rm -f "$T/stubborn-config-changed"
 echo '{"greeting": "slow"}' >"$P/p/settings"
 check "settle after the retry" settle
