@@ -11,10 +11,11 @@
  * up to 25: each field more would cost 16 bytes an entry for most names).
  * Its full path is its parent's path, "/" and its name; the parent is
  * another entry, shared by all its children, and the path is rebuilt on
- * demand. The hash tables grow by half a chain at a time (a load of up
- * to two entries a bucket): their buckets were a fifth of the table.
- * What inode_keep() stores, for a few of the entries only, is in a third
- * table of its own, by number, so that the others carry no pointer to it.
+ * demand. The two hash tables double when they hold two entries a bucket
+ * on average (growing fourfold at one, their buckets were a fifth of the
+ * table's memory). What inode_keep() stores, for a few entries only, is
+ * in a third table of its own, by number, so that no entry carries a
+ * pointer for it.
  *
  * Finding a path does not go through the parent, though: the by-path table
  * is keyed on the hash of the FULL path string, as when entries held whole

@@ -18,12 +18,15 @@
  *
  * Revalidation (resolve once per inode). When the kernel looks a path up
  * (LOOKUP) or first uses an inode, the resolved node is kept with the
- * inode (inode.c, inode_keep()), and later requests on that inode
- * (getattr, open, setattr, readlink, opendir, and mkdir, create, rmdir,
- * unlink in it as a parent) take it from there (fs_resolve_ino()) instead
- * of resolving again, as tree_cache() allows. READDIRPLUS entries are not
- * kept: an `ls -lR` would otherwise hold a node per entry for as long as
- * the kernel holds the inode; they are kept at their first use instead.
+ * inode (inode.c, inode_keep()), packed by its tree (tree_ops.pack: a
+ * charms/ file keeps ~110 bytes of a 544-byte node, ~180 for info and
+ * digest; a `grep -r` keeps tens of thousands), and later requests on
+ * that inode (getattr, open, setattr, readlink, opendir, and mkdir,
+ * create, rmdir, unlink in it as a parent) take it from there
+ * (fs_resolve_ino()) instead of resolving again, as tree_cache() allows.
+ * READDIRPLUS entries are not kept: an `ls -lR` would otherwise hold a
+ * node per entry for as long as the kernel holds the inode; they are kept
+ * at their first use instead.
  *
  *   TREE_CACHE_NONE   never kept: re-resolved by every request. Everything
  *                     that changes behind the kernel's back or by the clock:
