@@ -57,11 +57,11 @@ struct inode {
 	struct inode *parent; /* NULL for the first component ("" for the root) */
 	struct inode *next_ino;
 	struct inode *next_path;
-	uint32_t children;     /* objects whose parent this is */
-	uint8_t flags;	       /* INODE_* */
-	uint8_t attached : 1;  /* in by_path */
-	uint8_t has_kept : 1;  /* in by_kept: only while it has a number and a path */
-	char name[];	       /* the last component, without '/' */
+	uint32_t children;    /* objects whose parent this is */
+	uint8_t flags;	      /* INODE_* */
+	uint8_t attached : 1; /* in by_path */
+	uint8_t has_kept : 1; /* in by_kept: only while it has a number and a path */
+	char name[];	      /* the last component, without '/' */
 };
 
 /* What inode_keep() stored for the inode numbered ino. */
@@ -589,8 +589,8 @@ bool inode_flag_get(struct inode_table *t, uint64_t ino, unsigned flag)
 
 void inode_keep(struct inode_table *t, uint64_t ino, const void *data, size_t len, int64_t gen)
 {
-	struct inode_kept *k = len <= UINT32_MAX ? malloc(offsetof(struct inode_kept, data) + len)
-						 : NULL;
+	struct inode_kept *k =
+		len <= UINT32_MAX ? malloc(offsetof(struct inode_kept, data) + len) : NULL;
 	struct inode *n;
 
 	if (!k)

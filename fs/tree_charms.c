@@ -733,10 +733,12 @@ static size_t charms_pack(const struct node *n, void *out, size_t len)
 	};
 	size_t pos = sizeof(p);
 
-	if (strlen(s->rev.sha256) != 2 * sizeof(p.sha256) || len < sizeof(p))
+	if (strlen(s->rev.sha256) != 2 * sizeof(p.sha256) || s->fent.mode > UINT16_MAX ||
+	    len < sizeof(p))
 		return 0;
 	for (size_t i = 0; i < sizeof(p.sha256); i++) {
-		int hi = hex_nibble(s->rev.sha256[2 * i]), lo = hex_nibble(s->rev.sha256[2 * i + 1]);
+		int hi = hex_nibble(s->rev.sha256[2 * i]);
+		int lo = hex_nibble(s->rev.sha256[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return 0;
 		p.sha256[i] = (uint8_t)(hi << 4 | lo);
