@@ -75,22 +75,31 @@ void fs_fail(const char *op, const char *path, int err, const char *why)
 	       why && *why ? ": " : "", why ? why : "");
 }
 
-/* Keeps n with ino when its tree allows (tree.h, "Revalidation"). */
+/* Keeps n, packed, with ino when its tree allows (tree.h, "Revalidation"). */
 static void keep(struct fs *fs, uint64_t ino, const struct node *n)
 {
-	if (tree_cache(n) == TREE_CACHE_STORE)
-		inode_keep(fs->inodes, ino, n, sizeof(*n), n->gen);
+	alignas(struct node) unsigned char packed[TREE_PACK_MAX];
+	size_t len;
+
+	if (tree_cache(n) != TREE_CACHE_STORE)
+		return;
+	len = tree_pack(n, packed);
+	if (len)
+		inode_keep(fs->inodes, ino, packed, len, n->gen);
 }
 
 int fs_resolve_ino(struct fs *fs, fuse_ino_t ino, char **ret_path, struct node *ret)
 {
+	alignas(struct node) unsigned char packed[TREE_PACK_MAX];
+	int64_t gen = store_changed_ns(fs->ctx.store);
 	char *path = inode_path(fs->inodes, ino);
+	size_t len;
 	int r;
 
 	if (!path)
 		return -ESTALE;
-	if (inode_kept(fs->inodes, ino, ret, sizeof(*ret), store_changed_ns(fs->ctx.store))) {
-		node_rebase(ret, path);
+	len = inode_kept(fs->inodes, ino, packed, sizeof(packed), gen);
+	if (len && tree_unpack(path, gen, packed, len, ret) == 0) {
 		*ret_path = path;
 		return 0;
 	}

@@ -7,9 +7,15 @@
  *
  * Memory: after an ls -lR the kernel holds hundreds of thousands of nodes,
  * so an entry is one allocation: 46 bytes of fields plus its last path
- * component (one 64-byte malloc chunk for names of up to 9 bytes). Its
- * full path is its parent's path, "/" and its name; the parent is another
- * entry, shared by all its children, and the path is rebuilt on demand.
+ * component (one 64-byte malloc chunk for names of up to 9 bytes, 80 for
+ * up to 25: each field more would cost 16 bytes an entry for most names).
+ * Its full path is its parent's path, "/" and its name; the parent is
+ * another entry, shared by all its children, and the path is rebuilt on
+ * demand. The two hash tables double when they hold two entries a bucket
+ * on average (growing fourfold at one, their buckets were a fifth of the
+ * table's memory). What inode_keep() stores, for a few entries only, is
+ * in a third table of its own, by number, so that no entry carries a
+ * pointer for it.
  *
  * Finding a path does not go through the parent, though: the by-path table
  * is keyed on the hash of the FULL path string, as when entries held whole
@@ -51,17 +57,19 @@ struct inode {
 	struct inode *parent; /* NULL for the first component ("" for the root) */
 	struct inode *next_ino;
 	struct inode *next_path;
-	struct inode_kept *kept; /* inode_keep(): only while it has a number and a path */
-	uint32_t children; /* objects whose parent this is */
-	uint8_t flags;	   /* INODE_* */
-	bool attached;	   /* in by_path */
-	char name[];	   /* the last component, without '/' */
+	uint32_t children;    /* objects whose parent this is */
+	uint8_t flags;	      /* INODE_* */
+	uint8_t attached : 1; /* in by_path */
+	uint8_t has_kept : 1; /* in by_kept: only while it has a number and a path */
+	char name[];	      /* the last component, without '/' */
 };
 
-/* What inode_keep() stored. */
+/* What inode_keep() stored for the inode numbered ino. */
 struct inode_kept {
+	struct inode_kept *next; /* in its by_kept bucket */
+	uint64_t ino;
 	int64_t gen;
-	size_t len;
+	uint32_t len;
 	unsigned char data[];
 };
 
@@ -72,7 +80,12 @@ struct inode_table {
 	size_t count; /* objects, phantoms included */
 	struct inode **by_ino;
 	struct inode **by_path;
+	size_t nkept_buckets, nkept;
+	struct inode_kept **by_kept;
 };
+
+/* Entries a bucket of by_ino and by_path holds on average before they grow. */
+#define LOAD_MAX 2
 
 #define FNV_OFFSET 1469598103934665603ULL
 #define FNV_PRIME 1099511628211ULL
@@ -181,6 +194,54 @@ static void link_path(struct inode_table *t, struct inode *n, uint64_t hash)
 	n->attached = true;
 }
 
+/* The link to ino's kept bytes in by_kept (*result NULL when there are none). */
+static struct inode_kept **kept_slot(struct inode_table *t, uint64_t ino)
+{
+	struct inode_kept **pp = &t->by_kept[ino % t->nkept_buckets];
+
+	while (*pp && (*pp)->ino != ino)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* Frees what is kept for n, if anything. */
+static void drop_kept(struct inode_table *t, struct inode *n)
+{
+	struct inode_kept **pp, *k;
+
+	if (!n->has_kept)
+		return;
+	pp = kept_slot(t, n->ino);
+	k = *pp;
+	if (k) {
+		*pp = k->next;
+		free(k);
+		t->nkept--;
+	}
+	n->has_kept = false;
+}
+
+static void grow_kept(struct inode_table *t)
+{
+	size_t nb = t->nkept_buckets * 2;
+	struct inode_kept **v = calloc(nb, sizeof(*v));
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < t->nkept_buckets; i++) {
+		struct inode_kept *k = t->by_kept[i];
+		while (k) {
+			struct inode_kept *next = k->next;
+			k->next = v[k->ino % nb];
+			v[k->ino % nb] = k;
+			k = next;
+		}
+	}
+	free(t->by_kept);
+	t->by_kept = v;
+	t->nkept_buckets = nb;
+}
+
 static void unlink_path(struct inode_table *t, struct inode *n)
 {
 	struct inode **pp = &t->by_path[node_hash(n) % t->nbuckets];
@@ -193,8 +254,7 @@ static void unlink_path(struct inode_table *t, struct inode *n)
 	}
 	n->next_path = NULL;
 	n->attached = false;
-	free(n->kept);
-	n->kept = NULL;
+	drop_kept(t, n);
 }
 
 static void link_ino(struct inode_table *t, struct inode *n)
@@ -216,17 +276,16 @@ static void unlink_ino(struct inode_table *t, struct inode *n)
 			break;
 		}
 	}
+	drop_kept(t, n);
 	n->next_ino = NULL;
 	n->ino = 0;
 	n->nlookup = 0;
 	n->flags = 0;
-	free(n->kept);
-	n->kept = NULL;
 }
 
 static void grow(struct inode_table *t)
 {
-	size_t nb = t->nbuckets * 4;
+	size_t nb = t->nbuckets * 2;
 	struct inode **bi = calloc(nb, sizeof(*bi)), **bp = calloc(nb, sizeof(*bp));
 
 	if (!bi || !bp) {
@@ -268,7 +327,7 @@ static struct inode *node_new(struct inode_table *t, struct inode *parent, const
 	size_t size = offsetof(struct inode, name) + nlen + 1;
 	struct inode *n;
 
-	if (t->count > t->nbuckets)
+	if (t->count > LOAD_MAX * t->nbuckets)
 		grow(t);
 	/* Only the name's bytes past the fields, but never less than the struct. */
 	n = malloc(size < sizeof(*n) ? sizeof(*n) : size);
@@ -291,7 +350,6 @@ static void release(struct inode_table *t, struct inode *n)
 		struct inode *parent = n->parent;
 		if (n->attached)
 			unlink_path(t, n);
-		free(n->kept);
 		free(n);
 		t->count--;
 		if (parent)
@@ -345,7 +403,9 @@ struct inode_table *inode_table_new(void)
 	t->nbuckets = 4096;
 	t->by_ino = calloc(t->nbuckets, sizeof(*t->by_ino));
 	t->by_path = calloc(t->nbuckets, sizeof(*t->by_path));
-	if (!t->by_ino || !t->by_path) {
+	t->nkept_buckets = 1024;
+	t->by_kept = calloc(t->nkept_buckets, sizeof(*t->by_kept));
+	if (!t->by_ino || !t->by_path || !t->by_kept) {
 		inode_table_free(t);
 		return NULL;
 	}
@@ -370,15 +430,15 @@ void inode_table_free(struct inode_table *t)
 		struct inode *n = t->by_ino[i];
 		while (n) {
 			struct inode *next = n->next_ino;
+			drop_kept(t, n);
 			n->ino = 0;
-			free(n->kept);
-			n->kept = NULL;
 			release(t, n);
 			n = next;
 		}
 	}
 	free(t->by_ino);
 	free(t->by_path);
+	free(t->by_kept);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -529,19 +589,28 @@ bool inode_flag_get(struct inode_table *t, uint64_t ino, unsigned flag)
 
 void inode_keep(struct inode_table *t, uint64_t ino, const void *data, size_t len, int64_t gen)
 {
-	struct inode_kept *k = malloc(offsetof(struct inode_kept, data) + len);
+	struct inode_kept *k =
+		len <= UINT32_MAX ? malloc(offsetof(struct inode_kept, data) + len) : NULL;
 	struct inode *n;
 
 	if (!k)
 		return;
+	k->ino = ino;
 	k->gen = gen;
-	k->len = len;
+	k->len = (uint32_t)len;
 	memcpy(k->data, data, len);
 	pthread_mutex_lock(&t->lock);
 	n = ino == INODE_ROOT ? NULL : find_ino(t, ino);
 	if (n && n->attached) {
-		free(n->kept);
-		n->kept = k;
+		struct inode_kept **pp;
+		drop_kept(t, n);
+		if (t->nkept >= t->nkept_buckets)
+			grow_kept(t);
+		pp = &t->by_kept[ino % t->nkept_buckets];
+		k->next = *pp;
+		*pp = k;
+		t->nkept++;
+		n->has_kept = true;
 		k = NULL;
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -550,14 +619,14 @@ void inode_keep(struct inode_table *t, uint64_t ino, const void *data, size_t le
 
 size_t inode_kept(struct inode_table *t, uint64_t ino, void *ret, size_t len, int64_t gen)
 {
-	struct inode *n;
+	struct inode_kept *k;
 	size_t got = 0;
 
 	pthread_mutex_lock(&t->lock);
-	n = ino == INODE_ROOT ? NULL : find_ino(t, ino);
-	if (n && n->kept && n->kept->gen == gen && n->kept->len <= len) {
-		memcpy(ret, n->kept->data, n->kept->len);
-		got = n->kept->len;
+	k = ino == INODE_ROOT ? NULL : *kept_slot(t, ino);
+	if (k && k->gen == gen && k->len <= len) {
+		memcpy(ret, k->data, k->len);
+		got = k->len;
 	}
 	pthread_mutex_unlock(&t->lock);
 	return got;

@@ -127,6 +127,36 @@ enum tree_cache tree_cache(const struct node *n)
 	return n->tree->cache ? n->tree->cache(n) : TREE_CACHE_NONE;
 }
 
+size_t tree_pack(const struct node *n, void *out)
+{
+	if (!n->tree->pack) {
+		memcpy(out, n, sizeof(*n));
+		return sizeof(*n);
+	}
+	return n->tree->pack(n, out, TREE_PACK_MAX);
+}
+
+int tree_unpack(const char *path, int64_t gen, const void *data, size_t len, struct node *ret)
+{
+	const struct tree_ops *t = tree_of_path(path);
+	const char *slash = strrchr(path, '/');
+
+	if (!t->unpack) {
+		if (len != sizeof(*ret))
+			return -EINVAL;
+		memcpy(ret, data, len);
+		node_rebase(ret, path);
+		return 0;
+	}
+	memset(ret, 0, offsetof(struct node, state));
+	memset(ret->state, 0, sizeof(ret->state));
+	ret->tree = t;
+	ret->path = path;
+	ret->leaf = slash ? (uint32_t)(slash + 1 - path) : 0;
+	ret->gen = gen;
+	return t->unpack(ret, data, len);
+}
+
 void tree_group_mode(const struct fs *fs, struct stat *st, mode_t type_mode)
 {
 	st->st_mode = fs->ctx.has_group ? type_mode : type_mode & ~(mode_t)S_IWGRP;

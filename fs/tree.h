@@ -18,12 +18,15 @@
  *
  * Revalidation (resolve once per inode). When the kernel looks a path up
  * (LOOKUP) or first uses an inode, the resolved node is kept with the
- * inode (inode.c, inode_keep()), and later requests on that inode
- * (getattr, open, setattr, readlink, opendir, and mkdir, create, rmdir,
- * unlink in it as a parent) take it from there (fs_resolve_ino()) instead
- * of resolving again, as tree_cache() allows. READDIRPLUS entries are not
- * kept: an `ls -lR` would otherwise hold a node per entry for as long as
- * the kernel holds the inode; they are kept at their first use instead.
+ * inode (inode.c, inode_keep()), packed by its tree (tree_ops.pack: a
+ * charms/ file keeps ~110 bytes of a 544-byte node, ~180 for info and
+ * digest; a `grep -r` keeps tens of thousands), and later requests on
+ * that inode (getattr, open, setattr, readlink, opendir, and mkdir,
+ * create, rmdir, unlink in it as a parent) take it from there
+ * (fs_resolve_ino()) instead of resolving again, as tree_cache() allows.
+ * READDIRPLUS entries are not kept: an `ls -lR` would otherwise hold a
+ * node per entry for as long as the kernel holds the inode; they are kept
+ * at their first use instead.
  *
  *   TREE_CACHE_NONE   never kept: re-resolved by every request. Everything
  *                     that changes behind the kernel's back or by the clock:
@@ -221,6 +224,16 @@ struct tree_ops {
 	bool (*listing_cached)(const struct node *n);
 	/* How long a resolved node may be kept (see above). NULL: TREE_CACHE_NONE. */
 	enum tree_cache (*cache)(const struct node *n);
+	/*
+	 * Optional, both or neither: what is kept of a node (tree_pack()).
+	 * pack writes what unpack needs of n's state into out[len] and returns
+	 * its length, or 0 to keep nothing; unpack gets a node whose tree,
+	 * path, leaf and gen are set and whose kind and state are zero, and
+	 * rebuilds the rest from data[len] (0, or -EINVAL for bytes it did not
+	 * write). NULL: the whole struct node is kept.
+	 */
+	size_t (*pack)(const struct node *n, void *out, size_t len);
+	int (*unpack)(struct node *n, const void *data, size_t len);
 };
 
 extern const struct tree_ops tree_root, tree_backup, tree_changes, tree_charms, tree_counters,
@@ -246,6 +259,17 @@ double tree_entry_timeout(const struct node *n);
 /* 0 for volatile nodes, else the entry timeout. */
 double tree_attr_timeout(const struct node *n);
 enum tree_cache tree_cache(const struct node *n);
+/*
+ * Keeping a node with its inode (fs.c): tree_pack() writes n into
+ * out[TREE_PACK_MAX] as its tree packs it (tree_ops.pack; a copy of the
+ * node without one) and returns the length, 0 when nothing is to be
+ * kept. tree_unpack() rebuilds from data[len] the node that was packed
+ * from an equal path string into *ret, pointing at path, with gen:
+ * 0, or -EINVAL when data is not a packed node of path's tree.
+ */
+#define TREE_PACK_MAX sizeof(struct node)
+size_t tree_pack(const struct node *n, void *out);
+int tree_unpack(const char *path, int64_t gen, const void *data, size_t len, struct node *ret);
 
 /*
  * Ownership (SPEC §2, Access). Everything belongs to the daemon's user

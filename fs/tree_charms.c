@@ -655,6 +655,139 @@ static int charms_rmdir(fuse_req_t req, struct fs *fs, const struct node *n, con
 
 /* ---- caching ------------------------------------------------------------------ */
 
+/*
+ * A kept file node (charms_pack()): ~110 bytes where struct charms_state
+ * has ~500, most of them fixed-size strings. After the fixed part come
+ * the URL's user, series and name and, for info and digest only, the
+ * revision's digest, each NUL-terminated.
+ */
+struct charms_packed {
+	int64_t rev_id;
+	int64_t published_ns;
+	uint64_t size, meta_size, config_size;
+	uint64_t fent_size;
+	int32_t revision;
+	uint32_t sub;
+	uint16_t fent_mode;
+	uint8_t kind, file, fent_kind, flags;
+	uint8_t sha256[32];
+};
+enum { PK_IN_DB = 0x1, PK_HAS_CONFIG = 0x2, PK_INLINE = 0x4 };
+
+static int hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Appends s and its NUL to out[*pos, len): false when it does not fit. */
+static bool pack_str(unsigned char *out, size_t len, size_t *pos, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	if (n > len - *pos)
+		return false;
+	memcpy(out + *pos, s, n);
+	*pos += n;
+	return true;
+}
+
+/* Reads a NUL-terminated string of data[*pos, len) into out[size]: false when there is none. */
+static bool unpack_str(const unsigned char *data, size_t len, size_t *pos, char *out, size_t size)
+{
+	const unsigned char *end = *pos < len ? memchr(data + *pos, '\0', len - *pos) : NULL;
+	size_t n = end ? (size_t)(end - (data + *pos)) : 0;
+
+	if (!end || n >= size)
+		return false;
+	memcpy(out, data + *pos, n + 1);
+	*pos += n + 1;
+	return true;
+}
+
+static bool has_digest(const struct node *n)
+{
+	return n->kind == CH_FILE && (CST(n)->file == RF_INFO || CST(n)->file == RF_DIGEST);
+}
+
+static size_t charms_pack(const struct node *n, void *out, size_t len)
+{
+	const struct charms_state *s = CST(n);
+	struct charms_packed p = {
+		.rev_id = s->rev.id,
+		.published_ns = s->rev.published_ns,
+		.size = s->rev.size,
+		.meta_size = s->rev.meta_size,
+		.config_size = s->rev.config_size,
+		.fent_size = s->fent.size,
+		.revision = s->revision,
+		.sub = s->sub,
+		.fent_mode = (uint16_t)s->fent.mode,
+		.kind = (uint8_t)n->kind,
+		.file = (uint8_t)s->file,
+		.fent_kind = (uint8_t)s->fent.kind,
+		.flags = (uint8_t)((s->rev.in_db ? PK_IN_DB : 0) |
+				   (s->rev.has_config ? PK_HAS_CONFIG : 0) |
+				   (s->fent.inline_data ? PK_INLINE : 0)),
+	};
+	size_t pos = sizeof(p);
+
+	if (strlen(s->rev.sha256) != 2 * sizeof(p.sha256) || s->fent.mode > UINT16_MAX ||
+	    len < sizeof(p))
+		return 0;
+	for (size_t i = 0; i < sizeof(p.sha256); i++) {
+		int hi = hex_nibble(s->rev.sha256[2 * i]);
+		int lo = hex_nibble(s->rev.sha256[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		p.sha256[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(out, &p, sizeof(p));
+	if (!pack_str(out, len, &pos, s->url.user) || !pack_str(out, len, &pos, s->url.series) ||
+	    !pack_str(out, len, &pos, s->url.name) ||
+	    (has_digest(n) && !pack_str(out, len, &pos, s->rev.digest)))
+		return 0;
+	return pos;
+}
+
+static int charms_unpack(struct node *n, const void *data, size_t len)
+{
+	struct charms_state *s = ST(n);
+	struct charms_packed p;
+	size_t pos = sizeof(p);
+
+	if (len < sizeof(p))
+		return -EINVAL;
+	memcpy(&p, data, sizeof(p));
+	n->kind = p.kind;
+	snprintf(s->url.schema, sizeof(s->url.schema), "cs");
+	s->url.revision = -1;
+	s->revision = p.revision;
+	s->file = (enum rev_file)p.file;
+	s->sub = p.sub;
+	s->rev.revision = p.revision; /* a publish gives each of its URLs the number */
+	hex_encode(p.sha256, sizeof(p.sha256), s->rev.sha256);
+	s->rev.size = p.size;
+	s->rev.published_ns = p.published_ns;
+	s->rev.id = p.rev_id;
+	s->rev.in_db = p.flags & PK_IN_DB;
+	s->rev.has_config = p.flags & PK_HAS_CONFIG;
+	s->rev.meta_size = p.meta_size;
+	s->rev.config_size = p.config_size;
+	s->fent.kind = p.fent_kind;
+	s->fent.mode = p.fent_mode;
+	s->fent.size = p.fent_size;
+	s->fent.inline_data = p.flags & PK_INLINE;
+	if (!unpack_str(data, len, &pos, s->url.user, sizeof(s->url.user)) ||
+	    !unpack_str(data, len, &pos, s->url.series, sizeof(s->url.series)) ||
+	    !unpack_str(data, len, &pos, s->url.name, sizeof(s->url.name)) ||
+	    (has_digest(n) && !unpack_str(data, len, &pos, s->rev.digest, sizeof(s->rev.digest))) ||
+	    pos != len)
+		return -EINVAL;
+	return 0;
+}
+
 static bool charms_volatile(const struct node *n)
 {
 	return n->kind == CH_EVENTS;
@@ -697,4 +830,6 @@ const struct tree_ops tree_charms = {
 	.attr_volatile = charms_volatile,
 	.listing_cached = charms_listing_cached,
 	.cache = charms_cache,
+	.pack = charms_pack,
+	.unpack = charms_unpack,
 };

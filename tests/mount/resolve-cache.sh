@@ -51,4 +51,41 @@ expect_eq "latest/info says 2" "2" "$(json_field "$(cat "$C/latest/info")" "d['r
 check "rmdir of the name" rmdir "$C"
 expect_eq "latest is gone at once" "ENOENT" "$(errno_of "os.stat('$C/latest')")"
 expect_eq "1/info is gone at once" "ENOENT" "$(errno_of "os.stat('$C/1/info')")"
+
+# A kept node is packed (tree_ops.pack): an open of a kept file serves the
+# bytes and attributes a fresh resolution serves. Each file is read with its
+# pages dropped first (so that READs reach this open's own snapshot or
+# descriptor) and then stat'ed (a READ makes the kernel ask for attributes
+# again), once through its kept node, then again after a failed publish
+# moved the change time (each request resolves afresh).
+copy_charm wordpress "$T/wp3"
+head -c 12000 /dev/urandom | base64 >"$T/wp3/big.txt"
+make_charm wordpress "$T/wp3.charm" "$T/wp3"
+check "publish 3" cp "$T/wp3.charm" "$MNT/publish/trusty/wordpress.charm"
+read_uncached() {
+	python3 - "$C/3" archive.charm info digest sha256 size metadata.yaml config.yaml \
+		files/README.md files/hooks/install files/big.txt files/lib/relation.sh <<'EOF'
+import hashlib, os, sys
+for f in sys.argv[2:]:
+    fd = os.open(os.path.join(sys.argv[1], f), os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    data = b''
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            break
+        data += b
+    os.close(fd)
+    st = os.stat(os.path.join(sys.argv[1], f))
+    print(f, len(data), hashlib.sha256(data).hexdigest(), st.st_size, oct(st.st_mode),
+          st.st_mtime_ns, st.st_nlink)
+EOF
+}
+stat "$C/3"/* "$C/3/files"/* "$C/3/files/hooks/install" "$C/3/files/lib/relation.sh" >/dev/null
+kept=$(read_uncached)
+expect_eq "a bad archive fails again" "EINVAL" "$(errno_of "f = open('$MNT/publish/trusty/wordpress.charm', 'wb'); f.write(b'not a zip'); f.close()")"
+expect_eq "kept nodes read as fresh ones" "$(read_uncached)" "$kept"
+expect_eq "each size is what a read returns" "" "$(awk '$2 != $4' <<<"$kept")"
+expect_eq "and as the archive's files" "$(sha256sum <"$T/wp3/big.txt" | cut -d' ' -f1)" "$(awk '$1 == "files/big.txt" {print $3}' <<<"$kept")"
+expect_eq "and info's digest is digest's" "$(cat "$C/3/digest")" "$(json_field "$(cat "$C/3/info")" "d['digest']")"
 finish

@@ -2,7 +2,8 @@
  * Unit tests for the database layer (backend/db.c) on a real SQLite file:
  * a thread may prepare any number of distinct statements (the cache grows),
  * only a duplicate key maps to EEXIST, SQLite's message of a failed change
- * survives its ROLLBACK, a read inside a write transaction sees it, and
+ * survives its ROLLBACK, a read inside a write transaction sees it, a
+ * thread's own connection has a smaller page cache than the writer's, and
  * the numbered schema steps: each runs once, in order, in the transaction
  * that sets its version; a failed one leaves the version before it; a newer
  * version is refused untouched.
@@ -193,6 +194,34 @@ static void test_read_in_write(void **state)
 	db_close(db);
 }
 
+/* PRAGMA cache_size on the connection the calling thread uses now. */
+static int cache_size(struct db *db)
+{
+	sqlite3_stmt *st = db_prep(db, "PRAGMA cache_size");
+	int v;
+
+	assert_non_null(st);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	db_reset(st);
+	return v;
+}
+
+/* A thread's own connection keeps a small page cache; the writer's keeps SQLite's default. */
+static void test_cache_sizes(void **state)
+{
+	struct db *db = open_db();
+	int reader = cache_size(db), writer;
+
+	assert_int_equal(db_write_begin(db), 0);
+	writer = cache_size(db);
+	assert_int_equal(db_write_end(db, 0), 0);
+	/* Negative: KiB; the writer's is SQLite's build default (2,000 KiB in Debian's). */
+	assert_true(reader < 0 && reader >= -512);
+	assert_true(writer < reader);
+	assert_int_equal(cache_size(db), reader);
+	db_close(db);
+}
 
 /* ---- schema steps ------------------------------------------------------------- */
 
@@ -366,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_log_bounded_under_steady_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_constraints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_in_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_steps_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_refused, setup, teardown),
